@@ -31,3 +31,12 @@ __all__ = [
     "read_features",
     "store_info",
 ]
+
+
+def __getattr__(name):
+    # ``daskloc.plot`` without ``import daskloc.plot``: matplotlib is imported only then.
+    if name == "plot":
+        import importlib
+
+        return importlib.import_module("daskloc.plot")
+    raise AttributeError(f"module 'daskloc' has no attribute {name!r}")

@@ -125,13 +125,17 @@ def _bandpass(image, weights, size, threshold, exact_sums):
         background[:] = image
     # Low pass: Gaussian along axis 0 then axis 1, zero outside the frame; each output
     # starts from the centre tap and adds symmetric pairs from the outside in, as
-    # scipy's correlate1d does, so every value is bit-identical to it. Loops run over
-    # whole rows so they vectorise.
+    # scipy's correlate1d does, so every value is bit-identical to it. One row at a
+    # time: the axis-0 pass of row y goes to a small padded line (in L1 cache), the
+    # axis-1 pass reads it at once, so no whole-frame float64 temporary is made.
+    # Loops run over whole rows (slices, no index arithmetic) so they vectorise.
     half = (weights.shape[0] - 1) // 2
     w0 = weights[half]
-    low = np.empty((ny, nx))
+    result = np.empty((ny, nx))
+    line = np.zeros(nx + 2 * half)  # zero padding = scipy's mode="constant", cval=0
+    row = line[half : half + nx]
+    peak_bits = np.int64(0)
     for y in range(ny):
-        row = low[y]
         src = image[y]
         for x in range(nx):
             row[x] = np.float64(src[x]) * w0
@@ -152,14 +156,9 @@ def _bandpass(image, weights, size, threshold, exact_sums):
                 b = image[down]
                 for x in range(nx):
                     row[x] += (0.0 + np.float64(b[x])) * wk
-    result = np.empty((ny, nx))
-    line = np.zeros(nx + 2 * half)
-    peak = 0.0
-    for y in range(ny):
-        line[half : half + nx] = low[y]
         out = result[y]
         for x in range(nx):
-            out[x] = line[x + half] * w0
+            out[x] = row[x] * w0
         for k in range(half, 0, -1):
             wk = weights[half - k]
             left = line[half - k : half - k + nx]
@@ -169,9 +168,16 @@ def _bandpass(image, weights, size, threshold, exact_sums):
         bg = background[y]
         for x in range(nx):
             v = out[x] - np.float64(bg[x])
-            v = v if v >= threshold else 0.0
-            out[x] = v
-            peak = max(peak, v)
+            out[x] = v if v >= threshold else 0.0
+        # The peak as the largest bit pattern: for doubles >= +0.0 integer order is
+        # float order (negative doubles have negative patterns, below every positive
+        # one), and an integer max vectorises where a float max (NaN rules) does not.
+        bits = out.view(np.int64)
+        for x in range(nx):
+            peak_bits = max(peak_bits, bits[x])
+    if peak_bits < 0:  # every value negative (a negative threshold): plain float max
+        return result, result.max()
+    peak = np.array([peak_bits]).view(np.float64)[0]
     return result, peak
 
 
