@@ -1,6 +1,7 @@
 # daskloc developer tasks. Works from a fresh clone with python3 (>= 3.11), venv and pip.
 #   make venv   create .venv and install daskloc (editable) with its test extras
-#   make test   run the test suite            make demo   run `daskloc demo`
+#   make test   run the test suite and execute the notebooks (pytest --nbmake)
+#   make demo   run `daskloc demo`
 #   make bench  run the locate benchmark
 PYTHON ?= python3
 VENV   := .venv
@@ -27,7 +28,7 @@ demo: venv
 	$(BIN)/daskloc demo
 
 test: venv
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q tests --nbmake notebooks
 
 bench: venv
 	$(BIN)/python benchmarks/bench_locate.py
