@@ -224,10 +224,27 @@ def _locate_block(block, frame_numbers, params):
     return _to_partition(df, params["characterize"])
 
 
+def _correction(plan, mask, background):
+    """The validated mask/background correction for a plan's frames (daskloc.correct)."""
+    from daskloc.correct import Correction
+
+    return Correction(mask, background, plan.data.shape[1:], plan.data.dtype)
+
+
+def _apply_correction(job, client):
+    """Correct a batch job's frames before its chunks run. A background from the video
+    ("mean", "median") is computed here, once, not once per chunk task."""
+    correction = job.correction
+    if correction is None or not correction.active or not job.todo:
+        return
+    shift = correction.shift(job.plan.data, client=_find_client(client), lazy=False)
+    job.plan.data = correction.apply(job.plan.data, shift)
+
+
 # ----------------------------------------------------------------- locate (lazy)
 
 
-def locate(video, diameter, **params):
+def locate(video, diameter, *, mask=None, background=None, **params):
     """Locate features in every frame of a video, lazily, as a Dask DataFrame.
 
     Parameters
@@ -240,6 +257,16 @@ def locate(video, diameter, **params):
         ``open_video`` with its defaults.
     diameter : int
         Feature diameter in pixels, odd.
+    mask : None, bool array (y, x), DataFrame with ``y``, ``x`` columns, or Dataset
+        Bad pixels (True = bad), e.g. :func:`daskloc.stuck_pixels` /
+        :func:`daskloc.hot_pixels`: replaced in every frame by the median of their
+        unmasked 3 x 3 neighbours before locating (:func:`daskloc.correct.correct_video`).
+    background : None, "mean", "median" or array (y, x)
+        Static background ``B`` (the per-pixel mean or median over the video, or an
+        array in intensity units) subtracted from every frame as ``frame - B +
+        mean(B)`` before locating, so frames keep their level, polarity (``invert``
+        works as before) and dtype (:func:`daskloc.correct.correct_video`). Lazy:
+        ``"mean"``/``"median"`` are computed as part of the graph, before any chunk.
     **params
         Other parameters of :func:`daskloc.locate_frame` (``minmass``, ``invert``, ...).
 
@@ -257,9 +284,10 @@ def locate(video, diameter, **params):
     ValueError
         Bad parameters (e.g. an even or negative ``diameter``), checked before any graph
         is built; a video with a ``channel`` dimension (pass ``channel=<int>`` or
-        ``channel="grey"`` to ``open_video``); frame numbers not increasing.
+        ``channel="grey"`` to ``open_video``); frame numbers not increasing; a mask or
+        background array of another shape than the frames; an unknown background.
     TypeError
-        Non-numeric parameters.
+        Non-numeric parameters; a mask or background of an unsupported type.
 
     Notes
     -----
@@ -279,6 +307,8 @@ def locate(video, diameter, **params):
     meta = _meta(params["characterize"])
     if not plan.chunks:
         return dd.from_pandas(meta, npartitions=1)
+    correction = _correction(plan, mask, background)
+    plan.data = correction.apply(plan.data, correction.shift(plan.data))
     blocks = plan.data.to_delayed(optimize_graph=False).reshape(-1)
     parts = [
         delayed(_locate_block, pure=True)(blocks[c.index], c.frames, params)
@@ -434,13 +464,22 @@ def _describe_chunking(chunks):
     )
 
 
+#: Job parameters recorded only when set (mask and background corrections, see
+#: daskloc.correct.Correction.identity), so stores written without them still resume.
+_CORRECTION_PARAMS = ("mask", "background")
+
+
 def _check_same_job(store, old, new):
     """Raise StoreMismatchError naming everything that differs between two metadata dicts."""
     diffs = []
     old_p, new_p = old.get("params") or {}, new["params"]
     for k in new_p:
         if old_p.get(k, object()) != new_p[k]:
-            diffs.append((f"{k}={old_p.get(k, '<missing>')!r}", f"{k}={new_p[k]!r}"))
+            missing = None if k in _CORRECTION_PARAMS else "<missing>"
+            diffs.append((f"{k}={old_p.get(k, missing)!r}", f"{k}={new_p[k]!r}"))
+    for k in _CORRECTION_PARAMS:  # recorded only when used: absent means None
+        if k in old_p and k not in new_p:
+            diffs.append((f"{k}={old_p[k]!r}", f"{k}=None"))
     old_s, new_s = old.get("source") or {}, new["source"]
     for k in _SOURCE_IDENTITY:
         if old_s.get(k) != new_s.get(k):
@@ -745,8 +784,9 @@ def _describe_source(item, plan=None):
 class _Job:
     """One video of a batch: its plan, its table in the store and its progress."""
 
-    def __init__(self, plan, store, params, name=None):
+    def __init__(self, plan, store, params, name=None, correction=None):
         self.plan = plan
+        self.correction = correction
         self.store = store
         self.name = name
         self.planned = [(c.start, c.stop) for c in plan.chunks]
@@ -759,7 +799,7 @@ class _Job:
             "daskloc_version": __version__,
             "created": _now(),
             "updated": None,
-            "params": params,
+            "params": dict(params, **(correction.identity if correction else {})),
             "source": plan.source(),
             "chunking": {
                 "chunk_frames": [len(c.frames) for c in plan.chunks],
@@ -930,6 +970,8 @@ def batch(
     table=None,
     storage_options=None,
     open_options=None,
+    mask=None,
+    background=None,
     **params,
 ):
     """Locate features in every frame and stream them to a store, chunk by chunk; resumable.
@@ -978,6 +1020,14 @@ def batch(
     open_options : dict, optional
         Keyword arguments of :func:`daskloc.open_video` (``chunks``, ``channel``,
         ``frames``) for videos given as paths; DataArrays are used as they are.
+    mask, background : optional
+        Bad pixels to fill and a static background to subtract before locating, as for
+        :func:`locate` (the same mask for every video; ``"mean"``/``"median"`` are
+        each video's own, computed once before its chunks run, on ``client``). Both
+        are part of the job's identity in the store's metadata (``params["mask"]``:
+        number of pixels and a SHA-256 of the mask; ``params["background"]``:
+        ``"mean"``, ``"median"`` or ``"array sha256:..."``): resuming with another
+        mask or background is refused unless ``overwrite``.
     **params
         Other parameters of :func:`daskloc.locate_frame` (``minmass``, ``invert``, ...).
 
@@ -1050,26 +1100,32 @@ def batch(
     >>> daskloc.read_features("f.parquet", video="a", frames=slice(0, 100))  # doctest: +SKIP
     """
     params = normalize_params(diameter, **params)
+    from daskloc.correct import check_background_name
+
+    check_background_name(background)  # the same mistake for every video: fail first
+    correct = {"mask": mask, "background": background}
     many = many_videos(video)
     if many is None:
         return _batch_one(video, params, store=store, overwrite=overwrite,
                           do_not_return=do_not_return, client=client, progress=progress,
                           table=table, storage_options=storage_options,
-                          open_options=open_options)
+                          open_options=open_options, **correct)
     return _batch_many(many, params, store=store, overwrite=overwrite,
                        do_not_return=do_not_return, client=client, progress=progress,
                        table=table, storage_options=storage_options,
-                       open_options=open_options)
+                       open_options=open_options, **correct)
 
 
 def _batch_one(video, params, *, store, overwrite, do_not_return, client, progress, table,
-               storage_options, open_options):
+               storage_options, open_options, mask=None, background=None):
     plan = _Plan(video, open_options)
+    correction = _correction(plan, mask, background)
     st = open_store(store, "a", table=table, storage_options=storage_options)
     st.prepare()  # unwritable path / foreign directory: fail before computing
-    job = _Job(plan, st, params)
+    job = _Job(plan, st, params, correction=correction)
     job.check(overwrite)
     job.start(overwrite)
+    _apply_correction(job, client)
     _execute([job], params, client, progress, fail_fast=True)
     if do_not_return:
         return None
@@ -1077,7 +1133,7 @@ def _batch_one(video, params, *, store, overwrite, do_not_return, client, progre
 
 
 def _batch_many(many, params, *, store, overwrite, do_not_return, client, progress, table,
-                storage_options, open_options):
+                storage_options, open_options, mask=None, background=None):
     from daskloc.stores.base import FeatureStore
 
     if isinstance(store, FeatureStore):
@@ -1091,13 +1147,14 @@ def _batch_many(many, params, *, store, overwrite, do_not_return, client, progre
     for name, item in many:
         try:
             plan = _Plan(item, open_options)
+            correction = _correction(plan, mask, background)  # e.g. a mask of another shape
         except Exception as exc:  # noqa: BLE001 - this video cannot be read: it fails alone
             failed[name] = exc
             sources[name] = _describe_source(item)
             continue
         st = open_store(store, "a", table=video_table(name, table),
                         storage_options=storage_options)
-        jobs.append(_Job(plan, st, params, name=name))
+        jobs.append(_Job(plan, st, params, name=name, correction=correction))
     for job in jobs:
         job.store.prepare()  # unwritable location: fail before computing
     mismatches = []
@@ -1112,6 +1169,11 @@ def _batch_many(many, params, *, store, overwrite, do_not_return, client, progre
         raise StoreMismatchError(head + "\n  ".join(mismatches))
     for job in jobs:
         job.start(overwrite)
+    for job in jobs:
+        try:
+            _apply_correction(job, client)
+        except Exception as exc:  # noqa: BLE001 - e.g. its background cannot be read: alone
+            job.error = exc
     _execute(jobs, params, client, progress, fail_fast=False)
     for job in jobs:
         if job.error is not None:

@@ -1,0 +1,639 @@
+"""Lazy corrections of a video before features are located: bad pixels, static background.
+
+:func:`correct_video` returns the corrected video (lazy, same shape and dtype);
+:func:`daskloc.locate` and :func:`daskloc.batch` apply the same correction when given
+``mask=`` and/or ``background=``. The locate kernel itself is untouched: it sees
+corrected frames of the video's own dtype, so ``minmass``, ``threshold`` and
+``invert`` keep their meaning.
+
+Per frame, in this order:
+
+1. **mask** -- every masked (bad) pixel is replaced by the median of its unmasked
+   3 x 3 neighbours (:func:`fill_masked`);
+2. **background** -- the static background image ``B`` is subtracted and its spatial
+   mean added back: ``frame - B + mean(B)`` (:func:`subtract_background`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import numbers
+
+import dask.array as da
+import numpy as np
+import pandas as pd
+from dask.delayed import delayed
+
+__all__ = ["BACKGROUNDS", "MEDIAN_MAX_FRAMES", "as_mask", "check_background_name",
+           "correct_video", "fill_masked", "median_background", "read_background",
+           "read_mask", "subtract_background"]
+
+#: The background images computed from the video itself.
+BACKGROUNDS = ("mean", "median")
+#: At most this many frames (every k-th frame of the video) go into
+#: ``background="median"``.
+MEDIAN_MAX_FRAMES = 200
+#: Bytes of one space tile of the frames used by the median background.
+_MEDIAN_TILE_BYTES = 64 * 2**20
+
+# the 8 neighbours of a pixel, (dy, dx)
+_NEIGHBOURS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
+
+
+# ---------------------------------------------------------------------------------------
+# Masks
+# ---------------------------------------------------------------------------------------
+
+
+def as_mask(mask, shape):
+    """A boolean (y, x) mask of bad pixels from any of the accepted forms.
+
+    Parameters
+    ----------
+    mask : None, array-like, pandas.DataFrame or xarray.Dataset
+        - a boolean array of shape ``shape``, True = bad pixel (integer arrays of 0
+          and 1 are accepted too);
+        - a DataFrame with integer columns ``y`` and ``x`` (pixel row and column), one
+          row per bad pixel, e.g. :func:`daskloc.stuck_pixels` or
+          :func:`daskloc.hot_pixels` (or both concatenated);
+        - the Dataset of :func:`daskloc.pixel_stats`: its boolean variables ``stuck``
+          and/or ``hot`` (as ``daskloc pixel-stats`` writes them), or else its stuck
+          and hot pixels found with the default settings.
+    shape : tuple of int
+        ``(height, width)`` of the video's frames, pixels.
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape ``shape``, or None
+        None when ``mask`` is None.
+
+    Raises
+    ------
+    ValueError
+        A mask of another shape (the message gives both shapes); pixel indices outside
+        the frame; an integer array holding other values than 0 and 1; a DataFrame
+        without ``y``/``x`` columns.
+    TypeError
+        Anything else (e.g. a float array).
+    """
+    import xarray as xr
+
+    if mask is None:
+        return None
+    shape = tuple(int(s) for s in shape)
+    if isinstance(mask, xr.Dataset):
+        names = [n for n in ("stuck", "hot") if n in mask.data_vars]
+        if names:
+            out = np.zeros(shape, dtype=bool)
+            arrays = [np.asarray(mask[n].transpose("y", "x").values) for n in names]
+            for a in arrays:
+                if a.shape != shape:
+                    return as_mask(a, shape)  # raises, naming both shapes
+                out |= a.astype(bool)
+            return out
+        from daskloc.pixels import hot_pixels, stuck_pixels
+
+        mask = pd.concat([stuck_pixels(mask)[["y", "x"]], hot_pixels(mask)[["y", "x"]]])
+    if isinstance(mask, pd.DataFrame):
+        if not {"y", "x"} <= set(mask.columns):
+            raise ValueError(
+                f"a mask DataFrame needs columns 'y' and 'x' (pixel row and column), got "
+                f"{list(mask.columns)}"
+            )
+        y = np.asarray(mask["y"])
+        x = np.asarray(mask["x"])
+        for name, v, n in (("y", y, shape[0]), ("x", x, shape[1])):
+            if v.size and not np.issubdtype(v.dtype, np.integer):
+                if not np.all(np.asarray(v, dtype=np.float64) % 1 == 0):
+                    raise ValueError(f"mask column {name!r} must hold integer pixel indices")
+            v = np.asarray(v, dtype=np.int64)
+            if v.size and (v.min() < 0 or v.max() >= n):
+                raise ValueError(
+                    f"mask pixel {name} indices must lie in 0..{n - 1} (frames of "
+                    f"{shape[0]} x {shape[1]} pixels), got {v.min()}..{v.max()}"
+                )
+        out = np.zeros(shape, dtype=bool)
+        out[y.astype(np.int64), x.astype(np.int64)] = True
+        return out
+    if isinstance(mask, xr.DataArray):
+        mask = mask.transpose("y", "x").values if set(mask.dims) == {"y", "x"} else mask.values
+    arr = np.asarray(mask)
+    if arr.shape != shape:
+        raise ValueError(
+            f"the mask has shape {arr.shape} but the video's frames have shape {shape} "
+            "(y, x): give one value per pixel, True where the pixel is bad"
+        )
+    if arr.dtype == np.bool_:
+        return arr.copy()
+    if np.issubdtype(arr.dtype, np.integer):
+        if not np.isin(arr, (0, 1)).all():
+            raise ValueError("an integer mask must hold only 0 (good) and 1 (bad pixel)")
+        return arr.astype(bool)
+    raise TypeError(
+        f"the mask must be a boolean array (True = bad pixel), a DataFrame with y, x "
+        f"columns or the Dataset of pixel_stats, got an array of dtype {arr.dtype}"
+    )
+
+
+def _fill_plan(mask):
+    """Rounds of (targets, neighbours) for :func:`fill_masked`, on flat pixel indices.
+
+    Round 1 fills the masked pixels that have at least one unmasked neighbour, from
+    those; each later round fills those next to pixels filled before. ``neighbours``
+    is (n_targets, 8) int64, -1 where there is no usable neighbour.
+    """
+    ny, nx = mask.shape
+    if mask.all():
+        raise ValueError("the mask covers every pixel of the frame: nothing to fill them from")
+    good = ~mask
+    todo = mask.copy()
+    rounds = []
+    while todo.any():
+        ty, tx = np.nonzero(todo)
+        nbr = np.full((ty.size, 8), -1, dtype=np.int64)
+        for j, (dy, dx) in enumerate(_NEIGHBOURS):
+            y, x = ty + dy, tx + dx
+            inside = (y >= 0) & (y < ny) & (x >= 0) & (x < nx)
+            ok = np.zeros(ty.size, dtype=bool)
+            ok[inside] = good[y[inside], x[inside]]
+            nbr[ok, j] = y[ok] * nx + x[ok]
+        fillable = (nbr >= 0).any(axis=1)
+        rounds.append((ty[fillable] * nx + tx[fillable], nbr[fillable]))
+        good[ty[fillable], tx[fillable]] = True
+        todo[ty[fillable], tx[fillable]] = False
+    return tuple(rounds)
+
+
+def _apply_fill(frames, plan):
+    """A copy of ``frames`` (n, y, x) with the plan's pixels filled, same dtype.
+
+    Only the masked pixels' neighbourhoods are converted to float64 (for the median);
+    for integer frames each median is rounded to the nearest integer.
+    """
+    out = np.array(frames, copy=True, order="C")
+    flat = out.reshape(out.shape[0], -1)
+    for targets, nbr in plan:
+        values = flat[:, np.where(nbr >= 0, nbr, 0)].astype(np.float64)  # (n, targets, 8)
+        values[:, nbr < 0] = np.nan
+        flat[:, targets] = _to_dtype(np.nanmedian(values, axis=2), out.dtype)
+    return out
+
+
+def _to_dtype(values, dtype):
+    """float64 values back to ``dtype``: integers rounded (halves to even) and clipped."""
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return np.clip(np.rint(values), info.min, info.max).astype(dtype)
+    return values.astype(dtype, copy=False)
+
+
+def fill_masked(frames, mask):
+    """Replace masked pixels by the median of their unmasked 3 x 3 neighbours.
+
+    Parameters
+    ----------
+    frames : numpy.ndarray, shape (y, x) or (n, y, x)
+        One frame or a stack, integer or float pixels.
+    mask : numpy.ndarray of bool, shape (y, x)
+        True where the pixel is bad.
+
+    Returns
+    -------
+    numpy.ndarray
+        Same shape and dtype as ``frames``; unmasked pixels unchanged.
+
+    Raises
+    ------
+    ValueError
+        ``mask`` covers every pixel, or its shape differs from the frames'.
+
+    Notes
+    -----
+    Each masked pixel gets, in every frame, the median of the values of its 8
+    neighbours (fewer at the frame's edge) that are not masked; for integer frames the
+    median is rounded to the nearest integer (halves to even). A masked pixel whose
+    neighbours are all masked (inside a block of bad pixels) is filled in a later
+    round, from the neighbours filled before it, so blocks fill from their edges
+    inwards.
+    """
+    frames = np.asarray(frames)
+    mask = np.asarray(mask, dtype=bool)
+    if frames.shape[-2:] != mask.shape:
+        raise ValueError(
+            f"the mask has shape {mask.shape} but the frames have shape {frames.shape[-2:]}"
+        )
+    stack = frames[None] if frames.ndim == 2 else frames
+    out = _apply_fill(stack, _fill_plan(mask))
+    return out[0] if frames.ndim == 2 else out
+
+
+# ---------------------------------------------------------------------------------------
+# Backgrounds
+# ---------------------------------------------------------------------------------------
+
+
+def median_background(video, *, max_frames=MEDIAN_MAX_FRAMES):
+    """The per-pixel median over time, lazily, from at most ``max_frames`` frames.
+
+    Parameters
+    ----------
+    video : xarray.DataArray or anything :func:`daskloc.open_video` accepts
+        Grey video, dims ``("frame", "y", "x")``.
+    max_frames : int, default :data:`MEDIAN_MAX_FRAMES` (200)
+        Most frames used.
+
+    Returns
+    -------
+    dask.array.Array, float64, shape (y, x)
+        Not computed. The median of every pixel over the frames used, in the video's
+        intensity units (for an even number of frames, the mean of the two middle
+        values).
+
+    Notes
+    -----
+    A median over time needs a pixel's whole time series at once, which a video
+    chunked by frame does not give. Up to ``max_frames`` frames the median is exact.
+    For a longer video it is the median of every k-th frame, ``k = ceil(n_frames /
+    max_frames)`` (frames 0, k, 2k, ... of the selection): a static background does
+    not need every frame, and memory stays bounded. Those frames are rechunked into
+    space tiles holding every used frame (the whole subsample passes through memory
+    once, at most ``max_frames`` frames in the video's dtype), and each tile's median is
+    one task.
+    """
+    from daskloc.pixels import _as_video, _frame_chunked
+
+    if isinstance(max_frames, bool) or not isinstance(max_frames, numbers.Integral) \
+            or max_frames < 1:
+        raise ValueError(f"max_frames must be a positive integer, got {max_frames!r}")
+    data = _frame_chunked(_as_video(video))
+    n, ny, nx = data.shape
+    step = max(1, math.ceil(n / max_frames))
+    sub = data[::step]
+    rows = max(1, min(ny, _MEDIAN_TILE_BYTES // max(1, sub.shape[0] * nx * 8)))
+    sub = sub.rechunk((-1, rows, -1))
+    return sub.map_blocks(_median_block, drop_axis=0, dtype=np.float64,
+                          meta=np.empty((0, 0), np.float64))
+
+
+def _median_block(block):
+    return np.median(block, axis=0).astype(np.float64, copy=False)
+
+
+def subtract_background(frames, background):
+    """``frames - background + mean(background)``, in the frames' dtype.
+
+    Parameters
+    ----------
+    frames : numpy.ndarray, shape (y, x) or (n, y, x)
+        Integer or float pixels.
+    background : numpy.ndarray, shape (y, x)
+        The static background, same intensity units.
+
+    Returns
+    -------
+    numpy.ndarray
+        Same shape and dtype as ``frames``; computed in float64, then for integer
+        frames rounded to the nearest integer (halves to even) and clipped to the
+        dtype's range.
+
+    Notes
+    -----
+    Adding back the background's spatial mean (one number) keeps the frame at its
+    usual level and polarity: a flat background stays a flat background at the same
+    average grey level, bright particles stay brighter and dark particles darker than
+    it, and ``invert=True`` (which reflects integer frames about the dtype's maximum)
+    still turns dark particles into bright ones. Subtracting alone would leave the
+    background at 0 and dark particles negative, clipped away in integer frames.
+    Pixels pushed beyond the dtype's range (a bright feature where the background is
+    far below its mean) are clipped.
+    """
+    frames = np.asarray(frames)
+    background = np.asarray(background, dtype=np.float64)
+    if background.shape != frames.shape[-2:]:
+        raise ValueError(
+            f"the background has shape {background.shape} but the frames have shape "
+            f"{frames.shape[-2:]}"
+        )
+    stack = frames[None] if frames.ndim == 2 else frames
+    out = _add_shift(stack, background.mean() - background)
+    return out[0] if frames.ndim == 2 else out
+
+
+def _add_shift(frames, shift):
+    """``frames + shift`` (n, y, x) back in the frames' dtype, a few frames at a time
+    (one float64 temporary of :data:`daskloc.pixels.SLAB_FRAMES` frames)."""
+    from daskloc.pixels import SLAB_FRAMES
+
+    out = np.empty_like(frames)
+    for a in range(0, frames.shape[0], SLAB_FRAMES):
+        values = frames[a : a + SLAB_FRAMES].astype(np.float64)
+        values += shift
+        out[a : a + SLAB_FRAMES] = _to_dtype(values, frames.dtype)
+    return out
+
+
+def _correct_block(block, shift, *, plan, out_dtype):
+    """One frame chunk: fill the masked pixels, add ``shift`` (= mean(B) - B)."""
+    block = np.asarray(block)
+    if plan is not None:
+        block = _apply_fill(block, plan)
+    if shift is not None:
+        block = _add_shift(block, np.asarray(shift, dtype=np.float64))
+    return block.astype(out_dtype, copy=False)
+
+
+def _digest(array):
+    array = np.ascontiguousarray(array)
+    h = hashlib.sha256()
+    h.update(f"{array.dtype.str}{array.shape}".encode())
+    h.update(array.tobytes())
+    return h.hexdigest()[:16]
+
+
+class Correction:
+    """A validated mask/background for one video's frame shape and dtype (internal).
+
+    ``identity`` holds what identifies the correction in a store's metadata:
+    ``{"mask": "<n> pixels sha256:<16 hex>"}`` (only with a mask that masks something)
+    and ``{"background": "mean" | "median" | "array sha256:<16 hex>"}``.
+    """
+
+    def __init__(self, mask, background, shape, dtype):
+        self.shape = tuple(int(s) for s in shape)
+        self.dtype = np.dtype(dtype)
+        mask = as_mask(mask, self.shape)
+        if mask is not None and not mask.any():
+            mask = None  # nothing to fill: the same job as no mask
+        self.mask = mask
+        self.plan = _fill_plan(mask) if mask is not None else None
+        self.identity = {}
+        if mask is not None:
+            self.identity["mask"] = (f"{int(mask.sum())} pixels sha256:"
+                                     f"{_digest(np.packbits(mask))}")
+        self.background = _check_background(background, self.shape)
+        if isinstance(self.background, np.ndarray):
+            self.identity["background"] = f"array sha256:{_digest(self.background)}"
+        elif self.background is not None:
+            self.identity["background"] = self.background
+
+    @property
+    def active(self):
+        return self.mask is not None or self.background is not None
+
+    def _background(self, data):
+        """The background image as a lazy (y, x) float64 dask array, masked pixels filled."""
+        from daskloc.pixels import _stats_delayed
+
+        if isinstance(self.background, np.ndarray):
+            bg = da.from_array(self.background, chunks=-1)
+        elif self.background == "mean":
+            stats = _stats_delayed(data)
+            bg = da.from_delayed(delayed(_pick, pure=True)(stats, "mean"),
+                                 shape=self.shape, dtype=np.float64,
+                                 meta=np.empty((0, 0), np.float64))
+        else:
+            bg = median_background(_wrap(data)).rechunk(-1)
+        if self.plan is not None:
+            bg = bg.map_blocks(_fill_image, plan=self.plan, dtype=np.float64)
+        return bg
+
+    def shift(self, data, client=None, lazy=True):
+        """``mean(B) - B`` for the frame-chunked dask array ``data``; None without a
+        background. ``lazy=False`` computes it (on ``client`` if given) to numpy."""
+        if self.background is None:
+            return None
+        bg = self._background(data)
+        shift = bg.mean() - bg
+        if lazy:
+            return shift
+        if client is not None:
+            return np.asarray(client.compute(shift).result())
+        return np.asarray(shift.compute())
+
+    def apply(self, data, shift):
+        """The corrected frame-chunked dask array (lazy; same chunks, shape, dtype)."""
+        if not self.active:
+            return data
+        if shift is not None and not isinstance(shift, da.Array):
+            shift = da.from_array(np.asarray(shift, dtype=np.float64), chunks=-1)
+        args = (data,) if shift is None else (data, shift)
+        func = _correct_block if shift is not None else _correct_no_shift
+        return da.map_blocks(func, *args, plan=self.plan, out_dtype=self.dtype, dtype=self.dtype,
+                             meta=np.empty((0, 0, 0), self.dtype),
+                             name="daskloc-correct-" + _token(self, data, shift))
+
+
+def _token(correction, data, shift):
+    from dask.base import tokenize
+
+    return tokenize(data.name, correction.identity, None if shift is None else shift.name)
+
+
+def _correct_no_shift(block, *, plan, out_dtype):
+    return _correct_block(block, None, plan=plan, out_dtype=out_dtype)
+
+
+def _fill_image(image, *, plan):
+    return _apply_fill(np.asarray(image, dtype=np.float64)[None], plan)[0]
+
+
+def _pick(d, key):
+    return d[key]
+
+
+def _wrap(data):
+    import xarray as xr
+
+    return xr.DataArray(data, dims=("frame", "y", "x"))
+
+
+def check_background_name(background):
+    """Raise ValueError for a background string that is not one of :data:`BACKGROUNDS`.
+
+    Parameters
+    ----------
+    background : object
+        What was given as ``background=``; only strings are checked here.
+
+    Raises
+    ------
+    ValueError
+        An unknown string; the message lists the options.
+    """
+    if isinstance(background, str) and background not in BACKGROUNDS:
+        raise ValueError(
+            f"unknown background {background!r}: use one of "
+            f"{', '.join(repr(b) for b in BACKGROUNDS)}, or a (y, x) array"
+        )
+
+
+def _check_background(background, shape):
+    if background is None:
+        return None
+    if isinstance(background, str):
+        check_background_name(background)
+        return background
+    import xarray as xr
+
+    if isinstance(background, xr.DataArray) and set(background.dims) == {"y", "x"}:
+        background = background.transpose("y", "x").values
+    arr = np.asarray(background)
+    if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.integer)
+                                     or np.issubdtype(arr.dtype, np.floating)):
+        raise TypeError(
+            f"background must be 'mean', 'median' or a numeric (y, x) array, got "
+            f"{type(background).__name__} of dtype {arr.dtype}"
+        )
+    if arr.shape != shape:
+        raise ValueError(
+            f"the background has shape {arr.shape} but the video's frames have shape "
+            f"{shape} (y, x)"
+        )
+    arr = arr.astype(np.float64)
+    if not np.isfinite(arr).all():
+        raise ValueError("the background array holds NaN or infinite values")
+    return arr
+
+
+def correct_video(video, *, mask=None, background=None):
+    """The video with bad pixels filled and/or a static background subtracted, lazily.
+
+    Parameters
+    ----------
+    video : xarray.DataArray or anything :func:`daskloc.open_video` accepts
+        Grey video, dims ``("frame", "y", "x")``, integer or float pixels.
+    mask : None, bool array (y, x), DataFrame with ``y``, ``x`` columns, or Dataset
+        Bad pixels, True = bad (see :func:`as_mask`: e.g. the output of
+        :func:`daskloc.stuck_pixels` / :func:`daskloc.hot_pixels`, or the Dataset
+        ``daskloc pixel-stats`` writes). Each is replaced, in every frame, by the
+        median of its unmasked 3 x 3 neighbours (:func:`fill_masked`).
+    background : None, "mean", "median" or array (y, x)
+        Static background ``B`` subtracted from every frame as ``frame - B +
+        mean(B)`` (:func:`subtract_background`):
+
+        - ``"mean"``: the per-pixel mean over the video (as :func:`daskloc.pixel_stats`
+          computes it, one pass over the video);
+        - ``"median"``: the per-pixel median over time (:func:`median_background`:
+          exact up to :data:`MEDIAN_MAX_FRAMES` frames, else over every k-th frame);
+          better than the mean when particles often sit on the same pixels;
+        - an array of the frame's shape, in the video's intensity units.
+
+        With a mask, the background's masked pixels are filled the same way as the
+        frames' (otherwise a hot pixel's high mean would dig a hole in every
+        corrected frame).
+
+    Returns
+    -------
+    xarray.DataArray
+        Same dims, coordinates, attrs, shape, chunks and dtype as the video; the frames
+        are corrected when computed. ``attrs["correction"]`` describes the correction
+        (as stored in a feature store's metadata). With ``"mean"`` or ``"median"`` the
+        background is part of the graph: computing any frame computes it first (the
+        mean reads the whole video once).
+
+    Raises
+    ------
+    ValueError
+        A mask or background array of another shape than the frames (both shapes are
+        named); an unknown background string (the options are listed); a mask covering
+        every pixel.
+    TypeError
+        A mask or background of an unsupported type.
+    """
+    from daskloc.pixels import _as_video, _frame_chunked
+
+    video = _as_video(video)
+    data = _frame_chunked(video)
+    corr = Correction(mask, background, data.shape[1:], data.dtype)
+    out = corr.apply(data, corr.shift(data))
+    result = video.copy(data=out)
+    result.attrs = dict(video.attrs, correction=dict(corr.identity))
+    return result
+
+
+# ---------------------------------------------------------------------------------------
+# Files (for the command line)
+# ---------------------------------------------------------------------------------------
+
+
+def read_mask(path):
+    """Load a mask file for ``mask=``: a ``.npy`` array or a ``pixel-stats`` Zarr store.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        - ``*.npy``: a boolean (or 0/1 integer) array of shape (y, x), True = bad
+          pixel (``numpy.save("mask.npy", mask)``);
+        - a Zarr store written by ``daskloc pixel-stats`` (or ``pixel_stats(...)
+          .to_zarr``): its stuck and hot pixels (the ``stuck``/``hot`` variables,
+          found when it was written; or found now with the defaults of
+          :func:`daskloc.stuck_pixels` / :func:`daskloc.hot_pixels`).
+
+    Returns
+    -------
+    numpy.ndarray of bool or xarray.Dataset
+        What :func:`as_mask` takes.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file or folder.
+    ValueError
+        Another kind of file.
+    """
+    import os
+
+    text = os.fspath(path)
+    if not os.path.exists(text):
+        raise FileNotFoundError(f"no such mask file: {text!r}")
+    if text.lower().endswith(".npy"):
+        return np.load(text, allow_pickle=False)
+    if os.path.isdir(text):
+        import xarray as xr
+
+        try:
+            ds = xr.open_zarr(text)
+        except Exception as exc:  # noqa: BLE001 - not a Zarr store: say what is accepted
+            raise ValueError(
+                f"{text}: cannot open as the Zarr store of daskloc pixel-stats "
+                f"({type(exc).__name__}: {exc})"
+            ) from exc
+        return ds.load()
+    raise ValueError(
+        f"{text}: a mask is a .npy file of booleans (y, x) or the Zarr store written by "
+        "'daskloc pixel-stats'"
+    )
+
+
+def read_background(text):
+    """``--background``: ``"mean"``, ``"median"`` or the path of a ``.npy`` (y, x) array.
+
+    Parameters
+    ----------
+    text : str or None
+
+    Returns
+    -------
+    None, str or numpy.ndarray
+        What ``background=`` takes.
+
+    Raises
+    ------
+    ValueError
+        Anything else (the options are listed).
+    FileNotFoundError
+        A ``.npy`` path that does not exist.
+    """
+    import os
+
+    if text is None or text in BACKGROUNDS:
+        return text
+    if text.lower().endswith(".npy"):
+        if not os.path.exists(text):
+            raise FileNotFoundError(f"no such background file: {text!r}")
+        return np.load(text, allow_pickle=False)
+    raise ValueError(
+        f"unknown background {text!r}: use one of "
+        f"{', '.join(repr(b) for b in BACKGROUNDS)}, or the path of a .npy (y, x) array"
+    )
