@@ -31,12 +31,13 @@ class _Progress:
 
 
 def run_batch(source, *, out, diameter, chunk_frames, channel, frames, workers, overwrite, params,
-              cluster="local", cluster_config=None, quiet=False):
+              cluster="local", cluster_config=None, quiet=False, mask=None, background=None):
     """Open the video(s), connect to Dask, stream to the store with a progress bar.
 
     ``source`` is one video (what :func:`daskloc.open_video` takes) or a list of
     videos (see :func:`daskloc.pipeline.many_videos`); ``chunk_frames``, ``channel``
-    and ``frames`` apply to each.
+    and ``frames`` apply to each. ``mask`` and ``background`` go to
+    :func:`daskloc.batch`.
 
     Returns
     -------
@@ -84,9 +85,18 @@ def run_batch(source, *, out, diameter, chunk_frames, channel, frames, workers, 
                  else f"{cluster} cluster, {n_workers} workers")
         console.print(f"dask: {where}; dashboard {client.dashboard_link}")
         progress = _Progress(console)
+        corrections = []
+        if mask is not None:
+            corrections.append("bad pixels filled (mask)")
+        if background is not None:
+            kind = background if isinstance(background, str) else "array"
+            corrections.append(f"background ({kind}) subtracted")
+        if corrections:
+            console.print("correction: " + ", ".join(corrections))
         try:
             batch(target, diameter, store=out, overwrite=overwrite, do_not_return=True,
-                  client=client, progress=progress, open_options=open_options, **params)
+                  client=client, progress=progress, open_options=open_options, mask=mask,
+                  background=background, **params)
         except BatchError as exc:
             exc.summary = _completed_summary(out, exc, time.perf_counter() - start)
             raise

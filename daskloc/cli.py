@@ -2,6 +2,7 @@
 
     daskloc locate VIDEO... --diameter 11 --minmass 20 --invert --out features.parquet
     daskloc info features.parquet
+    daskloc pixel-stats VIDEO --out stats.zarr
     daskloc demo
 """
 
@@ -165,8 +166,14 @@ def main():
 @click.option("--scheduler", default=None, help="Use a running Dask scheduler, e.g. tcp://host:8786 "
               "(same as --cluster tcp://host:8786).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing store written with other settings.")
+@click.option("--mask", "mask_file", default=None,
+              help="Bad pixels to fill before locating: a .npy boolean (y, x) array (True = bad), "
+                   "or a 'daskloc pixel-stats' Zarr store (its stuck and hot pixels).")
+@click.option("--background", default=None,
+              help="Static background to subtract before locating: mean, median (per pixel, "
+                   "over the video), or a .npy (y, x) array.")
 def locate(videos, diameter, channel, frames, chunk_frames, out, cluster, cluster_config, workers,
-           scheduler, overwrite, **params):
+           scheduler, overwrite, mask_file, background, **params):
     """Locate features in every frame of VIDEO and stream them to --out.
 
     VIDEO is a movie (.mov .mp4 .avi ...), a multi-page TIFF, a glob of images
@@ -180,7 +187,14 @@ def locate(videos, diameter, channel, frames, chunk_frames, out, cluster, cluste
     Single images given together (or a glob of them) stay ONE image sequence. A video
     that cannot be read fails alone: the others complete, then the failed ones are
     listed and the exit status is 1.
+
+    --mask and --background correct every frame before locating (see
+    daskloc.correct): masked pixels take the median of their unmasked 3x3
+    neighbours; the background B is subtracted as frame - B + mean(B). Both are part
+    of the job: resuming with others is refused (--overwrite replaces).
     """
+    from daskloc.correct import read_background, read_mask
+
     if scheduler is not None:
         if cluster not in ("local", scheduler):
             raise click.UsageError("give --cluster or --scheduler, not both")
@@ -192,6 +206,8 @@ def locate(videos, diameter, channel, frames, chunk_frames, out, cluster, cluste
             _video_source(videos), out=out, diameter=diameter, chunk_frames=chunk_frames,
             channel=parse_channel(channel), frames=parse_frames(frames), workers=workers,
             cluster=cluster, cluster_config=cluster_config, overwrite=overwrite, params=params,
+            mask=read_mask(mask_file) if mask_file is not None else None,
+            background=read_background(background),
         )
     except click.ClickException:
         raise
@@ -202,6 +218,49 @@ def locate(videos, diameter, channel, frames, chunk_frames, out, cluster, cluste
     except EXPECTED_ERRORS as exc:
         _fail(exc)
     click.echo(summary_text(info, seconds))
+
+
+@main.command("pixel-stats")
+@click.argument("video")
+@click.option("--out", "-o", required=True, help="Zarr store to write, e.g. stats.zarr.")
+@click.option("--channel", default=None, help="Colour channel number, or 'grey'. Required for colour video.")
+@click.option("--frames", default=None, help="Frames to use: START:STOP[:STEP] or a list 1,5,9 [all].")
+@click.option("--chunk-frames", type=int, default=64, show_default=True, help="Frames per chunk (task).")
+@click.option("--hot-threshold", type=float, default=None,
+              help="Robust sigmas above the neighbourhood median for a hot pixel [8].")
+@click.option("--cluster", default="local", show_default=True,
+              help="Where to run: local, slurm, kubernetes, or tcp://ADDRESS of a running scheduler.")
+@click.option("--cluster-config", type=click.Path(dir_okay=False), default=None,
+              help="Dask config YAML for the cluster, merged over ~/.config/dask for this run.")
+@click.option("--workers", type=int, default=None, help="Local worker processes [one per core].")
+@click.option("--overwrite", is_flag=True, help="Replace --out if it is a pixel-stats store.")
+def pixel_stats(video, out, channel, frames, chunk_frames, hot_threshold, cluster, cluster_config,
+                workers, overwrite):
+    """Per-pixel mean, var, std, min, max of VIDEO over time, plus stuck and hot pixels.
+
+    One pass over the video on a Dask cluster. Writes an xarray Dataset to --out
+    (Zarr; read it with xarray.open_zarr) with float64 variables mean, var (population,
+    ddof=0), std, min, max and boolean variables stuck (min == max) and hot (see
+    daskloc.hot_pixels), and prints a summary. Use it as 'daskloc locate --mask OUT'.
+    """
+    from daskloc._pixel_runner import run_pixel_stats
+    from daskloc._pixel_runner import summary_text as stats_summary
+    from daskloc.pixels import HOT_THRESHOLD
+
+    if workers is not None and "://" in cluster:
+        raise click.UsageError("--workers sizes a cluster daskloc starts; a running scheduler has its own")
+    try:
+        ds, stuck, hot, seconds = run_pixel_stats(
+            video, out=out, chunk_frames=chunk_frames, channel=parse_channel(channel),
+            frames=parse_frames(frames), workers=workers, cluster=cluster,
+            cluster_config=cluster_config, overwrite=overwrite,
+            hot_threshold=HOT_THRESHOLD if hot_threshold is None else hot_threshold,
+        )
+    except click.ClickException:
+        raise
+    except EXPECTED_ERRORS as exc:
+        _fail(exc)
+    click.echo(stats_summary(ds, stuck, hot, out, seconds))
 
 
 @main.command()
