@@ -20,7 +20,7 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 DATA_DIR = Path(os.environ.get("DASKLOC_DATA_DIR") or HERE.parents[1] / "shared" / "data")
-NEEDED = ("bulk-water.mov", "bulk_water_png")
+NEEDED = ("bulk-water.mov", "bulk_water_png", "stuck.tif")
 
 
 def _kernel_problem():
