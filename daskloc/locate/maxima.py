@@ -205,28 +205,69 @@ def local_maxima(image, separation, percentile, margin, radius=0):
 
 
 @numba.njit(cache=True, nogil=True)
-def _close_pairs(scaled, order, limit2):
-    # Pairs (i < j) closer than sqrt(limit2), found by sweeping along y (sorted).
+def _close_pairs(scaled, limit2):
+    # Pairs (i < j) closer than sqrt(limit2) <= 1. Features are binned into square cells
+    # of side 1 (= separation in these scaled units; a counting sort), so a close pair
+    # lies in the same or a neighbouring cell and each feature meets only a handful of
+    # others instead of everything in its band of rows.
     n = scaled.shape[0]
-    limit = np.sqrt(limit2)
+    y0 = scaled[0, 0]
+    x0 = scaled[0, 1]
+    for i in range(n):
+        y0 = min(y0, scaled[i, 0])
+        x0 = min(x0, scaled[i, 1])
+    y1 = y0
+    x1 = x0
+    for i in range(n):
+        y1 = max(y1, scaled[i, 0])
+        x1 = max(x1, scaled[i, 1])
+    # Cells of side >= 1 work the same; widen them when features are sparse so the
+    # table of cells stays a few times the number of features.
+    side = 1.0
+    while ((y1 - y0) / side + 1) * ((x1 - x0) / side + 1) > 4 * n + 64:
+        side *= 2
+    cy = np.empty(n, dtype=np.intp)
+    cx = np.empty(n, dtype=np.intp)
+    ny = 1
+    nx = 1
+    for i in range(n):
+        cy[i] = int((scaled[i, 0] - y0) / side)  # >= 0, so int() is floor
+        cx[i] = int((scaled[i, 1] - x0) / side)
+        ny = max(ny, cy[i] + 1)
+        nx = max(nx, cx[i] + 1)
+    start = np.zeros(ny * nx + 1, dtype=np.intp)
+    for i in range(n):
+        start[cy[i] * nx + cx[i] + 1] += 1
+    for c in range(ny * nx):
+        start[c + 1] += start[c]
+    fill = start[:-1].copy()
+    members = np.empty(n, dtype=np.intp)
+    for i in range(n):
+        c = cy[i] * nx + cx[i]
+        members[fill[c]] = i
+        fill[c] += 1
     out = np.empty((max(n, 4), 2), dtype=np.intp)
     count = 0
-    for a in range(n):
-        i = order[a]
-        for b in range(a + 1, n):
-            j = order[b]
-            dy = scaled[j, 0] - scaled[i, 0]
-            if dy > limit:
-                break
-            dx = scaled[j, 1] - scaled[i, 1]
-            if dy * dy + dx * dx <= limit2:
-                if count == out.shape[0]:
-                    bigger = np.empty((2 * count, 2), dtype=np.intp)
-                    bigger[:count] = out
-                    out = bigger
-                out[count, 0] = min(i, j)
-                out[count, 1] = max(i, j)
-                count += 1
+    for i in range(n):
+        yi = scaled[i, 0]
+        xi = scaled[i, 1]
+        for gy in range(max(cy[i] - 1, 0), min(cy[i] + 2, ny)):
+            for gx in range(max(cx[i] - 1, 0), min(cx[i] + 2, nx)):
+                c = gy * nx + gx
+                for m in range(start[c], start[c + 1]):
+                    j = members[m]
+                    if j <= i:
+                        continue
+                    dy = scaled[j, 0] - yi
+                    dx = scaled[j, 1] - xi
+                    if dy * dy + dx * dx <= limit2:
+                        if count == out.shape[0]:
+                            bigger = np.empty((2 * count, 2), dtype=np.intp)
+                            bigger[:count] = out
+                            out = bigger
+                        out[count, 0] = i
+                        out[count, 1] = j
+                        count += 1
     return out[:count]
 
 
@@ -254,8 +295,7 @@ def close_to_drop(positions, separation, mass):
     if len(positions) < 2 or separation <= 0:
         return np.empty(0, dtype=np.intp)
     scaled = np.ascontiguousarray(positions / separation)
-    order = np.argsort(scaled[:, 0], kind="stable")
-    pairs = _close_pairs(scaled, order, (1 - 1e-7) ** 2)
+    pairs = _close_pairs(scaled, (1 - 1e-7) ** 2)
     if len(pairs) == 0:
         return np.empty(0, dtype=np.intp)
     i, j = pairs[:, 0], pairs[:, 1]
