@@ -121,7 +121,7 @@ def run_pixel_stats(source, *, out, chunk_frames, channel, frames, workers, over
     console.print(
         f"video: {video.attrs.get('source', source)} -- {video.sizes['frame']} frames of "
         f"{video.sizes['y']}x{video.sizes['x']} {video.dtype}, {len(video.chunks[0])} chunks "
-        f"of <= {chunk_frames} frames"
+        f"of <= {max(video.chunks[0], default=0)} frames"
     )
     start = time.perf_counter()
     with make_client(cluster, workers=workers, config=cluster_config) as client:

@@ -69,11 +69,11 @@ def run_batch(source, *, out, diameter, chunk_frames, channel, frames, workers, 
         console.print(
             f"video: {video.attrs.get('source', source)} -- {n_frames} frames of "
             f"{video.sizes['y']}x{video.sizes['x']} {video.dtype}, {len(video.chunks[0])} chunks of "
-            f"<= {chunk_frames} frames"
+            f"<= {max(video.chunks[0], default=0)} frames"
         )
         target, open_options = video, None
     else:
-        console.print(f"videos: {len(many)}, chunks of <= {chunk_frames} frames")
+        console.print(f"videos: {len(many)}, chunks: {chunk_frames} frames")
         for name, path in many:
             console.print(f"  {name}: {path}")
         target = dict(many)

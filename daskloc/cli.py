@@ -30,6 +30,26 @@ def _fail(exc):
     sys.exit(1)
 
 
+class _Chunks(click.ParamType):
+    """``--chunk-frames``: a positive int or ``auto``."""
+
+    name = "N|auto"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) or value == "auto":
+            return value
+        try:
+            n = int(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a number of frames; use a positive int or 'auto'", param, ctx)
+        if n < 1:
+            self.fail(f"{n} frames per chunk; use a positive int or 'auto'", param, ctx)
+        return n
+
+
+CHUNKS = _Chunks()
+
+
 def parse_frames(text):
     """Parse ``--frames``: ``A:B`` or ``A:B:STEP`` (a slice), ``A,B,C`` (a list) or ``N``.
 
@@ -154,7 +174,8 @@ def main():
 @_with_params
 @click.option("--channel", default=None, help="Colour channel number, or 'grey'. Required for colour video.")
 @click.option("--frames", default=None, help="Frames to process: START:STOP[:STEP] or a list 1,5,9.")
-@click.option("--chunk-frames", type=int, default=64, show_default=True, help="Frames per chunk (task).")
+@click.option("--chunk-frames", type=CHUNKS, default="auto", show_default=True,
+              help="Frames per chunk (task), or 'auto' (movies: whole keyframe groups, <= 256 frames; else 64).")
 @click.option("--out", "-o", required=True, help="Output store, e.g. features.parquet.")
 @click.option("--cluster", default="local", show_default=True,
               help="Where to run: local, slurm, kubernetes, or tcp://ADDRESS of a running scheduler.")
@@ -225,7 +246,8 @@ def locate(videos, diameter, channel, frames, chunk_frames, out, cluster, cluste
 @click.option("--out", "-o", required=True, help="Zarr store to write, e.g. stats.zarr.")
 @click.option("--channel", default=None, help="Colour channel number, or 'grey'. Required for colour video.")
 @click.option("--frames", default=None, help="Frames to use: START:STOP[:STEP] or a list 1,5,9 [all].")
-@click.option("--chunk-frames", type=int, default=64, show_default=True, help="Frames per chunk (task).")
+@click.option("--chunk-frames", type=CHUNKS, default="auto", show_default=True,
+              help="Frames per chunk (task), or 'auto' (movies: whole keyframe groups, <= 256 frames; else 64).")
 @click.option("--hot-threshold", type=float, default=None,
               help="Robust sigmas above the neighbourhood median for a hot pixel [8].")
 @click.option("--cluster", default="local", show_default=True,

@@ -113,6 +113,14 @@ def _sequential(path):
 # ---------------------------------------------------------------------------------------
 
 
+def _keyframes(path):
+    """Positions of the keyframes of a movie, by demuxing it with PyAV directly."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return [i for i, p in enumerate(p for p in container.demux(stream) if p.size)
+                if p.is_keyframe]
+
+
 def test_movie_dims_coords_attrs_chunks(movie):
     v = open_video(movie)
     assert isinstance(v, xr.DataArray)
@@ -120,7 +128,12 @@ def test_movie_dims_coords_attrs_chunks(movie):
     assert v.shape == (N_MOVIE, 424, 640, 3)
     assert v.dtype == np.uint8
     assert isinstance(v.data, da.Array)
-    assert v.data.chunks == ((64,) * 7 + (32,), (424,), (640,), (3,))
+    # chunks="auto": whole groups of pictures (keyframes 0, 238, 478; the 2 frames after
+    # the last keyframe join the chunk before them) of at most 128 MiB: RGB frames are
+    # 814 KB, so each group is split in two.
+    assert _keyframes(movie) == [0, 238, 478]
+    assert v.data.chunks == ((119, 119, 120, 122), (424,), (640,), (3,))
+    assert open_video(movie, channel=0).data.chunks[0] == (238, 242)
     assert v["frame"].dtype == np.int64
     np.testing.assert_array_equal(v["frame"].values, np.arange(N_MOVIE))
     assert v.attrs["source"] == movie
@@ -130,6 +143,34 @@ def test_movie_dims_coords_attrs_chunks(movie):
     assert v.attrs["n_frames"] == N_MOVIE
     assert None not in v.attrs.values()
     assert set(v.coords) == {"frame"}
+
+
+def test_auto_chunks_start_at_keyframes_and_respect_the_bytes_cap(tmp_path, movie):
+    # 300 frames with a keyframe every 12: chunks of whole groups of pictures, as many
+    # groups as fit in 256 frames.
+    path = tmp_path / "gop12.mkv"
+    _encode(path, n=300, keyint=12)
+    keys = _keyframes(path)
+    assert keys == list(range(0, 300, 12))
+    v = open_video(str(path))
+    starts = np.cumsum((0,) + v.data.chunks[0][:-1])
+    assert set(starts) <= set(keys)
+    assert max(v.data.chunks[0]) <= 256 and sum(v.data.chunks[0]) == 300
+    assert v.data.chunks[0] == (252, 48)  # 21 whole groups of 12, then the other 4
+    np.testing.assert_array_equal(sync(v.data), _sequential(path))
+    # A frame selection is grouped the same way, by the keyframe before each frame.
+    v = open_video(str(path), frames=slice(5, 40))
+    assert v.data.chunks[0] == (35,)
+    # float64 grey frames of bulk-water are 2.2 MB: at most 128 MiB of them per chunk,
+    # so the 238-frame group of pictures is split evenly.
+    grey = open_video(movie, channel="grey")
+    frame_bytes = 424 * 640 * 8
+    assert max(grey.data.chunks[0]) * frame_bytes <= 128 * 2**20 * 1.125
+    assert grey.data.chunks[0][:4] == (60, 60, 59, 59)  # 238 frames in 4 pieces
+    # Sources other than movies: 64 frames.
+    assert open_video(np.zeros((130, 4, 4), np.uint8)).data.chunks[0] == (64, 64, 2)
+    with pytest.raises(TypeError, match="auto"):
+        open_video(movie, chunks="big")
 
 
 def test_chunks_argument(movie):
@@ -155,7 +196,7 @@ def test_movie_channel0_matches_png_sequence(movie, pngs, chunks):
     np.testing.assert_array_equal(got, pngs[..., 0])
 
 
-@pytest.mark.parametrize("chunks", [64, 45])
+@pytest.mark.parametrize("chunks", [64, 45, "auto"])
 def test_movie_chunks_match_sequential_decode(movie, movie_reference, chunks):
     hashes, _ = movie_reference
     v = open_video(movie, chunks=chunks)
@@ -230,7 +271,7 @@ def test_synthetic_movies_chunks_match_sequential(tmp_path, name, kwargs):
     reference = _sequential(path)
     assert len(reference) == 60
     assert len({frame_hash(f) for f in reference}) == 60  # every frame distinct
-    for chunks in (5, 12, 60):
+    for chunks in (5, 12, 60, "auto"):
         v = open_video(str(path), chunks=chunks)
         assert v.sizes["frame"] == 60
         np.testing.assert_array_equal(sync(v.data), reference, err_msg=f"chunks={chunks}")
