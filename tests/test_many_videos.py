@@ -212,7 +212,9 @@ def test_chunks_interleave_on_a_cluster(tmp_path, videos, client):
     """Two workers: every video's first chunk lands before any video is half done.
 
     One video after another would land the long video's first chunk sixth; round-robin
-    submission lands each video's first chunk among the first four (the window).
+    submission puts each video's first chunk among the first four submitted (the
+    window). Two workers may finish them in another order (a busy machine swaps
+    neighbours), so landing among the first five is required: still never sixth.
     """
     store = tmp_path / "f.parquet"
     batch([videos["short"], videos["mid"], videos["long"]], DIAMETER, store=store,
@@ -220,8 +222,8 @@ def test_chunks_interleave_on_a_cluster(tmp_path, videos, client):
     parts = sorted(store.glob("video=*/part-*.parquet"), key=lambda p: p.stat().st_mtime_ns)
     assert len(parts) == 9
     order = [(p.parent.name, int(p.name.split("-")[1])) for p in parts]
-    first_four = {video for video, _ in order[:4]}
-    assert first_four == {"video=short", "video=mid", "video=long"}, order
+    first_five = {video for video, _ in order[:5]}
+    assert first_five == {"video=short", "video=mid", "video=long"}, order
 
 
 # ----------------------------------------------------------------- resume after SIGKILL

@@ -1,0 +1,208 @@
+"""Run every daskloc benchmark, print each figure with its ratio and bar, record RESULTS.md.
+
+Each benchmark runs in its own fresh interpreter, one after another (never two at
+once: they would share the cores), and reports one JSON line that is summarised here:
+
+=====================  =============================  =================================
+figure                 benchmark                      bar (issue 5)
+=====================  =============================  =================================
+kernel time            bench_locate.py                <= 0.2x trackpy.locate(numba)
+kernel accuracy        bench_locate.py                >= 99.9 % within 0.01 px
+end to end, wall       bench_end_to_end.py            <= 0.3x trackpy.batch(processes=2)
+in-job vs decode-only  bench_end_to_end.py            >= 0.7
+memory, 20k vs 5k      bench_memory.py                peak within 10 %
+partial read, 1 %      bench_partial.py               <= 0.05 of reading all
+chunk size sweep       bench_chunks.py                (where throughput peaks)
+=====================  =============================  =================================
+
+    benchmarks/run_all [--quick] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+FULL = {
+    "locate": ["--frames", "60", "--repeat", "3"],
+    "end_to_end": ["--copies", "5"],
+    "memory": ["--frames-long", "20000", "--frames-short", "5000"],
+    "partial": ["--features", "10000000"],
+    "chunks": ["--copies", "5"],
+}
+QUICK = {
+    "locate": ["--frames", "10", "--repeat", "1"],
+    "end_to_end": ["--copies", "1"],
+    "memory": ["--frames-long", "800", "--frames-short", "200"],
+    "partial": ["--features", "200000", "--frames", "1000"],
+    "chunks": ["--copies", "1", "--sizes", "64,auto"],
+}
+
+
+def run(name, args):
+    """Run ``bench_<name>.py --json ARGS``; return (figures, seconds)."""
+    cmd = [sys.executable, str(HERE / f"bench_{name}.py"), *args, "--json"]
+    print(f"running: {' '.join(Path(c).name if i < 2 else c for i, c in enumerate(cmd))}",
+          flush=True)
+    start = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode:
+        raise SystemExit(f"bench_{name}.py failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    return json.loads(lines[-1]), seconds
+
+
+def machine():
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError):
+        mem = float("nan")
+    try:
+        load = "%.2f %.2f %.2f" % os.getloadavg()
+    except OSError:
+        load = "?"
+    return {
+        "host": platform.node(),
+        "system": f"{platform.system()} {platform.release()} {platform.machine()}",
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem, 1),
+        "python": platform.python_version(),
+        "load_at_start": load,
+    }
+
+
+def versions():
+    out = {}
+    for mod in ("daskloc", "trackpy", "dask", "distributed", "numba", "numpy", "pyarrow", "zarr", "av"):
+        try:
+            out[mod] = __import__(mod).__version__
+        except Exception:  # noqa: BLE001 - a missing module is reported as such
+            out[mod] = "?"
+    return out
+
+
+def rows_from(results):
+    """(figure, value text, bar text, passed or None) for every figure."""
+    rows = []
+    k = results.get("locate")
+    if k:
+        rows.append(("kernel: daskloc/trackpy time per frame",
+                     f"{k['ratio']:.3f} ({k['daskloc_ms']:.2f} vs {k['trackpy_ms']:.2f} ms)",
+                     "<= 0.2", k["ratio"] <= 0.2))
+        rows.append(("kernel: trackpy features within 0.01 px",
+                     f"{100 * k['matched']:.3f} %", ">= 99.9 %", k["matched"] >= 0.999))
+    e = results.get("end_to_end")
+    if e:
+        rows.append((f"end to end, {e['frames']} frames: daskloc/trackpy wall",
+                     f"{e['wall_ratio']:.3f} ({e['daskloc_s']:.1f} vs {e['trackpy_s']:.1f} s)",
+                     "<= 0.3", e["wall_ratio"] <= 0.3))
+        rows.append(("in the job: locate/decode-only frames/s",
+                     f"{e['decode_fraction']:.3f} ({e['locate_fps']:.0f} vs {e['decode_fps']:.0f})",
+                     ">= 0.7", e["decode_fraction"] >= 0.7))
+    m = results.get("memory")
+    if m:
+        rows.append((f"memory: peak RSS {m['long']['frames']} vs {m['short']['frames']} frames",
+                     f"{m['ratio_total']:.3f} ({m['long']['peak_total_mib']:.0f} vs "
+                     f"{m['short']['peak_total_mib']:.0f} MiB)", "<= 1.10", m["ratio_total"] <= 1.10))
+        rows.append(("memory: peak RSS of one worker, same runs",
+                     f"{m['ratio_worker']:.3f} ({m['long']['peak_worker_mib']:.0f} vs "
+                     f"{m['short']['peak_worker_mib']:.0f} MiB)", "(reported)", None))
+    p = results.get("partial")
+    if p:
+        for fmt, f in p["formats"].items():
+            rows.append((f"partial read, 1 % of {p.get('features', 0):,} features, {fmt}",
+                         f"{f['ratio']:.4f} ({1e3 * f['read_part_s']:.0f} vs "
+                         f"{1e3 * f['read_all_s']:.0f} ms)", "<= 0.05", f["ratio"] <= 0.05))
+    c = results.get("chunks")
+    if c:
+        rates = c["rates"]
+        text = ", ".join(f"{k}: {v:.0f}" for k, v in rates.items())
+        rows.append(("chunk sweep, frames/s by chunk size", text, f"peak at {c['best']}", None))
+    return rows
+
+
+def table(rows):
+    w = max(len(r[0]) for r in rows)
+    v = max(len(r[1]) for r in rows)
+    lines = [f"| {'figure':<{w}} | {'value':<{v}} | bar | result |",
+             f"| {'-' * w} | {'-' * v} | --- | --- |"]
+    for name, value, bar, passed in rows:
+        mark = "-" if passed is None else ("pass" if passed else "**miss**")
+        lines.append(f"| {name:<{w}} | {value:<{v}} | {bar} | {mark} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
+    parser.add_argument("--no-write", action="store_true", help="do not write RESULTS.md")
+    parser.add_argument("--only", default=None, help="comma-separated subset of: " + ",".join(FULL))
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    names = args.only.split(",") if args.only else list(plan)
+    started = datetime.datetime.now(datetime.timezone.utc)
+    info = machine()
+    results, seconds = {}, {}
+    for name in names:
+        results[name], seconds[name] = run(name, plan[name])
+        if name == "partial":
+            results[name].setdefault("features", int(plan[name][1]))
+    rows = rows_from(results)
+    text = table(rows)
+    print()
+    print(text)
+    if args.quick or args.no_write:
+        return results
+    command = "benchmarks/run_all" + (f" --only {args.only}" if args.only else "")
+    report = [
+        "# daskloc benchmark results",
+        "",
+        "Written by `benchmarks/run_all` (see `benchmarks/run_all.py` for what each figure",
+        "means and which script measures it). Ratios are daskloc / reference measured in",
+        "the same run on the same machine; timings vary with load, so compare runs made on",
+        "a quiet machine.",
+        "",
+        f"- date: {started:%Y-%m-%d %H:%M} UTC",
+        f"- command: `{command}` (total {sum(seconds.values()) / 60:.1f} min)",
+        f"- machine: {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB, "
+        f"{info['system']}, Python {info['python']}; load average at start {info['load_at_start']}",
+        "- versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()),
+        "",
+        text,
+        "",
+        "Per benchmark (seconds of wall time): "
+        + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()) + ".",
+        "",
+        "Raw figures (JSON):",
+        "",
+        "```json",
+        json.dumps(results, indent=1, sort_keys=True, default=str),
+        "```",
+        "",
+    ]
+    (HERE / "RESULTS.md").write_text("\n".join(report))
+    print(f"\nwrote {HERE / 'RESULTS.md'}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
