@@ -34,20 +34,25 @@ DATA = HERE.parents[1] / "shared" / "data" / "bulk-water.mov"
 
 TRACKPY_SCRIPT = textwrap.dedent(
     """
-    import sys, warnings
+    import multiprocessing, sys, warnings
     import pims, trackpy
-    warnings.filterwarnings("ignore")
-    trackpy.quiet()
 
     @pims.pipeline
     def channel0(frame):
         return frame[..., 0]
 
-    out = sys.argv[1]
-    for i, movie in enumerate(sys.argv[2:]):
-        frames = channel0(pims.open(movie))
-        with trackpy.PandasHDFStoreBig(f"{out}/copy{i}.h5") as store:
-            trackpy.batch(frames, 11, minmass=20, invert=True, processes=2, output=store)
+    if __name__ == "__main__":
+        # trackpy.batch's pool forks by default; forking a process in which PyAV has
+        # started FFmpeg's threads can deadlock (it did here, on the second copy), so
+        # the pool processes are spawned.
+        multiprocessing.set_start_method("spawn")
+        warnings.filterwarnings("ignore")
+        trackpy.quiet()
+        out = sys.argv[1]
+        for i, movie in enumerate(sys.argv[2:]):
+            frames = channel0(pims.open(movie))
+            with trackpy.PandasHDFStoreBig(f"{out}/copy{i}.h5") as store:
+                trackpy.batch(frames, 11, minmass=20, invert=True, processes=2, output=store)
     """
 )
 
@@ -70,9 +75,9 @@ def make_copies(movie, n, folder):
     return paths
 
 
-def time_command(cmd):
+def time_command(cmd, timeout=1800):
     start = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     seconds = time.perf_counter() - start
     if done.returncode:
         raise RuntimeError(f"{cmd[:3]} failed ({done.returncode}):\n{done.stderr[-2000:]}")
