@@ -2,7 +2,7 @@
 #   make venv   create .venv and install daskloc (editable) with its test extras
 #   make test   run the test suite and execute the notebooks (pytest --nbmake)
 #   make demo   run `daskloc demo`
-#   make bench  run the locate benchmark
+#   make bench  run every benchmark (benchmarks/run_all), writing benchmarks/RESULTS.md
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -31,4 +31,4 @@ test: venv
 	$(BIN)/python -m pytest -q tests --nbmake notebooks
 
 bench: venv
-	$(BIN)/python benchmarks/bench_locate.py
+	benchmarks/run_all
