@@ -153,3 +153,26 @@ def test_demo_reports_accuracy_against_known_positions(tmp_path):
     assert report["recall"] > 0.99 and report["false_positives"] == 0
     assert report["rms_error"] < 0.1
     assert f"{report['recall']:.2%}" in result.stdout
+
+
+def test_chunk_failure_on_a_worker_prints_one_clean_error(tmp_path):
+    """A chunk failing on a worker (a truncated image) ends in one error line naming the
+    file, not in the worker's traceback dump, and the other chunks are kept."""
+    import shutil
+
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    for path in sorted(data_path("bulk_water_png").glob("bulk_water_0[0-3]*.png")):
+        shutil.copy(path, folder / path.name)
+    bad = folder / "bulk_water_035.png"
+    bad.write_bytes(bad.read_bytes()[:2000])
+    out = tmp_path / "f.parquet"
+    result = run("locate", f"{folder}/*.png", "--diameter", 11, "--minmass", 20, "--invert",
+                 "--channel", 0, "--chunk-frames", 8, "--workers", 2, "--out", out)
+    assert_clean_error(result, "bulk_water_035.png", "truncated")
+    assert "Compute Failed" not in result.stderr and "distributed.worker" not in result.stderr
+    assert [line for line in result.stderr.splitlines() if "error" in line.lower()] == [
+        result.stderr.strip().splitlines()[-1]
+    ]
+    kept = read_features(out)
+    assert set(kept.frame.unique()) == set(range(32))  # chunks 0..3 landed; 32..39 did not
