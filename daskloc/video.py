@@ -107,13 +107,15 @@ def open_video(source, *, chunks="auto", channel=None, frames=None):
         single chunk. An int gives chunks of exactly that many frames (the last may be
         shorter). ``"auto"`` chooses by the source:
 
-        - movies: whole groups of pictures (keyframe to keyframe) gathered into chunks
-          of up to :data:`AUTO_MOVIE_FRAMES` (256) frames, a group longer than that
-          split evenly. A chunk task decodes from the keyframe at or before its first
-          frame, so a chunk starting mid-group decodes (and throws away) the frames
-          before it; chunks that start at keyframes never do. On bulk-water.mov
-          (keyframes at 0, 238, 478) this gives chunks of 238 and 242 frames, and reads
-          the movie about twice as fast as chunks of 64 (``benchmarks/bench_chunks.py``).
+        - movies: chunks start at keyframes. Whole groups of pictures (keyframe to
+          keyframe) are gathered into chunks of about :data:`AUTO_FRAMES` (64) frames;
+          a group is not split unless it is longer than :data:`AUTO_MOVIE_FRAMES`
+          (256) frames, and then into near-equal pieces. A chunk task decodes from the
+          keyframe at or before its first frame, so a chunk starting mid-group decodes
+          (and throws away) the frames before it; chunks that start at keyframes never
+          do. On bulk-water.mov (keyframes at 0, 238, 478) this gives chunks of 238
+          and 242 frames, and reads the movie about twice as fast as chunks of 64
+          (``benchmarks/bench_chunks.py``); an all-keyframe movie gets chunks of 64.
         - other sources: :data:`AUTO_FRAMES` (64) frames.
 
         Either way a chunk holds at most about :data:`AUTO_CHUNK_BYTES` (128 MiB) of
@@ -226,9 +228,10 @@ def open_video(source, *, chunks="auto", channel=None, frames=None):
 # ---------------------------------------------------------------------------------------
 
 
-#: ``chunks="auto"``: most frames per chunk of a movie (whole groups of pictures).
+#: ``chunks="auto"``: longest group of pictures of a movie kept whole in one chunk.
 AUTO_MOVIE_FRAMES = 256
-#: ``chunks="auto"``: frames per chunk of other sources.
+#: ``chunks="auto"``: frames per chunk of other sources; for movies, the size up to
+#: which short groups of pictures are gathered.
 AUTO_FRAMES = 64
 #: ``chunks="auto"``: most bytes of output frames per chunk (dask's default chunk size).
 AUTO_CHUNK_BYTES = 128 * 2**20
@@ -1133,14 +1136,15 @@ class _MovieToc:
             for a, b in zip(starts, stops)
         )
 
-    def gop_groups(self, positions, size):
+    def gop_groups(self, positions, size, longest):
         """Chunks of ``positions`` (sorted) that start at keyframes where possible.
 
         Runs of positions sharing a keyframe (a group of pictures) are gathered into
-        chunks of at most ``size`` frames; a run longer than ``size`` is split into
-        near-equal pieces of at most ``size`` frames. A short last run (under
-        ``size // 8`` frames after the last keyframe) joins the chunk before it rather
-        than making a chunk of its own.
+        chunks of about ``size`` frames (a run is never split to fit: a chunk holding
+        one run of up to ``longest`` frames is fine); a run longer than ``longest`` is
+        split into near-equal pieces of at most ``longest`` frames. A short last run
+        (under ``size // 8`` frames after the last keyframe) joins the chunk before it
+        rather than making a chunk of its own.
         """
         positions = np.asarray(positions, dtype=np.int64)
         gop = np.searchsorted(self.kf_positions, positions, side="right")
@@ -1148,18 +1152,17 @@ class _MovieToc:
         stops = np.append(starts[1:], len(positions))
         groups, current = [], []
         for a, b in zip(starts, stops):
-            run = positions[a:b]
+            run = positions[a:b].tolist()
             last_and_short = b == len(positions) and len(run) < size // 8
             if len(current) + len(run) <= size or (current and last_and_short):
-                current.extend(run.tolist())
+                current.extend(run)
                 continue
             if current:
                 groups.append(np.asarray(current, dtype=np.int64))
-                current = []
-            if len(run) <= size:
-                current = run.tolist()
+            if len(run) <= longest:
+                current = run
                 continue
-            pieces = np.array_split(run, -(-len(run) // size))
+            pieces = np.array_split(np.asarray(run, dtype=np.int64), -(-len(run) // longest))
             groups.extend(pieces[:-1])
             current = pieces[-1].tolist()
         if current:
@@ -1392,4 +1395,5 @@ class _MovieSource(_FileSource):
     def chunk_groups(self, positions, chunks, out_shape, out_dtype):
         if chunks != "auto":
             return _fixed_groups(positions, chunks)
-        return self.toc.gop_groups(positions, _auto_frames(AUTO_MOVIE_FRAMES, out_shape, out_dtype))
+        return self.toc.gop_groups(positions, _auto_frames(AUTO_FRAMES, out_shape, out_dtype),
+                                   _auto_frames(AUTO_MOVIE_FRAMES, out_shape, out_dtype))

@@ -147,7 +147,7 @@ def test_movie_dims_coords_attrs_chunks(movie):
 
 def test_auto_chunks_start_at_keyframes_and_respect_the_bytes_cap(tmp_path, movie):
     # 300 frames with a keyframe every 12: chunks of whole groups of pictures, as many
-    # groups as fit in 256 frames.
+    # groups as fit in 64 frames.
     path = tmp_path / "gop12.mkv"
     _encode(path, n=300, keyint=12)
     keys = _keyframes(path)
@@ -155,8 +155,7 @@ def test_auto_chunks_start_at_keyframes_and_respect_the_bytes_cap(tmp_path, movi
     v = open_video(str(path))
     starts = np.cumsum((0,) + v.data.chunks[0][:-1])
     assert set(starts) <= set(keys)
-    assert max(v.data.chunks[0]) <= 256 and sum(v.data.chunks[0]) == 300
-    assert v.data.chunks[0] == (252, 48)  # 21 whole groups of 12, then the other 4
+    assert v.data.chunks[0] == (60,) * 5  # 5 whole groups of 12 each
     np.testing.assert_array_equal(sync(v.data), _sequential(path))
     # A frame selection is grouped the same way, by the keyframe before each frame.
     v = open_video(str(path), frames=slice(5, 40))
@@ -167,6 +166,16 @@ def test_auto_chunks_start_at_keyframes_and_respect_the_bytes_cap(tmp_path, movi
     frame_bytes = 424 * 640 * 8
     assert max(grey.data.chunks[0]) * frame_bytes <= 128 * 2**20 * 1.125
     assert grey.data.chunks[0][:4] == (60, 60, 59, 59)  # 238 frames in 4 pieces
+    # One group of 600 frames (a single keyframe): split into pieces of <= 256 frames.
+    single = tmp_path / "gop600.mkv"
+    _encode(single, n=600, keyint=600, bframes=0)
+    assert _keyframes(single) == [0]
+    assert open_video(str(single)).data.chunks[0] == (200, 200, 200)
+    # Every frame a keyframe (MJPEG): chunks of 64, as for other sources.
+    intra = tmp_path / "intra.avi"
+    _encode(intra, n=150, codec="mjpeg", keyint=1)
+    assert _keyframes(intra) == list(range(150))
+    assert open_video(str(intra)).data.chunks[0] == (64, 64, 22)
     # Sources other than movies: 64 frames.
     assert open_video(np.zeros((130, 4, 4), np.uint8)).data.chunks[0] == (64, 64, 2)
     with pytest.raises(TypeError, match="auto"):
