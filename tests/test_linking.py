@@ -42,13 +42,14 @@ def reference(movie):
     return features, linked
 
 
-@pytest.fixture(scope="module", params=["parquet", "zarr", "sqlite"])
+@pytest.fixture(scope="module", params=["parquet", "zarr", "hdf5", "sqlite"])
 def store(request, movie, tmp_path_factory):
     """The whole movie located by daskloc.batch into a store of each format."""
     folder = tmp_path_factory.mktemp(f"link-{request.param}")
     location = {
         "parquet": str(folder / "features.parquet"),
         "zarr": str(folder / "features.zarr"),
+        "hdf5": str(folder / "features.h5"),
         "sqlite": f"sqlite:///{folder / 'features.db'}",
     }[request.param]
     video = daskloc.open_video(movie, channel=0, chunks=64)
