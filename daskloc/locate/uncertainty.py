@@ -17,13 +17,14 @@ from daskloc.locate.refine import circular_mask
 
 
 @numba.njit(cache=True, nogil=True)
-def _row_counts(bp, pad):
+def _row_counts(bp, pad, counts):
     # counts[y, pad + k] = number of non-zero pixels in bp[y, :k], k clamped to 0..nx
     # (so the count over columns a..b of a row is counts[y, pad + b + 1] - counts[y, pad + a],
     # for any a, b up to pad beyond the edges, without bounds checks).
     ny, nx = bp.shape
-    counts = np.zeros((ny, nx + 2 * pad + 1), dtype=np.int32)
     for y in range(ny):
+        for k in range(pad):
+            counts[y, k] = 0
         c = 0
         for x in range(nx):
             counts[y, pad + x] = c
@@ -34,14 +35,14 @@ def _row_counts(bp, pad):
 
 
 @numba.njit(cache=True, nogil=True)
-def _background_stats(bp, raw, radius, half_widths):
+def _background_stats(bp, raw, radius, half_widths, counts):
     # A pixel is background when no non-zero pixel of the band-passed frame lies in
     # the circular mask around it: for every row offset j of the mask, row y + j has no
     # non-zero pixel within the mask's half-width there. Rows are processed whole so
     # the comparisons vectorise.
     ny, nx = bp.shape
     pad = radius + 1
-    counts = _row_counts(bp, pad)
+    _row_counts(bp, pad, counts)
     fg = np.empty(nx, dtype=np.uint8)
     count = 0
     total = 0.0
@@ -95,7 +96,12 @@ def background_noise(bandpassed, raw, radius):
     # Half-width of each row of the (symmetric) mask, read off the mask itself.
     half_widths = np.zeros(2 * r + 1, dtype=np.int64)
     np.maximum.at(half_widths, dy, np.abs(dx - r))
-    _, mean, std = _background_stats(bandpassed, raw, r, half_widths)
+    # 16-bit counts (rows are far shorter than 65535 pixels) halve the memory the
+    # comparisons stream through, so twice as many fit a vector register.
+    ny, nx = bandpassed.shape
+    dtype = np.uint16 if nx + 2 * (r + 1) + 1 < 65535 else np.int64
+    counts = np.empty((ny, nx + 2 * (r + 1) + 1), dtype=dtype)
+    _, mean, std = _background_stats(bandpassed, raw, r, half_widths, counts)
     return mean, std
 
 
