@@ -19,11 +19,13 @@ from daskloc.locate import locate_frame, locate_stack
 from daskloc.correct import correct_video
 from daskloc.pipeline import BatchError, batch, locate
 from daskloc.pixels import hot_pixels, pixel_stats, stuck_pixels
+from daskloc.progress import ProgressBar
 from daskloc.stores import StoreMismatchError, read_features, store_info
 from daskloc.video import open_video
 
 __all__ = [
     "BatchError",
+    "ProgressBar",
     "StoreMismatchError",
     "__version__",
     "batch",

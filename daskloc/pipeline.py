@@ -1007,10 +1007,12 @@ def batch(
     client : distributed.Client, optional
         Cluster to run on; default: the current default client if there is one, else
         a local thread pool.
-    progress : callable, optional
+    progress : callable or bool, optional
         Called as ``progress(done_chunks, total_chunks, n_features_so_far)`` once at the
         start (counting chunks done by an earlier, resumed run) and after every chunk,
         in the calling thread. With several videos the counts cover all of them.
+        ``True`` shows a :class:`daskloc.ProgressBar` (a tqdm bar: a widget in
+        Jupyter, text on stderr elsewhere).
     table : str, optional
         Name of this result set in a store holding several (``"bulk_water/features"``);
         see :func:`daskloc.stores.open_store`. With several videos, the base under
@@ -1104,6 +1106,17 @@ def batch(
 
     check_background_name(background)  # the same mistake for every video: fail first
     correct = {"mask": mask, "background": background}
+    if progress is True:
+        from daskloc.progress import ProgressBar
+
+        progress = ProgressBar()
+    elif progress is False:
+        progress = None
+    elif progress is not None and not callable(progress):
+        raise TypeError(
+            f"progress must be a callable progress(done, total, n_features), True or None; "
+            f"got {progress!r}"
+        )
     many = many_videos(video)
     if many is None:
         return _batch_one(video, params, store=store, overwrite=overwrite,
