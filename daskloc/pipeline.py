@@ -1275,11 +1275,15 @@ def _run_local(queue, task, record, on_error, backlog):
     with ThreadPoolExecutor(threads, thread_name_prefix="daskloc-batch") as pool:
         pending = {}
 
+        order = {}
+
         def submit():
             item = next(queue, None)
             if item is None:
                 return False
-            pending[pool.submit(run, item)] = item
+            fut = pool.submit(run, item)
+            pending[fut] = item
+            order[fut] = len(order)
             return True
 
         for _ in range(window):
@@ -1288,14 +1292,19 @@ def _run_local(queue, task, record, on_error, backlog):
         try:
             while pending:
                 finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-                for fut in finished:
+                # Chunks that finished together are taken in submission order, and the
+                # good ones are recorded before any error is handled (on_error may
+                # raise): work that is done is never thrown away.
+                errors = []
+                for fut in sorted(finished, key=order.pop):
                     item = pending.pop(fut)
-                    try:
-                        summary = fut.result()
-                    except Exception as exc:  # noqa: BLE001 - on_error decides
-                        on_error(item, exc)
+                    exc = fut.exception()
+                    if exc is not None:
+                        errors.append((item, exc))
                         continue
-                    record(item, summary)
+                    record(item, fut.result())
+                for item, exc in errors:
+                    on_error(item, exc)
                 while len(pending) + backlog() < window:
                     if not submit():
                         break
