@@ -16,10 +16,12 @@ import click
 
 from daskloc._runner import run_batch, summary_text
 from daskloc.pipeline import BatchError
+from daskloc.stores.base import StoreBusyError
 
 #: Errors a person can act on: printed as one line, exit status 1, no traceback.
+#: (StoreBusyError: another writer holds the store, or a program keeps an HDF5 file open.)
 EXPECTED_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError,
-                   ValueError, TypeError, IndexError, OSError)
+                   ValueError, TypeError, IndexError, OSError, StoreBusyError)
 
 
 def _fail(exc):
@@ -310,6 +312,59 @@ def info(store, as_json):
     params = summary.get("params") or {}
     click.echo("parameters: " + ", ".join(f"{k}={v}" for k, v in params.items()))
     click.echo(f"written by: daskloc {summary.get('daskloc_version')} ({summary.get('updated')})")
+    for line in _warnings_of(summary):
+        click.echo(line)
+
+
+def _warnings_of(summary):
+    """The lines of ``daskloc info`` about what a careful reader must know."""
+    lines = []
+    writer = summary.get("writer")
+    if writer:
+        state = (f"left by a writer that is gone ({writer['stale']}; the next job takes it "
+                 "over)" if writer.get("stale") else "being written now")
+        lines.append(f"writer:     {state}: process {writer.get('pid')} on "
+                     f"{writer.get('host')}, since {writer.get('started')}, last heartbeat "
+                     f"{writer.get('heartbeat')}")
+    if not summary.get("verified", True):
+        lines.append("note:       written by daskloc < 0.2: its chunks carry no job identity "
+                     "(readable, not resumable; --overwrite locates it again)")
+    if summary.get("metadata_edited"):
+        lines.append("warning:    the metadata's parameters or source were changed after the "
+                     "job wrote it: chunks that do not match them are not read")
+    ignored = summary.get("ignored_chunks") or []
+    if ignored:
+        lines.append(f"ignored:    {len(ignored)} chunks in the store are not read:")
+        for c in ignored[:10]:
+            where = f"video {c['video']}: " if c.get("video") else ""
+            lines.append(f"            {where}frames [{c['chunk'][0]}, {c['chunk'][1]}): "
+                         f"{c['reason']}")
+        if len(ignored) > 10:
+            lines.append(f"            ... and {len(ignored) - 10} more (--json lists all)")
+        lines.append("            (remove them, or rerun with --overwrite; plain Parquet "
+                     "readers would read them)")
+    failed = summary.get("failed_chunks") or []
+    if failed:
+        lines.append(f"failed:     {len(failed)} chunks could not be located:")
+        for c in failed[:10]:
+            where = f"video {c['video']}: " if c.get("video") else ""
+            lines.append(f"            {where}frames [{c['start']}, {c['stop']}): "
+                         f"{c.get('error')}")
+    skipped = summary.get("skipped_frames")
+    if skipped:
+        if isinstance(skipped, dict):
+            n = sum(len(v) for v in skipped.values())
+            text = "; ".join(f"{k}: {_frames_text(v)}" for k, v in skipped.items())
+        else:
+            n, text = len(skipped), _frames_text(skipped)
+        lines.append(f"skipped:    {n} frames could not be decoded and have no features "
+                     f"(on_error=skip): {text}")
+    return lines
+
+
+def _frames_text(frames):
+    shown = ", ".join(str(f) for f in frames[:12])
+    return shown + (f", ... ({len(frames)} in all)" if len(frames) > 12 else "")
 
 
 @main.command()

@@ -36,6 +36,7 @@ from daskloc.stores.base import (
     normalize_selection,
     open_store,
 )
+from daskloc.stores.metadata import METADATA_VERSION, chunk_id, job_identity, skipped_frames
 
 __all__ = ["FILE_FORMATS", "MAT_MAX_VARIABLE_BYTES", "XLSX_MAX_ROWS", "export"]
 
@@ -118,7 +119,7 @@ def _pieces(src, lo, hi, wanted):
         clipped to the selection, ``selection`` the frames to read from it.
     """
     out = []
-    for a, b in src.complete_chunks():
+    for a, b in src.valid_chunks():
         if not chunk_may_hold(a, b, lo, hi, wanted):
             continue
         if wanted is None:
@@ -447,6 +448,16 @@ def _copy_metadata(src_meta, dst, info, frames, lo, hi, wanted, source_frames, p
         else:
             counts = [b - a for a, b in clipped]
         meta["chunking"] = {"chunk_frames": counts, "chunks": [list(c) for c in clipped]}
+        skipped = []
+        for a, b, frames_ in meta.get("skipped", []):
+            for c0, c1 in clipped:  # a chunk's skipped frames, clipped with it
+                inside = [f for f in frames_ if c0 <= f < c1 and a <= f < b]
+                if inside and a <= c0 < b:
+                    skipped.append([c0, c1, inside])
+        meta["skipped"] = skipped
+    meta["failed_chunks"] = []
+    meta["format_version"] = METADATA_VERSION
+    meta["job"] = job_identity(meta)
     meta["complete_chunks"] = []
     meta["n_features"] = 0
     meta["finished"] = False
@@ -455,13 +466,16 @@ def _copy_metadata(src_meta, dst, info, frames, lo, hi, wanted, source_frames, p
 
 
 def _copy_to_store(src, dst, chunks, meta):
-    dst.prepare()
+    identity = job_identity(meta)
+    skipped = skipped_frames(meta)
     dst.remove_temporary()
     dst.write_metadata(meta)
     done, n = [], 0
     try:
         for s, e, df in chunks:
-            dst.append_chunk(s, e, df)
+            frames_ = skipped.get((s, e), ())
+            dst.append_chunk(s, e, df, chunk_id=chunk_id(identity, s, e, frames_),
+                             skipped=frames_)
             done.append([s, e])
             n += len(df)
     finally:
@@ -637,24 +651,27 @@ def export(store, out, frames=None, *, table=None, storage_options=None, out_tab
                 f"cannot export {src.url} onto itself; choose another output (or "
                 "another out_table)"
             )
-        if dst.exists():
-            if not overwrite:
-                raise FileExistsError(
-                    f"the output store {_hide_password(dst.url)} already exists; pass "
-                    "overwrite=True (CLI: --overwrite) to replace it, or choose another "
-                    "output (or out_table)"
-                )
-            dst.clear()
-        pieces = _pieces(src, lo, hi, wanted) if hi > lo else []
-        meta = _copy_metadata(src_meta, dst, info, frames, lo, hi, wanted, source_frames, pieces)
-        result = _copy_to_store(src, dst, _chunks(src, pieces, columns), meta)
+        dst.prepare()
+        with dst.lease():  # one writer per store
+            if dst.exists():
+                if not overwrite:
+                    raise FileExistsError(
+                        f"the output store {_hide_password(dst.url)} already exists; pass "
+                        "overwrite=True (CLI: --overwrite) to replace it, or choose another "
+                        "output (or out_table)"
+                    )
+                dst.clear()
+            pieces = _pieces(src, lo, hi, wanted) if hi > lo else []
+            meta = _copy_metadata(src_meta, dst, info, frames, lo, hi, wanted, source_frames,
+                                  pieces)
+            result = _copy_to_store(src, dst, _chunks(src, pieces, columns), meta)
         result.update(out=_hide_password(dst.url), format=dst.backend)
     else:
         path = _check_file_output(out, overwrite)
         pieces = _pieces(src, lo, hi, wanted) if hi > lo else []
         upper = 0
         if kind == ".mat":
-            whole = [(a, b) for a, b in src.complete_chunks()
+            whole = [(a, b) for a, b in src.valid_chunks()
                      if chunk_may_hold(a, b, lo, hi, wanted)]
             upper = src.n_rows(whole)
             if [(s, e) for s, e, sel in pieces if isinstance(sel, slice)] == whole:

@@ -8,6 +8,8 @@ pipeline knows stores only through :mod:`daskloc.stores`' interface, never a fil
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import platform
 import re
@@ -30,7 +32,18 @@ from dask.delayed import Delayed, delayed
 from daskloc._version import __version__
 from daskloc.locate import feature_columns, locate_stack, normalize_params
 from daskloc.stores import StoreMismatchError, encode_frames, open_store
-from daskloc.stores.base import METADATA_FORMAT, METADATA_VERSION, check_table_name
+from daskloc.stores.base import check_table_name
+from daskloc.stores.metadata import (
+    METADATA_FORMAT,
+    METADATA_VERSION,
+    SOURCE_IDENTITY,
+    MetadataError,
+    chunk_id,
+    is_legacy,
+    job_identity,
+)
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["BatchError", "StoreMismatchError", "batch", "locate", "many_videos", "video_names",
            "video_table"]
@@ -45,18 +58,6 @@ METADATA_INTERVAL = 1.0
 #: the error is raised (they are cancelled after that).
 DRAIN_SECONDS = 120
 
-#: Source fields that identify the input: a store written from another source refuses to
-#: resume.
-_SOURCE_IDENTITY = (
-    "path",
-    "file_size",
-    "file_mtime_ns",
-    "n_frames",
-    "frames",
-    "shape",
-    "dtype",
-    "channel",
-)
 
 
 # ----------------------------------------------------------------- the video's chunks
@@ -356,11 +357,11 @@ def _storage_error(store, what, exc):
     return kind(code, message) if code is not None else kind(message)
 
 
-def _append_chunk(store, start, stop, features):
+def _append_chunk(store, start, stop, features, chunk_id, skipped=()):
     """``store.append_chunk``; a storage failure (a full disk, no permission) is raised
     as an OSError of the same kind naming the store, the problem and the fix."""
     try:
-        store.append_chunk(start, stop, features)
+        store.append_chunk(start, stop, features, chunk_id=chunk_id, skipped=skipped)
     except Exception as exc:
         err = _storage_error(store, f"frames [{start}, {stop})", exc)
         if err is None:
@@ -379,7 +380,7 @@ def _write_metadata(store, metadata):
         raise err from exc
 
 
-def _chunk_task(block, frame_numbers, store, start, stop, params):
+def _chunk_task(block, frame_numbers, store, start, stop, params, chunk_id):
     """Worker side of :func:`batch`: locate one chunk and append it to the store.
 
     ``store`` is a :class:`~daskloc.stores.FeatureStore`; it pickles to its location and
@@ -389,9 +390,10 @@ def _chunk_task(block, frame_numbers, store, start, stop, params):
     df = locate_stack(block, frame_numbers=frame_numbers, **params)
     cols = list(feature_columns(params["characterize"]))
     df = df[cols + ["frame"]].astype({c: np.float64 for c in cols} | {"frame": np.int64})
-    summary = {"start": start, "stop": stop, "n_rows": int(len(df)), "n_frames": len(frame_numbers)}
+    summary = {"start": start, "stop": stop, "n_rows": int(len(df)),
+               "n_frames": len(frame_numbers), "chunk_id": chunk_id}
     if store.concurrent_writers:
-        _append_chunk(store, start, stop, df)
+        _append_chunk(store, start, stop, df, chunk_id)
     else:
         summary["features"] = df
     return summary
@@ -405,8 +407,9 @@ class _ClientWriter:
     workers pass straight through.
     """
 
-    def __init__(self, store, todo):
+    def __init__(self, store, todo, job=None):
         self.store = store
+        self.job = job
         self.order = [(c.start, c.stop) for c in todo] if store.ordered_appends else None
         self.next = 0
         self.held = {}
@@ -433,7 +436,8 @@ class _ClientWriter:
         self.held.clear()
 
     def _append(self, summary):
-        _append_chunk(self.store, summary["start"], summary["stop"], summary.pop("features"))
+        _append_chunk(self.store, summary["start"], summary["stop"], summary.pop("features"),
+                      summary["chunk_id"], summary.get("skipped", ()))
         return summary
 
 
@@ -481,7 +485,7 @@ def _check_same_job(store, old, new):
         if k in old_p and k not in new_p:
             diffs.append((f"{k}={old_p[k]!r}", f"{k}=None"))
     old_s, new_s = old.get("source") or {}, new["source"]
-    for k in _SOURCE_IDENTITY:
+    for k in SOURCE_IDENTITY:
         if old_s.get(k) != new_s.get(k):
             diffs.append((f"source {k}={old_s.get(k)!r}", f"source {k}={new_s.get(k)!r}"))
     old_c = [tuple(c) for c in (old.get("chunking") or {}).get("chunks", [])]
@@ -813,40 +817,91 @@ class _Job:
         }
         if name is not None:
             self.meta[VIDEO_KEY] = name
+        #: The job's identity: every chunk it writes carries chunk_id(identity, ...).
+        self.identity = job_identity(self.meta)
+        self.meta["job"] = self.identity
         self.old = None
+        self.damaged = None
         self.done = set()
         self.n_features = 0
         self.todo = []
         self.writer = None
         self.graph = None
         self.error = None
+        self.lease = None
         self.last_meta = 0.0
 
+    def chunk_id(self, c):
+        """The identity of this job's chunk ``c`` (a _Chunk or (start, stop))."""
+        start, stop = (c.start, c.stop) if isinstance(c, _Chunk) else c
+        return chunk_id(self.identity, start, stop)
+
     def check(self, overwrite):
-        """Read the store's metadata; raise StoreMismatchError for another job."""
-        self.old = self.store.read_metadata()
+        """Read the store's metadata; raise StoreMismatchError for another job.
+
+        Damaged metadata is an error naming the fix, unless ``overwrite``."""
+        try:
+            self.old = self.store.read_metadata()
+        except MetadataError as exc:
+            if not overwrite:
+                raise
+            self.old, self.damaged = None, exc
         if self.old is not None and not overwrite:
             _check_same_job(self.store, self.old, self.meta)
+
+    def verify(self, overwrite):
+        """Which stored chunks are this job's; refuse chunks of another job (unless
+        ``overwrite``): the identity of each chunk, not the metadata, decides."""
+        st = self.store
+        if overwrite:
+            return
+        present = st.complete_chunks()
+        if not present:
+            return
+        if self.old is not None and is_legacy(self.old):
+            raise StoreMismatchError(
+                f"store {st.url} was written by daskloc {self.old.get('daskloc_version')} "
+                "before chunks carried their job's identity, so its chunks cannot be "
+                "checked to be this job's: it can still be read (read_features, daskloc "
+                "info, export), but not resumed; pass overwrite=True (CLI: --overwrite) to "
+                "locate it again, or choose another --out"
+            )
+        marks = st.chunk_ids(present)
+        planned = set(self.planned)
+        foreign = [c for c in present
+                   if c not in planned or marks.get(c) is None
+                   or marks[c].id != self.chunk_id(c)]
+        if foreign:
+            shown = ", ".join(f"[{a}, {b})" for a, b in foreign[:3])
+            more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+            why = ("its metadata is missing" if self.old is None else
+                   "its metadata says this job, but the chunks' own identities disagree "
+                   "(the metadata was edited or replaced)")
+            raise StoreMismatchError(
+                f"store {st.url} holds {len(foreign)} chunks written by another job (other "
+                f"parameters, source or chunking: frames {shown}{more}); {why}. Nothing "
+                "was changed. Pass overwrite=True (CLI: --overwrite) to replace them, or "
+                "choose another --out"
+            )
 
     def start(self, overwrite):
         """Clear (``overwrite``) or resume: find the chunks done, write the metadata."""
         st = self.store
-        if self.old is not None:
-            if overwrite:
-                st.clear()
-                st.prepare()
-            else:
-                self.meta["created"] = self.old.get("created", self.meta["created"])
-        elif overwrite:
-            st.clear()
+        if overwrite and (self.old is not None or self.damaged is not None
+                          or st.complete_chunks()):
+            st.clear()  # checked beforehand (check_clear) for every job of the batch
+        elif self.old is not None:
+            self.meta["created"] = self.old.get("created", self.meta["created"])
         st.remove_temporary()
-        self.done = set(st.complete_chunks()) & set(self.planned)
+        self.done = set(st.valid_chunks(self.meta)) & set(self.planned)
         self.n_features = st.n_rows(sorted(self.done))
         self.write_meta(finished=len(self.done) == len(self.planned))
         self.todo = [c for c in self.plan.chunks if (c.start, c.stop) not in self.done]
-        self.writer = _ClientWriter(st, self.todo)
+        self.writer = _ClientWriter(st, self.todo, self)
 
     def write_meta(self, finished=False):
+        if self.lease is not None:
+            self.lease.check()  # another writer took the store over: stop writing
         self.meta["complete_chunks"] = [list(c) for c in sorted(self.done)]
         self.meta["n_features"] = int(self.n_features)
         self.meta["finished"] = bool(finished)
@@ -855,7 +910,7 @@ class _Job:
 
     def refresh(self):
         """Take the store's chunks as the authority (chunks in flight may have landed)."""
-        self.done |= set(self.store.complete_chunks()) & set(self.planned)
+        self.done |= set(self.store.valid_chunks(self.meta)) & set(self.planned)
         self.n_features = self.store.n_rows(sorted(self.done))
 
     @property
@@ -904,7 +959,8 @@ def _execute(jobs, params, client, progress, fail_fast):
     def task(item):
         job, c = item
         return delayed(_chunk_task, pure=False)(
-            job.graph.block(c.index), c.frames, job.store, c.start, c.stop, params
+            job.graph.block(c.index), c.frames, job.store, c.start, c.stop, params,
+            job.chunk_id(c)
         )
 
     def on_error(item, exc):
@@ -1129,17 +1185,58 @@ def batch(
                        open_options=open_options, **correct)
 
 
+@contextlib.contextmanager
+def _writing(jobs, overwrite):
+    """Take every job's table for writing, or change nothing.
+
+    In order, for all jobs before the next step: check each location can be written
+    (``prepare``), take each table's lease (one writer per table: a second batch is
+    refused at once, naming the first), read and check the metadata and the chunks'
+    identities against the job (a store of another job is refused unless
+    ``overwrite``), with ``overwrite`` check that every table can be cleared without
+    touching anything daskloc did not write, and only then clear or resume each. The
+    leases are given up when the block ends, however it ends.
+    """
+    with contextlib.ExitStack() as stack:
+        for job in jobs:
+            job.store.prepare()  # unwritable path / foreign directory: fail before computing
+        for job in jobs:
+            job.lease = stack.enter_context(job.store.lease())
+            if job.lease.taken_over:
+                logger.warning("took over the lease: %s", job.lease.taken_over)
+        problems = []
+        for job in jobs:
+            try:
+                job.check(overwrite)
+                job.verify(overwrite)
+            except (StoreMismatchError, MetadataError) as exc:
+                problems.append((job, exc))
+        if len(problems) == 1 and problems[0][0].name is None:
+            raise problems[0][1]
+        if problems:
+            lines = [f"video {job.name!r}: {exc}" for job, exc in problems]
+            head = (f"{len(lines)} videos differ from what the store holds:\n  "
+                    if len(lines) > 1 else "")
+            kind = (StoreMismatchError if any(isinstance(e, StoreMismatchError)
+                                              for _, e in problems) else MetadataError)
+            raise kind(head + "\n  ".join(lines))
+        if overwrite:
+            for job in jobs:
+                job.store.check_clear()  # nothing is removed unless all can be
+        for job in jobs:
+            job.start(overwrite)
+        yield
+
+
 def _batch_one(video, params, *, store, overwrite, do_not_return, client, progress, table,
                storage_options, open_options, mask=None, background=None):
     plan = _Plan(video, open_options)
     correction = _correction(plan, mask, background)
     st = open_store(store, "a", table=table, storage_options=storage_options)
-    st.prepare()  # unwritable path / foreign directory: fail before computing
     job = _Job(plan, st, params, correction=correction)
-    job.check(overwrite)
-    job.start(overwrite)
-    _apply_correction(job, client)
-    _execute([job], params, client, progress, fail_fast=True)
+    with _writing([job], overwrite):
+        _apply_correction(job, client)
+        _execute([job], params, client, progress, fail_fast=True)
     if do_not_return:
         return None
     return _from_store(st)
@@ -1168,26 +1265,13 @@ def _batch_many(many, params, *, store, overwrite, do_not_return, client, progre
         st = open_store(store, "a", table=video_table(name, table),
                         storage_options=storage_options)
         jobs.append(_Job(plan, st, params, name=name, correction=correction))
-    for job in jobs:
-        job.store.prepare()  # unwritable location: fail before computing
-    mismatches = []
-    for job in jobs:
-        try:
-            job.check(overwrite)
-        except StoreMismatchError as exc:
-            mismatches.append(f"video {job.name!r}: {exc}")
-    if mismatches:
-        head = (f"{len(mismatches)} videos differ from what the store holds:\n  "
-                if len(mismatches) > 1 else "")
-        raise StoreMismatchError(head + "\n  ".join(mismatches))
-    for job in jobs:
-        job.start(overwrite)
-    for job in jobs:
-        try:
-            _apply_correction(job, client)
-        except Exception as exc:  # noqa: BLE001 - e.g. its background cannot be read: alone
-            job.error = exc
-    _execute(jobs, params, client, progress, fail_fast=False)
+    with _writing(jobs, overwrite):
+        for job in jobs:
+            try:
+                _apply_correction(job, client)
+            except Exception as exc:  # noqa: BLE001 - e.g. its background cannot be read
+                job.error = exc
+        _execute(jobs, params, client, progress, fail_fast=False)
     for job in jobs:
         if job.error is not None:
             failed[job.name] = job.error
@@ -1325,7 +1409,7 @@ def _from_store(st):
     """A store's complete chunks as a Dask DataFrame indexed by frame, known divisions."""
     meta = st.read_metadata() or {}
     characterize = (meta.get("params") or {}).get("characterize", True)
-    chunks = st.complete_chunks()
+    chunks = st.valid_chunks(meta) if meta else []
     empty = _meta(characterize)
     if not chunks:
         return dd.from_pandas(empty, npartitions=1)

@@ -388,7 +388,7 @@ def _check_frame_stored(store, frame, table):
     meta = st.read_metadata() or {}
     source = meta.get("source") or {}
     frames = decode_frames(source["frames"]) if source.get("frames") is not None else None
-    chunks = st.complete_chunks()
+    chunks = st.valid_chunks(meta)
     in_source = frames is None or frame in set(np.asarray(frames).tolist())
     done = any(a <= frame < b for a, b in chunks)
     if in_source and done:

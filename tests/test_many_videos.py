@@ -195,9 +195,9 @@ def test_chunks_alternate_between_videos(tmp_path, videos, monkeypatch):
     landed = []
     real = ParquetStore.append_chunk
 
-    def spy(self, start, stop, features):
+    def spy(self, start, stop, features, **kw):
         landed.append((self.table, start))
-        return real(self, start, stop, features)
+        return real(self, start, stop, features, **kw)
 
     monkeypatch.setattr(ParquetStore, "append_chunk", spy)
     with dask.config.set(scheduler="synchronous"):
@@ -295,8 +295,8 @@ def test_resume_after_sigkill_of_a_many_video_job(tmp_path, monkeypatch):
     appended = []
     real = ParquetStore.append_chunk
     monkeypatch.setattr(ParquetStore, "append_chunk",
-                        lambda self, a, b, f: (appended.append((self.table, a)),
-                                               real(self, a, b, f))[1])
+                        lambda self, a, b, f, **kw: (appended.append((self.table, a)),
+                                                     real(self, a, b, f, **kw))[1])
     calls = []
     videos = {name: as_dataarray(arr, 2) for name, arr in arrays.items()}
     batch(videos, DIAMETER, store=store, do_not_return=True,
@@ -376,8 +376,8 @@ def test_rerun_resumes_adds_videos_and_checks_each_video(tmp_path, videos, refer
     appended = []
     real = ParquetStore.append_chunk
     monkeypatch.setattr(ParquetStore, "append_chunk",
-                        lambda self, a, b, f: (appended.append((self.table, a)),
-                                               real(self, a, b, f))[1])
+                        lambda self, a, b, f, **kw: (appended.append((self.table, a)),
+                                                     real(self, a, b, f, **kw))[1])
     # The same job plus one video: only the new video is computed.
     batch([videos["short"], videos["mid"], videos["long"]], DIAMETER, store=store,
           do_not_return=True, open_options=opts, **PARAMS)

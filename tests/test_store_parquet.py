@@ -219,7 +219,7 @@ def test_metadata_json_content(tmp_path):
     batch(video, DIAMETER, store=store, do_not_return=True, minmass=80, invert=False)
     text = (store / "_daskloc.json").read_text()
     meta = json.loads(text)  # plain JSON
-    assert meta["format"] == "daskloc-features" and meta["format_version"] == 1
+    assert meta["format"] == "daskloc-features" and meta["format_version"] == 2
     assert meta["daskloc_version"] == daskloc.__version__
     assert meta["params"] == normalize_params(DIAMETER, minmass=80)
     s = meta["source"]
@@ -283,7 +283,7 @@ def test_stepped_frame_selection(tmp_path):
 # ----------------------------------------------------------------- the store interface
 
 
-def test_append_chunk_checks_frames_and_clear_only_removes_ours(tmp_path):
+def test_append_chunk_checks_frames_and_clear_removes_only_ours_or_nothing(tmp_path):
     st = open_store(tmp_path / "s.parquet", "a")
     assert isinstance(st, ParquetStore) and not st.exists()
     st.prepare()
@@ -296,8 +296,14 @@ def test_append_chunk_checks_frames_and_clear_only_removes_ours(tmp_path):
     assert st.n_rows() == 20
     assert list(st.read()["frame"]) == [5] * 10 + [7] * 10
     (tmp_path / "s.parquet" / "README.txt").write_text("mine")
+    before = sorted(os.listdir(tmp_path / "s.parquet"))
+    with pytest.raises(ValueError, match="README.txt"):  # a file of the user's: refused...
+        st.clear()
+    assert sorted(os.listdir(tmp_path / "s.parquet")) == before  # ...before anything goes
+    (tmp_path / "s.parquet" / "README.txt").unlink()
+    (tmp_path / "s.parquet" / "sub").mkdir()  # a folder (another table's place) stays
     st.clear()
-    assert os.listdir(tmp_path / "s.parquet") == ["README.txt"]
+    assert os.listdir(tmp_path / "s.parquet") == ["sub"]
     assert st.read_metadata() is None
 
 

@@ -14,8 +14,11 @@ import pandas as pd
 
 from daskloc.stores.base import (
     FeatureStore,
+    MetadataError,
     StoreBusyError,
+    StoreInUseError,
     StoreMismatchError,
+    UnsafeStoreError,
     count_frames_in,
     decode_frames,
     encode_frames,
@@ -26,9 +29,12 @@ from daskloc.stores.parquet import ParquetStore
 
 __all__ = [
     "FeatureStore",
+    "MetadataError",
     "ParquetStore",
     "StoreBusyError",
+    "StoreInUseError",
     "StoreMismatchError",
+    "UnsafeStoreError",
     "decode_frames",
     "encode_frames",
     "open_store",
@@ -109,7 +115,7 @@ def _read_videos(stores, frames):
     parts = []
     for name, st in stores.items():
         meta = st.read_metadata() or {}
-        df = st._read_selection(lo, hi, wanted, st.columns(meta)) if hi > lo else None
+        df = st._read_chunks(lo, hi, wanted, st.columns(meta), meta) if hi > lo and meta else None
         if df is None or len(df) == 0:
             df = st.empty(meta)
         parts.append(df.assign(video=name))
@@ -200,14 +206,12 @@ def read_features(store, frames=None, *, video=None, table=None, storage_options
 
 def _table_info(st):
     """store_info of one table (one video)."""
+    from daskloc.stores.metadata import is_legacy, job_identity
+
     meta = st.read_metadata() or {}
     planned = [tuple(c) for c in (meta.get("chunking") or {}).get("chunks", [])]
-    present = st.complete_chunks()
-    if planned:
-        wanted = set(planned)
-        done = [c for c in present if c in wanted]
-    else:
-        done = present
+    report = st.chunk_report(meta)
+    done = report["valid"]
     source = meta.get("source") or {}
     frames = decode_frames(source["frames"]) if source.get("frames") is not None else None
     if frames is not None:
@@ -225,7 +229,13 @@ def _table_info(st):
         "frames_total": frames_total,
         "first_frame": int(frames[0]) if frames is not None and len(frames) else None,
         "last_frame": int(frames[-1]) if frames is not None and len(frames) else None,
-        "n_features": st.n_rows(done),
+        "n_features": report["n_rows"],
+        "ignored_chunks": report["ignored"],
+        "failed_chunks": list(meta.get("failed_chunks", [])),
+        "skipped_frames": sorted({int(f) for _, _, fr in meta.get("skipped", []) for f in fr}),
+        "verified": not is_legacy(meta) if meta else False,
+        "metadata_edited": bool(meta) and meta.get("job") not in (None, job_identity(meta)),
+        "writer": st.lease_holder(),
         "params": meta.get("params"),
         "source": source,
         "daskloc_version": meta.get("daskloc_version"),
@@ -261,7 +271,15 @@ def store_info(store, *, video=None, table=None, storage_options=None):
         selection, or None), ``n_features`` (in complete chunks), ``params`` (the
         normalised locate parameters), ``source`` (as in the metadata),
         ``daskloc_version``, ``created``, ``updated`` (ISO 8601 UTC). With ``video=``
-        also ``video`` (its name).
+        also ``video`` (its name). And what a careful reader checks:
+        ``ignored_chunks`` (``[{"chunk": [start, stop], "reason": ...}]``: chunks present
+        in the store but not read, e.g. a stray file or a chunk of another job),
+        ``failed_chunks`` (``[{"start", "stop", "error"}]`` recorded by the last run),
+        ``skipped_frames`` (frames left out by ``on_error="skip"``), ``verified``
+        (chunks carry their job's identity: False for stores of daskloc < 0.2),
+        ``metadata_edited`` (the metadata's parameters or source differ from the job
+        identity it records), ``writer`` (the lease holder while a job writes, see
+        :meth:`FeatureStore.lease_holder`, else None).
 
         A many-video store read without ``video=``: the same keys summed over the
         videos (``complete`` when all are; ``first_frame``/``last_frame`` None;
@@ -310,6 +328,12 @@ def _summarise_videos(store, table, per):
         "first_frame": None,
         "last_frame": None,
         "n_features": sum(i["n_features"] for i in infos),
+        "ignored_chunks": [dict(c, video=n) for n, i in per.items() for c in i["ignored_chunks"]],
+        "failed_chunks": [dict(c, video=n) for n, i in per.items() for c in i["failed_chunks"]],
+        "skipped_frames": {n: i["skipped_frames"] for n, i in per.items() if i["skipped_frames"]},
+        "verified": all(i["verified"] for i in infos),
+        "metadata_edited": any(i["metadata_edited"] for i in infos),
+        "writer": next((i["writer"] for i in infos if i["writer"]), None),
         "params": params,
         "source": {"description": f"{len(names)} videos: {shown}"},
         "daskloc_version": infos[0]["daskloc_version"],

@@ -9,8 +9,14 @@ Contract every backend keeps
 ----------------------------
 - A chunk becomes visible (in :meth:`FeatureStore.complete_chunks` and to
   :meth:`FeatureStore.read`) only once it is complete: a reader never sees part of a chunk.
-  The pieces present in the store are the authority on completeness; the metadata's list
-  of complete chunks is informational.
+- Every chunk is stored with its identity (:func:`daskloc.stores.metadata.chunk_id`),
+  atomically with its rows. Reads take exactly the chunks that are in the metadata's
+  chunking and whose identity is the one the metadata's parameters and source give
+  (:meth:`FeatureStore.valid_chunks`); anything else present is ignored (and reported
+  by :meth:`FeatureStore.chunk_report`). The metadata's list of complete chunks is
+  informational.
+- One writer at a time: a job holds the store's lease (:meth:`FeatureStore.lease`);
+  readers never need it.
 - A store can be opened from its path/URL alone (a plain string, picklable), so a Dask
   worker can open it and append the chunk it computed: feature data never travels back
   to the client.
@@ -29,20 +35,34 @@ import os
 import numpy as np
 import pandas as pd
 
+from daskloc.stores.metadata import (
+    METADATA_FORMAT,
+    METADATA_VERSION,
+    ChunkMark,
+    ChunkVerifier,
+    MetadataError,
+    UnsafeStoreError,
+    job_identity,
+    make_chunk_id,
+    skipped_frames,
+)
+
 __all__ = [
+    "METADATA_FORMAT",
+    "METADATA_VERSION",
+    "ChunkMark",
     "FeatureStore",
+    "MetadataError",
     "StoreBusyError",
+    "StoreInUseError",
     "StoreMismatchError",
     "decode_frames",
     "encode_frames",
     "open_store",
     "register_backend",
+    "UnsafeStoreError",
 ]
 
-#: Value of the ``"format"`` key of every daskloc metadata document.
-METADATA_FORMAT = "daskloc-features"
-#: Version of the metadata layout (bumped on incompatible changes).
-METADATA_VERSION = 1
 
 
 class StoreMismatchError(ValueError):
@@ -50,11 +70,18 @@ class StoreMismatchError(ValueError):
 
 
 class StoreBusyError(RuntimeError):
-    """The store cannot be read now because a writer has it open.
+    """The store cannot be used now because another process has it open.
 
-    Raised only by backends whose format cannot be read while it is written
-    (``FeatureStore.live_reads`` is False); the message says what to do instead.
+    Raised by backends whose format cannot be read while it is written
+    (``FeatureStore.live_reads`` is False), and as :class:`StoreInUseError` when a
+    second writer finds the store leased; the message says what to do instead.
     """
+
+
+class StoreInUseError(StoreBusyError):
+    """Another writer holds the store's lease: one writer per store (see
+    :meth:`FeatureStore.lease`). The message names the holder (host, process, since
+    when, last heartbeat)."""
 
 
 # ----------------------------------------------------------------- frame selections
@@ -328,6 +355,9 @@ class FeatureStore(abc.ABC):
     def prepare(self):
         """Create the store's location if needed and check that it can be written.
 
+        Writes nothing another writer of the store could be writing at the same time
+        (it runs before the writer's lease is taken).
+
         Raises
         ------
         PermissionError, OSError
@@ -338,9 +368,26 @@ class FeatureStore(abc.ABC):
             written into it).
         """
 
+    def check_clear(self):
+        """Check that :meth:`clear` can remove this table without touching anything else.
+
+        :func:`daskloc.batch` calls it for every table of a job before it clears any,
+        so an overwrite either starts or changes nothing.
+
+        Raises
+        ------
+        ValueError
+            The location holds data daskloc did not write (the message lists it and
+            says to move it out of the store first); nothing is removed.
+        """
+
     @abc.abstractmethod
     def clear(self):
-        """Remove every chunk, temporary piece and the metadata.
+        """Remove every chunk, temporary piece and the metadata of this table.
+
+        Checks first (:meth:`check_clear`) and deletes only what daskloc wrote; works
+        on a damaged daskloc store (metadata garbage or truncated), so a job can always
+        start again with ``overwrite=True``.
 
         Raises
         ------
@@ -351,6 +398,45 @@ class FeatureStore(abc.ABC):
     @abc.abstractmethod
     def remove_temporary(self):
         """Remove leftovers of writers that died mid-write (never visible to readers)."""
+
+    # -- the writer's lease ------------------------------------------------------
+    def _lease_ops(self):
+        """The backend's lease primitives (see :mod:`daskloc.stores._lease`)."""
+        raise NotImplementedError(
+            f"the {self.backend or type(self).__name__} store backend has no lease"
+        )
+
+    def lease(self):
+        """The one-writer lease of this table (not yet acquired).
+
+        Returns
+        -------
+        daskloc.stores._lease.Lease
+            ``with store.lease(): ...`` holds it: acquiring raises
+            :class:`StoreInUseError` (naming host, process, start and last heartbeat
+            of the holder) while another live writer holds it, and takes over a lease
+            whose writer died (a process gone on this host, or no heartbeat for
+            :data:`daskloc.stores._lease.LEASE_TIMEOUT` seconds).
+        """
+        from daskloc.stores._lease import Lease
+
+        return Lease(self._lease_ops(), self.url)
+
+    def lease_holder(self):
+        """The writer holding this table's lease now, or None.
+
+        Returns
+        -------
+        dict or None
+            ``host``, ``pid``, ``started`` (ISO 8601 UTC), ``heartbeat`` (ISO 8601
+            UTC) and ``stale`` (the reason it may be taken over, or None).
+        """
+        from daskloc.stores._lease import holder_of
+
+        try:
+            return holder_of(self._lease_ops())
+        except NotImplementedError:
+            return None
 
     # -- metadata ----------------------------------------------------------------
     @abc.abstractmethod
@@ -367,16 +453,22 @@ class FeatureStore(abc.ABC):
     def read_metadata(self):
         """Return the metadata document, or None if there is none.
 
+        Returns
+        -------
+        dict or None
+            Checked by :func:`daskloc.stores.metadata.validate_metadata`.
+
         Raises
         ------
-        ValueError
-            The metadata exists but cannot be parsed.
+        MetadataError
+            The metadata exists but cannot be parsed or has fields of the wrong type
+            (the message names the store, what is damaged and the fix).
         """
 
     # -- chunks ------------------------------------------------------------------
     @abc.abstractmethod
-    def append_chunk(self, start, stop, features):
-        """Store the features of frames ``[start, stop)`` atomically.
+    def append_chunk(self, start, stop, features, chunk_id=None, skipped=()):
+        """Store the features of frames ``[start, stop)`` atomically, with their identity.
 
         Parameters
         ----------
@@ -385,21 +477,56 @@ class FeatureStore(abc.ABC):
         features : pandas.DataFrame
             Feature columns plus an int64 ``frame`` column with values in
             ``[start, stop)``; may be empty.
+        chunk_id : str, optional
+            The chunk's identity (:func:`daskloc.stores.metadata.chunk_id`), stored
+            with the rows. Default: the identity the store's current metadata gives
+            (the metadata must be written first).
+        skipped : sequence of int, optional
+            Frames of the chunk that could not be decoded and are not in ``features``
+            (``batch(..., on_error="skip")``); part of the chunk's identity. Backends
+            that can store them with the chunk do (Parquet, SQL); the others rely on
+            the metadata listing them (``"skipped"``), written before the chunk.
 
         Notes
         -----
         Until this returns, readers do not see the chunk; afterwards they see all of it.
-        Appending the same range again replaces it atomically.
+        Appending the same range again replaces it atomically (where the backend
+        allows replacing).
         """
+
+    def _chunk_id_for(self, start, stop, chunk_id=None, skipped=()):
+        """``chunk_id``, or the identity of ``[start, stop)`` under the current metadata."""
+        if chunk_id is not None:
+            return chunk_id
+        meta = self.read_metadata()
+        if meta is None:
+            raise ValueError(f"{self.url} has no daskloc metadata: write_metadata comes first")
+        skipped = skipped or skipped_frames(meta).get((int(start), int(stop)), ())
+        return make_chunk_id(job_identity(meta), start, stop, skipped)
 
     @abc.abstractmethod
     def complete_chunks(self):
-        """Return the frame ranges of the complete chunks.
+        """Return the frame ranges of the chunks stored completely (whichever job wrote them).
 
         Returns
         -------
         list of tuple of int
             ``(start, stop)`` pairs sorted by ``start``.
+        """
+
+    @abc.abstractmethod
+    def chunk_ids(self, chunks=None):
+        """What is stored about each chunk: its identity, skipped frames and row count.
+
+        Parameters
+        ----------
+        chunks : iterable of (int, int), optional
+            Default: every complete chunk.
+
+        Returns
+        -------
+        dict
+            ``{(start, stop): ChunkMark}`` for the chunks asked for that are stored.
         """
 
     @abc.abstractmethod
@@ -415,9 +542,92 @@ class FeatureStore(abc.ABC):
         int
         """
 
+    def valid_chunks(self, meta=None, chunks=None):
+        """The stored chunks that belong to the job the metadata describes.
+
+        A chunk counts when its frame range is one of the metadata's chunking and its
+        stored identity is the one the metadata's parameters and source give (stores
+        written before identities existed: the range alone). Everything else present
+        (stray files, chunks of another job) is left out.
+
+        Parameters
+        ----------
+        meta : dict, optional
+            The metadata document, if already read.
+        chunks : iterable of (int, int), optional
+            Candidates (default: every complete chunk).
+
+        Returns
+        -------
+        list of tuple of int
+            Sorted ``(start, stop)`` pairs; ``[]`` without metadata.
+        """
+        meta = self.read_metadata() if meta is None else meta
+        if not meta:
+            return []
+        verifier = ChunkVerifier(meta)
+        candidates = self.complete_chunks() if chunks is None else sorted(
+            (int(a), int(b)) for a, b in chunks)
+        if verifier.planned is not None:
+            candidates = [c for c in candidates if c in verifier.planned]
+        if verifier.legacy or not candidates:
+            return candidates
+        marks = self.chunk_ids(candidates)
+        return [c for c in candidates if verifier.accepts(c, marks.get(c))]
+
+    def chunk_report(self, meta=None):
+        """The stored chunks that count, and those that do not with the reason.
+
+        Parameters
+        ----------
+        meta : dict, optional
+            The metadata document, if already read.
+
+        Returns
+        -------
+        dict
+            ``valid``: sorted ``(start, stop)`` of :meth:`valid_chunks`; ``n_rows``:
+            features in them; ``ignored``: ``[{"chunk": [start, stop], "reason": str}]``
+            for every other complete chunk present.
+        """
+        meta = self.read_metadata() if meta is None else meta
+        present = self.complete_chunks()
+        marks = self.chunk_ids(present) if present else {}
+        if not meta:
+            return {"valid": [], "n_rows": 0, "ignored": [
+                {"chunk": list(c), "reason": "the store has no metadata"} for c in present]}
+        verifier = ChunkVerifier(meta)
+        valid, ignored = [], []
+        for c in present:
+            why = verifier.reason(c, marks.get(c))
+            if why is None:
+                valid.append(c)
+            else:
+                ignored.append({"chunk": list(c), "reason": why})
+        counts = [marks[c].n_rows for c in valid if c in marks]
+        n = sum(counts) if None not in counts and len(counts) == len(valid) else self.n_rows(valid)
+        return {"valid": valid, "n_rows": int(n), "ignored": ignored}
+
     @abc.abstractmethod
-    def _read_selection(self, lo, hi, wanted, columns):
-        """Backend part of :meth:`read`: rows with frame in the selection, sorted by frame."""
+    def _read_selection(self, lo, hi, wanted, columns, chunks):
+        """Backend part of :meth:`read`: rows of ``chunks`` (verified ``(start, stop)``
+        pairs) with frame in the selection, sorted by frame."""
+
+    def _candidates(self, lo, hi, wanted):
+        """The complete chunks that can hold frames of the selection."""
+        return [c for c in self.complete_chunks() if chunk_may_hold(*c, lo, hi, wanted)]
+
+    def _read_chunks(self, lo, hi, wanted, columns, meta):
+        """Rows of the selection from the chunks that :meth:`valid_chunks` accepts.
+
+        Backends override this to check identities where they read them anyway
+        (Parquet: in the footers of the chosen files; Zarr: in one read of the chunk
+        table)."""
+        candidates = self._candidates(lo, hi, wanted)
+        if not candidates:
+            return None
+        return self._read_selection(lo, hi, wanted, columns,
+                                    self.valid_chunks(meta, candidates))
 
     def list_tables(self):
         """Names of the tables (result sets) in the whole store that hold daskloc metadata.
@@ -507,9 +717,9 @@ class FeatureStore(abc.ABC):
         meta = self.read_metadata() or {}  # read once: it can be large for long videos
         lo, hi, wanted = normalize_selection(frames, self.source_frames(meta), where=self.url)
         columns = self.columns(meta)
-        if hi <= lo:
+        if hi <= lo or not meta:
             return self.empty(meta)
-        out = self._read_selection(lo, hi, wanted, columns)
+        out = self._read_chunks(lo, hi, wanted, columns, meta)
         if out is None or len(out) == 0:
             return self.empty(meta)
         return out
@@ -709,6 +919,18 @@ def open_store(path, mode="r", *, table=None, storage_options=None, **options):
         if not store.exists():
             if not store.location_exists():
                 raise FileNotFoundError(f"no feature store at {store.url}: the path does not exist")
+            try:
+                orphans = len(store.complete_chunks())
+            except Exception:  # noqa: BLE001 - not a store at all: the message below
+                orphans = 0
+            if orphans:
+                raise MetadataError(
+                    f"{store.url} holds {orphans} chunks of daskloc features but no metadata "
+                    "(its metadata document is missing or was deleted), and daskloc reads no "
+                    "chunk it cannot check: run the job that wrote it again (its chunks are "
+                    "kept if they are that job's, else it is refused), or with "
+                    "overwrite=True (CLI: --overwrite)"
+                )
             raise ValueError(
                 f"{store.url} is not a daskloc feature store (it has no daskloc metadata"
                 f"{'' if store.table is None else ' for table ' + repr(store.table)}); "

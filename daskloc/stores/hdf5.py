@@ -31,6 +31,17 @@ Plain pandas reads it as trackpy users do::
 
 The group's attributes are pandas' own (pandas pickles some of them, as in every
 ``HDFStore`` table); daskloc's own nodes hold only numbers and JSON text.
+
+**Nothing in a store runs code.** PyTables unpickles every pickled attribute of a node
+as soon as the node's attributes are loaded, and pandas stores some of its own
+bookkeeping that way. While daskloc has a file open, PyTables' unpickling is replaced
+by a loader that builds only plain data (lists, tuples, dicts, strings, numbers,
+None: all that pandas' own attributes hold) and refuses anything that names a Python
+object to import or call; a store carrying such an attribute, or an object array
+(PyTables ``ObjectAtom``) where daskloc expects numbers, is refused with
+:class:`~daskloc.stores.UnsafeStoreError` before any of it is used. The attributes
+of the root, of the groups leading to the table and of every node of the table are
+checked on every opening.
 """
 
 from __future__ import annotations
@@ -38,9 +49,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import io
 import json
 import os
+import pickle
 import socket
+import stat
+import sys
 import threading
 import time
 import warnings
@@ -49,13 +64,21 @@ from datetime import datetime, timezone
 import numpy as np
 import pandas as pd
 
-from daskloc.stores.base import check_chunk_features
 from daskloc.stores.base import (
-    METADATA_FORMAT,
     FeatureStore,
     StoreBusyError,
+    check_chunk_features,
     decode_frames,
     normalize_selection,
+)
+from daskloc.stores.metadata import (
+    ChunkMark,
+    ChunkVerifier,
+    MetadataError,
+    UnsafeStoreError,
+    id_from_words,
+    id_words,
+    validate_metadata,
 )
 
 __all__ = ["DamagedStoreError", "HDF5Store"]
@@ -72,8 +95,10 @@ _PANDAS_NODES = ("table", "_i_table")
 _OUR_NODES = (METADATA_NODE, BACKUP_NODE, CHUNKS_NODE, FRAMES_NODE) + _PANDAS_NODES
 _CHUNK_DTYPE = np.dtype([
     ("start", "<i8"), ("stop", "<i8"), ("row_start", "<i8"), ("row_stop", "<i8"),
-    ("frames_start", "<i8"), ("frames_stop", "<i8"),
+    ("frames_start", "<i8"), ("frames_stop", "<i8"), ("id_hi", "<i8"), ("id_lo", "<i8"),
 ])
+#: The fields of chunk records written before chunk identities (no id_hi, id_lo).
+_LEGACY_CHUNK_FIELDS = _CHUNK_DTYPE.names[:6]
 _FRAME_DTYPE = np.dtype([("frame", "<i8"), ("row_start", "<i8"), ("row_stop", "<i8")])
 #: Attributes PyTables itself puts on groups (anything else is someone's data).
 _PYTABLES_GROUP_ATTRS = {"CLASS", "TITLE", "VERSION", "PYTABLES_FORMAT_VERSION", "FILTERS"}
@@ -94,7 +119,94 @@ class DamagedStoreError(OSError):
 def _tables():
     import tables
 
+    _install_pickle_guard(tables)
     return tables
+
+
+# ----------------------------------------------------------------- no code from a file
+
+class _PickleRefused(BaseException):
+    """A pickle in the file names a Python object (BaseException: PyTables' attribute
+    loader swallows every Exception and would hand back the raw bytes silently)."""
+
+    def __init__(self, what, node=None, attr=None):
+        super().__init__(what)
+        self.what, self.node, self.attr = what, node, attr
+
+
+class _DataOnlyUnpickler(pickle.Unpickler):
+    """Unpickles plain data only: any reference to a class or function is refused."""
+
+    def find_class(self, module, name):
+        node = attr = None
+        frame = sys._getframe(1)
+        while frame is not None:  # PyTables' AttributeSet.__getattr__ knows which one
+            loc = frame.f_locals
+            if "name" in loc and hasattr(loc.get("self"), "_v__nodepath"):
+                node, attr = loc["self"]._v__nodepath, loc["name"]
+                break
+            frame = frame.f_back
+        raise _PickleRefused(f"{module}.{name}", node, attr)
+
+    def persistent_load(self, pid):
+        raise _PickleRefused("a persistent object reference")
+
+
+class _GuardedPickle:
+    """Stands in for the ``pickle`` module inside PyTables' attribute and atom code:
+    within a daskloc session (this thread) only plain data is unpickled."""
+
+    def __getattr__(self, name):
+        return getattr(pickle, name)
+
+    @staticmethod
+    def loads(data, **kwargs):
+        if not getattr(_GUARD, "depth", 0):
+            return pickle.loads(data, **kwargs)
+        return _DataOnlyUnpickler(io.BytesIO(bytes(data)), **kwargs).load()
+
+
+_GUARD = threading.local()
+#: Files whose attributes were checked, by path: the signature (see _signature) then.
+_CHECKED = {}
+
+
+def _signature(path):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _install_pickle_guard(tables):
+    import tables.atom
+    import tables.attributeset
+
+    for module in (tables.attributeset, tables.atom):
+        if not isinstance(module.pickle, _GuardedPickle):
+            module.pickle = _GuardedPickle()
+
+
+@contextlib.contextmanager
+def _no_code(where):
+    """Within: PyTables unpickles plain data only; a refused pickle becomes a clear
+    UnsafeStoreError naming the node and attribute."""
+    _GUARD.depth = getattr(_GUARD, "depth", 0) + 1
+    try:
+        yield
+    except _PickleRefused as exc:
+        place = (f"the attribute {exc.attr!r} of node {exc.node!r}" if exc.node else
+                 "a node")
+        raise UnsafeStoreError(
+            f"{where}: {place} holds a pickled Python object ({exc.what}), which would "
+            "run code if it were loaded; daskloc never unpickles objects from a store, so "
+            "it does not open this file. If the file is yours, remove that attribute "
+            "(e.g. with h5py: del f[node].attrs[name]); if it came from someone else, "
+            "do not open it with pandas or PyTables either"
+        ) from None
+    finally:
+        _GUARD.depth -= 1
 
 
 def looks_like_hdf5(path):
@@ -138,13 +250,24 @@ def _parse_json(raw):
     return meta if isinstance(meta, dict) else None
 
 
+def _as_records(raw):
+    """Chunk records as _CHUNK_DTYPE (those written before identities get zero ids)."""
+    raw = np.asarray(raw)
+    if raw.dtype == _CHUNK_DTYPE:
+        return raw
+    out = np.zeros(len(raw), _CHUNK_DTYPE)
+    for name in _LEGACY_CHUNK_FIELDS:
+        out[name] = raw[name]
+    return out
+
+
 def _valid_chunks(records):
     """The longest prefix of chunk records that fits together (a torn append may add a
     record of zeros or garbage at the end)."""
     n = 0
     prev_stop, prev_row, prev_frames = None, 0, 0
     for r in records:
-        start, stop, r0, r1, f0, f1 = (int(v) for v in r)
+        start, stop, r0, r1, f0, f1 = (int(v) for v in tuple(r)[:6])
         if not (0 <= start < stop and r0 == prev_row <= r1 and f0 == prev_frames <= f1):
             break
         if prev_stop is not None and start < prev_stop:
@@ -170,15 +293,42 @@ class _LockFile:
         self.entries = {}
         self.size = 0
 
+    def _open(self, flags):
+        """Open the lock file, never through a symbolic link, only a regular file."""
+        try:
+            fd = os.open(self.path, flags | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o666)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise PermissionError(
+                    errno.EPERM,
+                    f"the lock file {self.path} is a symbolic link; daskloc never writes "
+                    "through one (it could point at someone else's file): remove it and "
+                    "run again",
+                ) from None
+            raise
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise PermissionError(
+                errno.EPERM, f"the lock file {self.path} is not a regular file: remove it "
+                             "and run again")
+        return fd
+
     def __enter__(self):
         try:
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            self.fd = self._open(os.O_RDWR | os.O_CREAT)
+        except PermissionError as exc:
+            if self.exclusive or exc.errno == errno.EPERM:
+                raise
+            try:  # a reader in a read-only directory: lock if the file exists
+                self.fd = self._open(os.O_RDONLY)
+            except FileNotFoundError:
+                return self
         except OSError:
             if self.exclusive:
                 raise
             try:  # a reader in a read-only directory: lock if the file exists
-                self.fd = os.open(self.path, os.O_RDONLY)
-            except OSError:
+                self.fd = self._open(os.O_RDONLY)
+            except FileNotFoundError:
                 return self
         op = fcntl.LOCK_EX if self.exclusive else fcntl.LOCK_SH
         start, pause = time.monotonic(), 0.001
@@ -377,12 +527,21 @@ class HDF5Store(FeatureStore):
         tables = _tables()
         start, pause = time.monotonic(), 0.005
         while True:
+            handles = tables.file._open_files
+            before = {id(f) for f in handles.get_handlers_by_name(self.path)}
             try:
                 if not write:
                     return pd.HDFStore(self.path, mode="r")
                 # Tables pandas creates get these filters (with checksums).
                 return pd.HDFStore(self.path, mode="a", complib=self.complib,
                                    complevel=self.complevel, fletcher32=True)
+            except _PickleRefused:
+                # Refused while PyTables loaded the root: close the file it left open.
+                for f in list(handles.get_handlers_by_name(self.path)):
+                    if id(f) not in before:
+                        with contextlib.suppress(Exception):
+                            f.close()
+                raise
             except (tables.HDF5ExtError, ValueError, OSError) as exc:
                 if not _is_lock_error(exc):
                     if write and not os.access(self.path, os.W_OK):
@@ -446,11 +605,12 @@ class HDF5Store(FeatureStore):
                 yield None
                 return
             key = "/" + self.key
-            with self._lock(write) as lock:
+            with self._lock(write) as lock, _no_code(self.url):
                 self._live_suspect = lock.dirty(key)
                 if not write:
                     hs = self._open_file(False)
                     try:
+                        self._check_attributes(hs, _signature(self.path))
                         yield hs
                     finally:
                         hs.close()
@@ -462,16 +622,74 @@ class HDF5Store(FeatureStore):
                 lock.mark(key, f"writing pid={os.getpid()} host={socket.gethostname()} since="
                           f"{datetime.now(timezone.utc).isoformat(timespec='seconds')}")
                 try:
+                    self._check_attributes(hs, _signature(self.path))
                     if dirty and on_dirty == "repair":
                         self._repair(hs)
                         dirty = False
                     yield hs
                 finally:
                     hs.close()
+                    # Our own writes add no pickled objects: the file stays checked.
+                    if _CHECKED.get(self.path) is not None:
+                        _CHECKED[self.path] = _signature(self.path)
                     if dirty and on_dirty == "keep":
                         lock.mark(key, previous)
                     elif not dirty or on_dirty == "forget":
                         lock.mark(key, None)
+
+    def _check_attributes(self, hs, signature=None):
+        """Load, under the pickle guard, the attributes of the root, of the groups on
+        the way to the table and of every node of the table: a pickled object anywhere
+        there is refused (UnsafeStoreError) before anything of the store is used.
+
+        A file checked before in this process and unchanged since (same inode, size,
+        modification and change times) is not checked again; the guard itself stays
+        on for every load."""
+        if signature is not None and _CHECKED.get(self.path) == signature:
+            return
+        _CHECKED.pop(self.path, None)
+        tables = _tables()
+        h = hs._handle
+        nodes, node, path = [h.root], h.root, ""
+        for part in self.key.split("/"):
+            path += "/" + part
+            try:
+                node = h.get_node(path)
+            except tables.NoSuchNodeError:
+                node = None
+                break
+            nodes.append(node)
+            if not isinstance(node, tables.Group):
+                break
+        todo = [node] if isinstance(node, tables.Group) else []
+        while todo:  # the table's subtree; a node HDF5 cannot load is left to its reader
+            group = todo.pop()
+            try:
+                children = list(group._v_children)
+            except tables.HDF5ExtError:
+                continue
+            for name in children:
+                try:
+                    child = group._f_get_child(name)
+                except (tables.HDF5ExtError, tables.NoSuchNodeError):
+                    continue
+                nodes.append(child)
+                if isinstance(child, tables.Group):
+                    todo.append(child)
+        for n in nodes:
+            try:
+                n._v_attrs  # noqa: B018 - loading the attribute set unpickles what it holds
+            except tables.HDF5ExtError:
+                continue
+            if isinstance(n, tables.VLArray) and isinstance(n.atom, tables.ObjectAtom):
+                raise UnsafeStoreError(
+                    f"{self.url}: node {n._v_pathname!r} is an array of pickled Python "
+                    "objects (PyTables ObjectAtom), which would run code if it were read; "
+                    "daskloc never unpickles objects from a store, so it does not open "
+                    "this file"
+                )
+        if signature is not None:
+            _CHECKED[self.path] = signature
 
     # -- nodes -------------------------------------------------------------------
     def _node(self, hs, name=None):
@@ -536,21 +754,38 @@ class HDF5Store(FeatureStore):
         node = self._node(hs, CHUNKS_NODE)
         if node is None:
             return np.empty(0, dtype=_CHUNK_DTYPE)
-        return _valid_chunks(np.asarray(node.read(), dtype=_CHUNK_DTYPE))
+        if not isinstance(node, _tables().Table) or not set(
+                _LEGACY_CHUNK_FIELDS) <= set(node.colnames):
+            raise MetadataError(f"{self.url}: {CHUNKS_NODE} is not daskloc's chunk table; "
+                                "run the job again with overwrite=True (CLI: --overwrite)")
+        return _valid_chunks(_as_records(node.read()))
+
+    def _bytes_node(self, hs, name):
+        """Our uint8 node ``name`` (metadata or its backup), or None if absent."""
+        node = self._node(hs, name)
+        if node is not None and not (isinstance(node, _tables().Array)
+                                     and node.atom.dtype == np.uint8 and node.ndim == 1):
+            raise MetadataError(
+                f"{self.url}: the store's metadata is damaged: {name} is not daskloc's "
+                "uint8 JSON array; if the store is yours, run the job again with "
+                "overwrite=True (CLI: --overwrite)")
+        return node
 
     def _read_meta(self, hs):
-        node = self._node(hs, METADATA_NODE)
+        node = self._bytes_node(hs, METADATA_NODE)
         if node is None:
             return None
         meta = _parse_json(node.read())
         if meta is None:  # torn by a kill while rewritten: the previous version
-            backup = self._node(hs, BACKUP_NODE)
+            backup = self._bytes_node(hs, BACKUP_NODE)
             meta = None if backup is None else _parse_json(backup.read())
             if meta is None:
-                raise ValueError(f"{self.url}: {METADATA_NODE} is not valid JSON")
-        if meta.get("format") != METADATA_FORMAT:
-            raise ValueError(f"{self.url}: {METADATA_NODE} is not daskloc feature-store metadata")
-        return meta
+                raise MetadataError(
+                    f"{self.url}: the store's metadata is damaged: {METADATA_NODE} and its "
+                    f"backup {BACKUP_NODE} are not valid UTF-8 JSON; if the store is yours, "
+                    "run the job again with overwrite=True (CLI: --overwrite) to locate it "
+                    "anew")
+        return validate_metadata(meta, f"{self.url} ({METADATA_NODE})")
 
     def _write_bytes(self, hs, name, data, title):
         """Overwrite a uint8 array in place (its uncompressed HDF5 chunks keep their
@@ -589,8 +824,7 @@ class HDF5Store(FeatureStore):
                 if raw is not None and _parse_json(raw) is not None:
                     self._write_bytes(hs, METADATA_NODE, raw, meta_node.title)
             node = self._node(hs, CHUNKS_NODE)
-            chunks = np.empty(0, _CHUNK_DTYPE) if node is None else np.asarray(
-                node.read(), dtype=_CHUNK_DTYPE)
+            chunks = np.empty(0, _CHUNK_DTYPE) if node is None else _as_records(node.read())
             keep = len(_valid_chunks(chunks))
             frames = self._node(hs, FRAMES_NODE)
             n_frames = 0 if frames is None else frames.nrows
@@ -696,28 +930,51 @@ class HDF5Store(FeatureStore):
         with self._session(write=True, on_dirty="keep") as hs:
             self._check_ours(hs)
 
-    def clear(self):
+    def _check_file_for_clear(self):
+        """False if there is nothing to clear; raises if the file is not ours to clear."""
         path = self.path
         if not os.path.exists(path):
-            return
+            return False
         if os.path.isdir(path):
             raise IsADirectoryError(
                 errno.EISDIR, f"{path} is a directory, not an HDF5 store; not removing it"
             )
         if not looks_like_hdf5(path):
             if os.path.getsize(path) == 0:
-                return
+                return False
             raise ValueError(f"{path} is not an HDF5 file; not touching it")
+        return True
+
+    def _check_group_for_clear(self, hs):
+        tables = _tables()
+        group = self._node(hs)
+        if group is not None and (
+            not isinstance(group, tables.Group) or METADATA_NODE not in group
+        ):
+            raise ValueError(
+                f"{self.path} holds {group._v_pathname!r}, which is not a daskloc feature "
+                f"store (no {METADATA_NODE}); refusing to remove it"
+            )
+        return group
+
+    def check_clear(self):
+        if self._check_file_for_clear():
+            with self._session() as hs:
+                self._check_group_for_clear(hs)
+
+    def _lease_ops(self):
+        from daskloc.stores._lease import LockFileOps, lease_name
+
+        return LockFileOps(os.path.join(os.path.dirname(self.path),
+                                        lease_name(self.path, self.table)))
+
+    def clear(self):
+        path = self.path
+        if not self._check_file_for_clear():
+            return
         tables = _tables()
         with self._session(write=True, on_dirty="forget") as hs:
-            group = self._node(hs)
-            if group is not None and (
-                not isinstance(group, tables.Group) or METADATA_NODE not in group
-            ):
-                raise ValueError(
-                    f"{path} holds {group._v_pathname!r}, which is not a daskloc feature "
-                    f"store (no {METADATA_NODE}); refusing to remove it"
-                )
+            group = self._check_group_for_clear(hs)
             # Nothing else in the file: delete it, which also gives the space back (HDF5
             # never reuses it) and works on a damaged table too.
             nothing_left = self._only_ours(hs)
@@ -829,18 +1086,26 @@ class HDF5Store(FeatureStore):
             return None if hs is None else self._read_meta(hs)
 
     # -- chunks ------------------------------------------------------------------
-    def append_chunk(self, start, stop, features):
+    def append_chunk(self, start, stop, features, chunk_id=None, skipped=()):
         start, stop, features = check_chunk_features(start, stop, features)
+        id_hi, id_lo = id_words(self._chunk_id_for(start, stop, chunk_id, skipped))
         with self._session(write=True) as hs:
             meta = self._read_meta(hs)
             if meta is None:
                 raise ValueError(f"{self.url} has no daskloc metadata: write_metadata comes first")
             chunks = self._chunks(hs)
+            node = self._node(hs, CHUNKS_NODE)
+            if node is not None and "id_hi" not in node.colnames:
+                raise ValueError(
+                    f"{self.url} was written by an older daskloc (chunks without "
+                    "identities): it can be read but not appended to; run the job again "
+                    "with overwrite=True (CLI: --overwrite)")
             for a, b in zip(chunks["start"], chunks["stop"]):
                 if (a, b) == (start, stop):
                     raise ValueError(
                         f"chunk [{start}, {stop}) is already stored in {self.url}; an HDF5 "
-                        "store takes each chunk once (clear the store to redo it)"
+                        "store takes each chunk once (one writer at a time: daskloc.batch "
+                        "holds the store's lease while it writes)"
                     )
             if len(chunks) and start < chunks["stop"][-1]:
                 raise ValueError(
@@ -883,7 +1148,7 @@ class HDF5Store(FeatureStore):
                 hs.flush(fsync=self.fsync)
             # Then the record that makes the chunk complete, in a flush of its own.
             record = np.array([(start, stop, committed, committed + len(df), n_frames,
-                                n_frames + len(entries))], _CHUNK_DTYPE)
+                                n_frames + len(entries), id_hi, id_lo)], _CHUNK_DTYPE)
             self._chunks_node(hs).append(record)
             hs.flush(fsync=self.fsync)
 
@@ -943,6 +1208,18 @@ class HDF5Store(FeatureStore):
             chunks = np.empty(0, _CHUNK_DTYPE) if hs is None else self._chunks(hs)
         return [(int(a), int(b)) for a, b in zip(chunks["start"], chunks["stop"])]
 
+    def chunk_ids(self, chunks=None):
+        with self._session() as hs:
+            stored = np.empty(0, _CHUNK_DTYPE) if hs is None else self._chunks(hs)
+        wanted = None if chunks is None else {(int(a), int(b)) for a, b in chunks}
+        out = {}
+        for r in stored:
+            c = (int(r["start"]), int(r["stop"]))
+            if wanted is None or c in wanted:
+                out[c] = ChunkMark(id_from_words(r["id_hi"], r["id_lo"]), None,
+                                   int(r["row_stop"] - r["row_start"]))
+        return out
+
     def n_rows(self, chunks=None):
         with self._session() as hs:
             stored = np.empty(0, _CHUNK_DTYPE) if hs is None else self._chunks(hs)
@@ -975,8 +1252,12 @@ class HDF5Store(FeatureStore):
             lo, hi, wanted = normalize_selection(frames, source, where=self.url)
             columns = self._columns_of(meta)
             out = None
-            if hs is not None and hi > lo:
-                out = self._select(hs, lo, hi, wanted, columns)
+            if hs is not None and hi > lo and meta:
+                verifier = ChunkVerifier(meta)
+                valid = [(int(r["start"]), int(r["stop"])) for r in self._chunks(hs)
+                         if verifier.accepts((int(r["start"]), int(r["stop"])), ChunkMark(
+                             id_from_words(r["id_hi"], r["id_lo"])))]
+                out = self._select(hs, lo, hi, wanted, columns, valid)
         if out is None or len(out) == 0:
             return pd.DataFrame({c: np.empty(0, dtype=dt) for c, dt in columns.items()})
         return out
@@ -990,11 +1271,11 @@ class HDF5Store(FeatureStore):
         characterize = ((meta or {}).get("params") or {}).get("characterize", True)
         return {c: "float64" for c in feature_columns(characterize)} | {"frame": "int64"}
 
-    def _read_selection(self, lo, hi, wanted, columns):
+    def _read_selection(self, lo, hi, wanted, columns, chunks):
         with self._session() as hs:
-            return None if hs is None else self._select(hs, lo, hi, wanted, columns)
+            return None if hs is None else self._select(hs, lo, hi, wanted, columns, chunks)
 
-    def plan(self, hs, lo, hi, wanted=None):
+    def plan(self, hs, lo, hi, wanted=None, chunks=None):
         """Row ranges of the table that hold a frame selection.
 
         Parameters
@@ -1005,6 +1286,8 @@ class HDF5Store(FeatureStore):
             The selection lies in frames ``[lo, hi)``.
         wanted : numpy.ndarray of int64, optional
             Exact sorted frames; None means every frame in ``[lo, hi)``.
+        chunks : iterable of (int, int), optional
+            Only these recorded chunks (default: all).
 
         Returns
         -------
@@ -1017,8 +1300,11 @@ class HDF5Store(FeatureStore):
         """
         frames = self._node(hs, FRAMES_NODE)
         runs = []
+        keep = None if chunks is None else {(int(a), int(b)) for a, b in chunks}
         for c in self._chunks(hs):
             start, stop = int(c["start"]), int(c["stop"])
+            if keep is not None and (start, stop) not in keep:
+                continue
             a, b = max(start, lo), min(stop, hi)
             f0, f1 = int(c["frames_start"]), int(c["frames_stop"])
             if a >= b or f0 == f1:
@@ -1043,10 +1329,10 @@ class HDF5Store(FeatureStore):
                 runs.append((i, j))
         return runs
 
-    def _select(self, hs, lo, hi, wanted, columns):
+    def _select(self, hs, lo, hi, wanted, columns, chunks=None):
         tables = _tables()
         try:
-            runs = self.plan(hs, lo, hi, wanted)
+            runs = self.plan(hs, lo, hi, wanted, chunks)
             if not runs:
                 return None
             table = self._table(hs)

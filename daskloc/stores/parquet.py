@@ -7,6 +7,7 @@ Layout::
         part-000000000-000000064.parquet          frames [0, 64)
         part-000000064-000000128.parquet          frames [64, 128)
         .part-000000128-000000192.parquet.<id>.tmp   a chunk being written (ignored)
+        .daskloc-lease                            the writer's lease (while a job runs)
 
 Each part file is written under a dot-prefixed temporary name and renamed with
 :func:`os.replace` once complete, so a part file exists only when complete and readers
@@ -15,7 +16,11 @@ file. The file names carry the frame range, so readers choose files without open
 them; inside a file, rows are sorted by frame and row-group statistics on ``frame`` let
 readers skip row groups. Part files hold the feature columns (float64) and ``frame``
 (int64), compressed with zstd; the directory is an ordinary Parquet dataset that
-``pyarrow.dataset.dataset(path)`` or ``pandas.read_parquet(path)`` can open.
+``pyarrow.dataset.dataset(path)`` or ``pandas.read_parquet(path)`` can open. Each part's
+key-value metadata holds ``daskloc_chunk``: JSON ``{"id": <chunk identity>, "start":
+..., "stop": ..., "skipped": [...]}`` (see :mod:`daskloc.stores.metadata`), written with
+the rows in the same atomic file; daskloc reads a part only if that identity is the one
+its metadata gives.
 
 The same layout works on object storage (``s3://bucket/features.parquet``, through fsspec
 with ``storage_options``). There an object PUT is atomic (the object appears whole or not
@@ -36,13 +41,15 @@ import uuid
 
 import fsspec
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from daskloc.stores._fs import fsspec_options, fsync, os_error
-from daskloc.stores.base import check_chunk_features
-from daskloc.stores.base import METADATA_FORMAT, FeatureStore, chunk_may_hold
+from daskloc.stores.base import FeatureStore, check_chunk_features, chunk_may_hold
+from daskloc.stores.metadata import (ChunkMark, ChunkVerifier, MetadataError,
+                                     validate_metadata)
 
 __all__ = ["ParquetStore"]
 
@@ -52,6 +59,13 @@ __all__ = ["ParquetStore"]
 METADATA_NAME = "_daskloc.json"
 _PART = re.compile(r"^part-(\d{9,})-(\d{9,})\.parquet$")
 _TEMP_PREFIXES = (".part-", "._daskloc.json.", ".write-test-")
+#: The writer's lease (see :mod:`daskloc.stores._lease`); a dot file, so Parquet readers
+#: skip it.
+LEASE_NAME = ".daskloc-lease"
+#: Key of the chunk's identity in each part file's key-value metadata.
+CHUNK_KEY = b"daskloc_chunk"
+#: Column types a part file may hold (anything else is not a daskloc chunk).
+_NUMERIC = ("double", "float", "int64", "int32")
 
 
 def part_name(start, stop):
@@ -231,7 +245,16 @@ class ParquetStore(FeatureStore):
         return self._is_file(self.metadata_path)
 
     def _recognised(self, name):
-        return name == METADATA_NAME or _PART.match(name) or name.startswith(_TEMP_PREFIXES)
+        return (name in (METADATA_NAME, LEASE_NAME) or bool(_PART.match(name))
+                or name.startswith(_TEMP_PREFIXES))
+
+    def _lease_ops(self):
+        from daskloc.stores._lease import LockFileOps, ObjectLeaseOps
+
+        path = self._join(self.path, LEASE_NAME)
+        if self.remote:
+            return ObjectLeaseOps(self.fs, self._fs_path(path))
+        return LockFileOps(path)
 
     def prepare(self):
         path = self.path
@@ -290,23 +313,38 @@ class ParquetStore(FeatureStore):
                 "write there",
             ) from e
 
-    def clear(self):
+    def _clear_plan(self):
+        """The files :meth:`clear` removes (metadata first); raises if others are there."""
         if not self._is_dir(self.path):
             if self._is_file(self.path):
                 raise NotADirectoryError(
                     f"{self.path} is a file, not a daskloc store; not removing it"
                 )
-            return
-        names = self._listdir()
-        if not self.exists() and any(not self._recognised(n) for n in names):
+            return []
+        entries = self.fs.ls(self._fresh(self.path).rstrip("/"), detail=True, refresh=True)
+        files = [posixpath.basename(e["name"].rstrip("/")) for e in entries
+                 if e.get("type") != "directory"]
+        foreign = sorted(n for n in files if not self._recognised(n))
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+            kind = "a daskloc store that also holds" if self.exists() else \
+                "not a daskloc store: it holds"
             raise ValueError(
-                f"{self.path} is a non-empty directory that is not a daskloc store (no "
-                f"{METADATA_NAME}); refusing to delete its contents"
+                f"{self.path} is {kind} files daskloc did not write ({shown}); refusing to "
+                "clear it, nothing was removed: move those files out of the store (or "
+                "choose another output, CLI: --out), then run again"
             )
+        ours = [n for n in files if n != LEASE_NAME]  # the lease is its holder's to remove
+        return sorted(ours, key=lambda n: n != METADATA_NAME)
+
+    def check_clear(self):
+        self._clear_plan()
+
+    def clear(self):
         # Metadata first: an interrupted clear leaves no store claiming stale parts.
-        for name in sorted(names, key=lambda n: n != METADATA_NAME):
-            if self._recognised(name):
-                self._remove(self._join(self.path, name))
+        # Sub-folders (other tables of the store) are never touched.
+        for name in self._clear_plan():
+            self._remove(self._join(self.path, name))
 
     def remove_temporary(self):
         if not self._is_dir(self.path):
@@ -342,31 +380,37 @@ class ParquetStore(FeatureStore):
 
     def read_metadata(self):
         try:
-            text = self.fs.cat_file(self._fs_path(self.metadata_path)).decode("utf-8")
+            raw = self.fs.cat_file(self._fs_path(self.metadata_path))
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
         try:
-            meta = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{self.metadata_path} is not valid JSON: {e}") from None
-        if not isinstance(meta, dict) or meta.get("format") != METADATA_FORMAT:
-            raise ValueError(f"{self.metadata_path} is not daskloc feature-store metadata")
-        return meta
+            meta = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            what = "is empty" if not raw.strip() else f"is not valid UTF-8 JSON ({e})"
+            raise MetadataError(
+                f"{self.url}: the store's metadata is damaged: {self.metadata_path} {what}; "
+                "if the store is yours, run the job again with overwrite=True (CLI: "
+                "--overwrite) to locate it anew, or restore that file from a copy"
+            ) from None
+        return validate_metadata(meta, f"{self.url} ({METADATA_NAME})")
 
     # -- chunks ------------------------------------------------------------------
     def part_path(self, start, stop):
         """Path of the file holding frames ``[start, stop)`` (it may not exist)."""
         return self._join(self.path, part_name(start, stop))
 
-    def append_chunk(self, start, stop, features):
+    def append_chunk(self, start, stop, features, chunk_id=None, skipped=()):
         start, stop, features = check_chunk_features(start, stop, features)
+        skipped = sorted(int(f) for f in skipped)
+        chunk_id = self._chunk_id_for(start, stop, chunk_id, skipped)
         fields = [
             pa.field(c, pa.int64() if c == "frame" else pa.from_numpy_dtype(features[c].dtype))
             for c in features.columns
         ]
+        mark = {"id": chunk_id, "start": start, "stop": stop, "skipped": skipped}
         table = pa.Table.from_pandas(
             features, schema=pa.schema(fields), preserve_index=False
-        ).replace_schema_metadata(None)
+        ).replace_schema_metadata({CHUNK_KEY: json.dumps(mark).encode("ascii")})
         final = self.part_path(start, stop)
         options = dict(compression=self.compression, row_group_size=max(1, self.row_group_rows),
                        write_statistics=True)
@@ -408,25 +452,44 @@ class ParquetStore(FeatureStore):
                 out.append((int(m.group(1)), int(m.group(2))))
         return sorted(out)
 
+    def _footer(self, start, stop):
+        """The part's footer (pyarrow FileMetaData), or None if the file is gone."""
+        try:
+            with self._source(self.part_path(start, stop)) as src:
+                return pq.read_metadata(src)
+        except FileNotFoundError:  # removed by a concurrent clear
+            return None
+        except (OSError, pa.ArrowInvalid) as exc:
+            if isinstance(exc, PermissionError):
+                raise
+            return _BadFooter(exc)
+
+    def chunk_ids(self, chunks=None):
+        chunks = self.complete_chunks() if chunks is None else chunks
+        out = {}
+        for start, stop in chunks:
+            md = self._footer(start, stop)
+            if md is not None:
+                out[(int(start), int(stop))] = _mark(md)
+        return out
+
     def n_rows(self, chunks=None):
         if chunks is None:
             chunks = self.complete_chunks()
         total = 0
         for start, stop in chunks:
-            try:
-                with self._source(self.part_path(start, stop)) as src:
-                    total += pq.read_metadata(src).num_rows
-            except FileNotFoundError:
-                pass
+            md = self._footer(start, stop)
+            if md is not None and not isinstance(md, _BadFooter):
+                total += md.num_rows
         return total
 
     # -- reading -----------------------------------------------------------------
-    def plan(self, lo, hi, wanted=None):
+    def plan(self, lo, hi, wanted=None, chunks=None, verifier=None):
         """Which files and row groups a read of a frame selection touches.
 
         Files are chosen by the frame range in their names (no file is opened for
-        that); row groups by the ``frame`` min/max statistics in each chosen file's
-        footer.
+        that), then by the chunk identity in their footer (``verifier``); row groups
+        by the ``frame`` min/max statistics in each chosen file's footer.
 
         Parameters
         ----------
@@ -434,6 +497,11 @@ class ParquetStore(FeatureStore):
             The selection lies in frames ``[lo, hi)``.
         wanted : numpy.ndarray of int64, optional
             Exact sorted frames; None means every frame in ``[lo, hi)``.
+        chunks : list of (int, int), optional
+            The chunks to consider (default: every complete chunk).
+        verifier : daskloc.stores.metadata.ChunkVerifier, optional
+            Files whose chunk identity it does not accept are left out (default: the
+            store's metadata decides).
 
         Returns
         -------
@@ -441,15 +509,22 @@ class ParquetStore(FeatureStore):
             ``(file path, row-group indices)`` in frame order; files whose row groups
             all miss the selection are left out.
         """
+        if verifier is None:
+            meta = self.read_metadata()
+            if not meta:
+                return []
+            verifier = ChunkVerifier(meta)
         out = []
-        for start, stop in self.complete_chunks():
+        for start, stop in (self.complete_chunks() if chunks is None else chunks):
             if not chunk_may_hold(start, stop, lo, hi, wanted):
                 continue
             path = self.part_path(start, stop)
-            try:
-                with self._source(path) as src:
-                    md = pq.read_metadata(src)
-            except FileNotFoundError:  # removed by a concurrent clear
+            md = self._footer(start, stop)
+            if md is None:
+                continue  # removed by a concurrent clear
+            if isinstance(md, _BadFooter):  # damaged or not Parquet: never silently left out
+                raise md.exc
+            if not verifier.accepts((start, stop), _mark(md)):
                 continue
             icol = md.schema.to_arrow_schema().get_field_index("frame")
             groups = []
@@ -466,12 +541,25 @@ class ParquetStore(FeatureStore):
                 out.append((path, groups))
         return out
 
-    def _read_selection(self, lo, hi, wanted, columns):
-        tables = []
-        for path, groups in self.plan(lo, hi, wanted):
+    def _read_chunks(self, lo, hi, wanted, columns, meta):
+        # Identities are checked in the footers plan() reads anyway: no second read.
+        return self._read_plan(self.plan(lo, hi, wanted, None, ChunkVerifier(meta)),
+                               lo, hi, wanted, columns)
+
+    def _read_selection(self, lo, hi, wanted, columns, chunks):
+        verifier = _AcceptAll()
+        return self._read_plan(self.plan(lo, hi, wanted, chunks, verifier), lo, hi, wanted,
+                               columns)
+
+    def _read_plan(self, plan, lo, hi, wanted, columns):
+        parts = []
+        for path, groups in plan:
             try:
                 with self._source(path) as src:
-                    table = pq.ParquetFile(src, pre_buffer=True).read_row_groups(groups)
+                    pf = pq.ParquetFile(src, pre_buffer=True)
+                    names = [c for c in columns if c in pf.schema_arrow.names]
+                    _check_types(path, pf.schema_arrow, names)
+                    table = pf.read_row_groups(groups, columns=names)
             except FileNotFoundError:
                 continue
             frame = table.column("frame")
@@ -479,14 +567,56 @@ class ParquetStore(FeatureStore):
                 mask = pc.and_(pc.greater_equal(frame, lo), pc.less(frame, hi))
             else:
                 mask = pc.is_in(frame, value_set=pa.array(wanted, type=pa.int64()))
-            tables.append(table.filter(mask))
-        if not tables:
+            table = table.filter(mask)
+            # Plain numpy columns: pandas' metadata in the file is never interpreted.
+            parts.append({c: table.column(c).to_numpy() for c in names})
+        if not parts:
             return None
-        table = pa.concat_tables(tables)
-        df = table.to_pandas()
-        df = df[[c for c in columns if c in df.columns]]
-        df = df.astype({c: dt for c, dt in columns.items() if c in df.columns})
+        df = pd.DataFrame({c: np.concatenate([p[c] for p in parts]).astype(dt, copy=False)
+                           for c, dt in columns.items() if c in parts[0]})
         f = df["frame"].to_numpy()
         if f.size > 1 and not np.all(f[1:] >= f[:-1]):
             df = df.sort_values("frame", kind="stable")
         return df.reset_index(drop=True)
+
+
+class _AcceptAll:
+    """A verifier for chunks that were verified already."""
+
+    @staticmethod
+    def accepts(chunk, mark):
+        return True
+
+
+class _BadFooter:
+    """A part file whose footer cannot be read (not Parquet, or cut short)."""
+
+    def __init__(self, exc):
+        self.exc = exc
+
+
+def _mark(md):
+    """The ChunkMark of a part file from its footer (FileMetaData or _BadFooter)."""
+    if isinstance(md, _BadFooter):
+        return ChunkMark()
+    kv = md.metadata or {}
+    raw = kv.get(CHUNK_KEY)
+    if raw is None:
+        return ChunkMark(n_rows=md.num_rows)
+    try:
+        doc = json.loads(raw.decode("ascii"))
+        skipped = tuple(int(f) for f in doc.get("skipped") or ())
+        return ChunkMark(str(doc["id"]), skipped, md.num_rows)
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
+        return ChunkMark(n_rows=md.num_rows)
+
+
+def _check_types(path, schema, names):
+    for c in names:
+        t = schema.field(c).type
+        if str(t) not in _NUMERIC:
+            raise MetadataError(
+                f"{path}: column {c!r} has type {t}, not a number: this file is not a "
+                "daskloc chunk (remove it from the store, or run the job again with "
+                "overwrite=True)"
+            )

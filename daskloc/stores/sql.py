@@ -22,6 +22,13 @@ any SQL tool reads, plus one row in a registry table shared by all result sets::
         start      BIGINT PK            first frame of the chunk
         stop       BIGINT NOT NULL      one past its last frame
         n_rows     BIGINT NOT NULL      number of features in it
+        chunk_id   VARCHAR(32)          the chunk's identity (daskloc.stores.metadata)
+        skipped    TEXT                 JSON list of frames left out (on_error="skip")
+
+    daskloc_leases                      the writers' leases: one row per table written now
+        name       VARCHAR(255) PK      daskloc table name
+        token      VARCHAR(64)          the holder's token
+        holder     TEXT                 JSON: host, pid, started, heartbeat
 
 A chunk's rows and its row in ``<sql_table>_chunks`` commit in one transaction, so the
 features table never holds part of a chunk, and a writer killed mid-chunk leaves nothing.
@@ -48,7 +55,8 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql as _mysql
 
-from daskloc.stores.base import METADATA_FORMAT, FeatureStore
+from daskloc.stores.base import FeatureStore
+from daskloc.stores.metadata import ChunkMark, MetadataError, validate_metadata
 
 __all__ = ["SQLStore", "sql_table_name"]
 
@@ -86,8 +94,25 @@ _registry = sa.Table(
 )
 
 
-def _schema(sql_table):
-    """The features table and its chunks table (SQLAlchemy Core) for one SQL name."""
+#: The writers' leases (see daskloc.stores._lease), one row per table being written.
+LEASE_TABLE = "daskloc_leases"
+_lease_md = sa.MetaData()
+_leases = sa.Table(
+    LEASE_TABLE,
+    _lease_md,
+    sa.Column("name", sa.String(_MAX_NAME), primary_key=True),
+    sa.Column("token", sa.String(64), nullable=False),
+    sa.Column("holder", sa.Text(), nullable=False),
+    mysql_charset="utf8mb4",
+    mysql_collate="utf8mb4_bin",
+)
+
+
+def _schema(sql_table, ids=True):
+    """The features table and its chunks table (SQLAlchemy Core) for one SQL name.
+
+    ``ids=False``: the chunks table as written before chunk identities (no
+    ``chunk_id`` and ``skipped`` columns)."""
     md = sa.MetaData()
     features = sa.Table(
         sql_table,
@@ -104,6 +129,8 @@ def _schema(sql_table):
         sa.Column("start", sa.BigInteger(), primary_key=True, autoincrement=False),
         sa.Column("stop", sa.BigInteger(), nullable=False),
         sa.Column("n_rows", sa.BigInteger(), nullable=False),
+        *([sa.Column("chunk_id", sa.String(32), nullable=True),
+           sa.Column("skipped", sa.Text(), nullable=True)] if ids else []),
     )
     return features, chunks
 
@@ -595,12 +622,13 @@ class SQLStore(FeatureStore):
 
     def _forget(self):
         self.__dict__.pop("_live_sql_table", None)
+        self.__dict__.pop("_live_has_ids", None)
 
     def _choose_sql_table(self, conn):
         """A free SQL name for this store; ValueError if a foreign table holds it."""
         existing = {t.lower() for t in sa.inspect(conn).get_table_names()}
         ours = set(conn.execute(sa.select(_registry.c.sql_table)).scalars())
-        ours_all = ours | {t + CHUNKS_SUFFIX for t in ours} | {REGISTRY_TABLE}
+        ours_all = ours | {t + CHUNKS_SUFFIX for t in ours} | {REGISTRY_TABLE, LEASE_TABLE}
         base = sql_table_name(self.name)
         for candidate in (base, f"{base[:_MAX_SQL_NAME - 9]}_{_short_hash(self.name)}"):
             names = (candidate, candidate + CHUNKS_SUFFIX)
@@ -802,8 +830,16 @@ class SQLStore(FeatureStore):
             No daskloc store of this name exists but a table daskloc did not create has
             its SQL name: nothing is removed.
         """
-        if self._file_missing():
+        sql_table = self._clear_target()
+        if sql_table is None:
             return
+        features, chunks = _schema(sql_table)
+        self._drop(sql_table, features, chunks)
+
+    def _clear_target(self):
+        """The SQL table :meth:`clear` drops, or None; raises for a foreign table."""
+        if self._file_missing():
+            return None
         self._forget()
         with self._connect() as conn:
             sql_table = self._lookup(conn)
@@ -819,8 +855,16 @@ class SQLStore(FeatureStore):
                     f"{self.masked_url} has a table {base!r} but no daskloc store "
                     f"{self.name!r}: it is not daskloc's, so nothing was removed"
                 )
-            return
-        features, chunks = _schema(sql_table)
+            return None
+        return sql_table
+
+    def check_clear(self):
+        self._clear_target()
+
+    def _lease_ops(self):
+        return _SQLLeaseOps(self)
+
+    def _drop(self, sql_table, features, chunks):
 
         def work():
             with self._connect(write=True) as conn:
@@ -906,11 +950,12 @@ class SQLStore(FeatureStore):
             return None
         try:
             meta = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"metadata of {self.url} is not valid JSON: {e}") from None
-        if not isinstance(meta, dict) or meta.get("format") != METADATA_FORMAT:
-            raise ValueError(f"the metadata of {self.url} is not daskloc feature-store metadata")
-        return meta
+        except (json.JSONDecodeError, TypeError) as e:
+            raise MetadataError(
+                f"{self.url}: the store's metadata is damaged: {REGISTRY_TABLE}.metadata "
+                f"is not valid JSON ({e}); if the store is yours, run the job again with "
+                "overwrite=True (CLI: --overwrite) to locate it anew") from None
+        return validate_metadata(meta, f"{self.url} ({REGISTRY_TABLE}.metadata)")
 
     # -- chunks ------------------------------------------------------------------
     def _rows(self, start, stop, features):
@@ -990,7 +1035,7 @@ class SQLStore(FeatureStore):
         else:
             conn.execute(features.insert(), [dict(zip(names, r)) for r in rows])
 
-    def append_chunk(self, start, stop, features):
+    def append_chunk(self, start, stop, features, chunk_id=None, skipped=()):
         """Store the features of frames ``[start, stop)`` in one transaction.
 
         Parameters
@@ -1000,6 +1045,11 @@ class SQLStore(FeatureStore):
         features : pandas.DataFrame
             Columns among ``y, x, mass, size, ecc, signal, raw_mass, ep`` (numeric) and
             an integer ``frame`` column with values in ``[start, stop)``; may be empty.
+        chunk_id : str, optional
+            The chunk's identity (default: from the store's metadata), stored in the
+            progress row.
+        skipped : sequence of int, optional
+            Frames left out (``on_error="skip"``), stored in the progress row.
 
         Raises
         ------
@@ -1018,8 +1068,15 @@ class SQLStore(FeatureStore):
         if stop <= start:
             raise ValueError(f"empty chunk [{start}, {stop})")
         names, rows = self._rows(start, stop, features)
+        skipped = sorted(int(f) for f in skipped)
+        chunk_id = self._chunk_id_for(start, stop, chunk_id, skipped)
 
         feats, chunks = _schema(self._table_for_write())
+        if not self._has_ids():
+            raise ValueError(
+                f"{self.url} was written by an older daskloc (chunks without identities): "
+                "it can be read but not appended to; run the job again with overwrite=True "
+                "(CLI: --overwrite)")
 
         def work():
             with self._connect(write=True) as conn:
@@ -1036,22 +1093,78 @@ class SQLStore(FeatureStore):
                                                            chunks.c.stop > start))
                     self._insert(conn, feats, names, rows)
                     conn.execute(chunks.insert().values(start=start, stop=stop,
-                                                        n_rows=len(rows)))
+                                                        n_rows=len(rows), chunk_id=chunk_id,
+                                                        skipped=json.dumps(skipped)))
 
         self._retrying(work)
 
-    def _marks(self, conn, lo=None, hi=None):
+    def _has_ids(self, conn=None):
+        """Whether the progress table has the chunk_id column (written since identities)."""
+        cached = self.__dict__.get("_live_has_ids")
+        if cached is not None:
+            return cached
+        if conn is None:
+            with self._connect() as c:
+                return self._has_ids(c)
+        sql_table = self._lookup(conn)
+        if sql_table is None:
+            return True
+        try:
+            names = {c["name"].lower() for c in
+                     sa.inspect(conn).get_columns(sql_table + CHUNKS_SUFFIX)}
+        except sa.exc.NoSuchTableError:
+            return True
+        self._live_has_ids = "chunk_id" in names
+        return self._live_has_ids
+
+    def chunk_ids(self, chunks=None):
+        """Identity, skipped frames and row count of stored chunks (progress rows).
+
+        Parameters
+        ----------
+        chunks : iterable of (int, int), optional
+            Default: every complete chunk.
+
+        Returns
+        -------
+        dict
+            ``{(start, stop): ChunkMark}``.
+        """
+        if self._file_missing():
+            return {}
+        with self._connect() as conn:
+            marks = self._marks(conn, ids=True) or []
+        wanted = None if chunks is None else {(int(a), int(b)) for a, b in chunks}
+        out = {}
+        for a, b, n, cid, skipped in marks:
+            c = (int(a), int(b))
+            if wanted is not None and c not in wanted:
+                continue
+            try:
+                frames = tuple(int(f) for f in json.loads(skipped)) if skipped else ()
+            except (ValueError, TypeError):
+                frames = None
+            out[c] = ChunkMark(cid, frames, int(n))
+        return out
+
+    def _marks(self, conn, lo=None, hi=None, ids=False):
         """Progress rows ``(start, stop, n_rows)`` sorted by start, optionally those
-        meeting ``[lo, hi)``; None if the store's tables do not exist."""
+        meeting ``[lo, hi)``; None if the store's tables do not exist. ``ids``: also
+        ``chunk_id`` and ``skipped`` (None for stores written before identities)."""
         sql_table = self._lookup(conn)
         if sql_table is None:
             return None
-        _, chunks = _schema(sql_table)
-        stmt = sa.select(chunks.c.start, chunks.c.stop, chunks.c.n_rows).order_by(chunks.c.start)
+        with_ids = ids and self._has_ids(conn)
+        _, chunks = _schema(sql_table, ids=with_ids)
+        cols = [chunks.c.start, chunks.c.stop, chunks.c.n_rows]
+        if with_ids:
+            cols += [chunks.c.chunk_id, chunks.c.skipped]
+        stmt = sa.select(*cols).order_by(chunks.c.start)
         if lo is not None:
             stmt = stmt.where(chunks.c.start < hi, chunks.c.stop > lo)
+        pad = (None, None) if ids and not with_ids else ()
         try:
-            return [tuple(r) for r in conn.execute(stmt)]
+            return [tuple(r) + pad for r in conn.execute(stmt)]
         except sa.exc.DBAPIError as exc:
             if _is_missing_table(exc):
                 self._forget()
@@ -1107,11 +1220,13 @@ class SQLStore(FeatureStore):
                 raise sa.exc.DBAPIError.instance(sql, None, exc, dbapi_error) from exc
         return [tuple(r) for r in conn.execute(stmt)]
 
-    def _read_selection(self, lo, hi, wanted, columns):
+    def _read_selection(self, lo, hi, wanted, columns, chunks):
         if self._file_missing():
             return None
+        keep = {(int(a), int(b)) for a, b in chunks}
         with self._connect() as conn:
-            marks = self._marks(conn, lo, hi)
+            marks = [m for m in self._marks(conn, lo, hi) or []
+                     if (int(m[0]), int(m[1])) in keep]
             if not marks:
                 return None
             # Contiguous frame runs covered by complete chunks, clipped to [lo, hi).
@@ -1160,3 +1275,77 @@ class SQLStore(FeatureStore):
                 keep &= np.isin(frames, wanted)
             df = df[keep].reset_index(drop=True)
         return df
+
+
+class _SQLLeaseOps:
+    """A writer's lease as a row of ``daskloc_leases`` (see daskloc.stores._lease):
+    created by INSERT (the primary key refuses a second one), replaced only by
+    ``UPDATE ... WHERE token = <the token judged stale>``."""
+
+    kind = "cas"
+
+    def __init__(self, store):
+        self.store = store
+
+    def _write(self, fn):
+        def work():
+            with self.store._connect(write=True) as conn:
+                with conn.begin():
+                    return fn(conn)
+        return self.store._retrying(work)
+
+    def create(self, data):
+        def fn(conn):
+            _leases.create(conn, checkfirst=True)
+            exists = conn.execute(sa.select(_leases.c.token)
+                                  .where(_leases.c.name == self.store.name)).first()
+            if exists is not None:
+                return False
+            doc = json.loads(data)
+            conn.execute(_leases.insert().values(name=self.store.name, token=doc["token"],
+                                                 holder=data.decode("utf-8").strip()))
+            return True
+        return self._write(fn)
+
+    def read(self):
+        if self.store._file_missing():
+            return None, None
+        with self.store._connect() as conn:
+            try:
+                row = conn.execute(sa.select(_leases.c.token, _leases.c.holder)
+                                   .where(_leases.c.name == self.store.name)).first()
+            except sa.exc.DBAPIError as exc:
+                if _is_missing_table(exc):
+                    return None, None
+                raise
+        if row is None:
+            return None, None
+        return row[1].encode("utf-8"), row[0]
+
+    def replace(self, version, data):
+        doc = json.loads(data)
+
+        def fn(conn):
+            done = conn.execute(_leases.update().where(
+                _leases.c.name == self.store.name, _leases.c.token == version
+            ).values(token=doc["token"], holder=data.decode("utf-8").strip()))
+            return done.rowcount == 1
+        return self._write(fn)
+
+    def update(self, token, data):
+        return self.replace(token, data)
+
+    def release(self, token):
+        def fn(conn):
+            conn.execute(_leases.delete().where(_leases.c.name == self.store.name,
+                                                _leases.c.token == token))
+        self._write(fn)
+
+    def holder(self):
+        from daskloc.stores._lease import decode, stale_reason
+
+        raw, _ = self.read()
+        if raw is None:
+            return None
+        doc = decode(raw)
+        return doc, stale_reason(doc)

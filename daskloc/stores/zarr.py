@@ -9,7 +9,7 @@ default) or at the sub-group named by ``table`` (``"bulk_water/features"`` is th
         y/ x/ mass/ size/ ecc/ signal/ raw_mass/ ep/    float64, shape (n_rows,)
         frame/             int64, shape (n_rows,): absolute frame number of each row
         frame_offsets/     int64, shape (frame_stop - frame_origin + 1,)
-        chunk_ranges/      int64, shape (n_chunks, 4)
+        chunk_ranges/      int64, shape (n_chunks, 6)
         watermark/         int64, shape (5,), written LAST by every append
 
 - **Columns** are 1-D arrays along the dimension ``"feature"`` (zarr v3
@@ -26,7 +26,9 @@ default) or at the sub-group named by ``table`` (``"bulk_water/features"`` is th
   (a stepped selection such as ``frames=slice(0, 480, 3)``) or lie between chunks: those
   hold no rows.
 - **chunk_ranges** (dimensions ``("chunk", "chunk_field")``): one row per appended chunk,
-  ``[frame_start, frame_stop, row_start, row_stop]``, in append (= frame) order.
+  ``[frame_start, frame_stop, row_start, row_stop, id_hi, id_lo]``, in append (= frame)
+  order; ``id_hi, id_lo`` are the chunk's identity (:mod:`daskloc.stores.metadata`) as
+  two int64 words. Stores written before identities existed have the first four only.
 - **watermark** (dimension ``"watermark_field"``): ``[n_chunks, n_rows, frame_origin,
   frame_stop, generation]``. It is the commit record: only the first ``n_chunks`` rows
   of ``chunk_ranges``, the first ``n_rows`` rows of the columns and the first
@@ -66,8 +68,10 @@ object-store PUT is atomic.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
+import posixpath
 import secrets
 import shutil
 import warnings
@@ -77,11 +81,14 @@ import numpy as np
 import pandas as pd
 import zarr
 from zarr.codecs import BloscCodec
+from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync as _zsync
 from zarr.storage import FsspecStore, LocalStore
 
 from daskloc.stores._fs import fsspec_options, fsync, os_error
-from daskloc.stores.base import METADATA_FORMAT, FeatureStore
+from daskloc.stores.base import FeatureStore, chunk_may_hold
+from daskloc.stores.metadata import (ChunkMark, ChunkVerifier, MetadataError, id_from_words,
+                                     id_words, validate_metadata)
 
 __all__ = ["ZarrStore"]
 
@@ -95,7 +102,9 @@ _INDEX_NAMES = (OFFSETS, CHUNK_RANGES, WATERMARK)
 #: Fields of the watermark array, in order.
 WATERMARK_FIELDS = ("n_chunks", "n_rows", "frame_origin", "frame_stop", "generation")
 #: Fields of a row of ``chunk_ranges``.
-CHUNK_FIELDS = ("frame_start", "frame_stop", "row_start", "row_stop")
+CHUNK_FIELDS = ("frame_start", "frame_stop", "row_start", "row_stop", "id_hi", "id_lo")
+#: Fields of chunk_ranges in stores written before chunk identities.
+LEGACY_CHUNK_FIELDS = CHUNK_FIELDS[:4]
 #: Rows per chunk of ``chunk_ranges``.
 CHUNK_RANGES_CHUNK = 4096
 #: Zarr's temporary files (a LocalStore writes ``<key>.<hex>.partial`` then renames it).
@@ -129,6 +138,17 @@ class _DurableLocalStore(LocalStore):
     async def _set(self, key, value, exclusive=False):
         await super()._set(key, value, exclusive=exclusive)
         await asyncio.to_thread(fsync, self.root / key)
+
+
+def _merge_ranges(ranges):
+    """Sorted ``(start, stop)`` ranges with touching neighbours merged."""
+    out = []
+    for a, b in sorted((int(a), int(b)) for a, b in ranges):
+        if out and out[-1][1] == a:
+            out[-1] = (out[-1][0], b)
+        else:
+            out.append((a, b))
+    return out
 
 
 def _gather(coros):
@@ -225,7 +245,8 @@ class ZarrStore(FeatureStore):
         <column>/        1-D, dim "feature", float64 (frame: int64), Blosc/zstd
         frame_offsets/   int64 (frame_stop - frame_origin + 1,), dim "frame_edge":
                          rows of frames [a, b) = offsets[a - origin]:offsets[b - origin]
-        chunk_ranges/    int64 (n_chunks, 4): frame_start, frame_stop, row_start, row_stop
+        chunk_ranges/    int64 (n_chunks, 6): frame_start, frame_stop, row_start, row_stop,
+                         id_hi, id_lo (the chunk's identity)
         watermark/       int64 (5,): n_chunks, n_rows, frame_origin, frame_stop,
                          generation -- the commit record, written last
 
@@ -522,10 +543,8 @@ class ZarrStore(FeatureStore):
         try:
             if group is None:
                 zarr.open_group(store=h.store, path=self.group_path, mode="a", zarr_format=3)
-            else:  # rewrite the group document as it is: proves the location writable
-                group = zarr.open_group(store=h.store, path=self.group_path, mode="r+",
-                                        zarr_format=3)
-                group.update_attributes({})
+            else:  # prove the location writable without rewriting what a writer may
+                self._probe_write(h)   # be writing now (this runs before the lease)
         except OSError as e:
             raise os_error(
                 e,
@@ -534,11 +553,29 @@ class ZarrStore(FeatureStore):
                 "bucket exists and storage_options may write there",
             ) from e
 
-    def clear(self):
-        self._check_root_for_clear()
-        group = self._node(writable=False)
-        if group is None:
+    def _probe_write(self, h):
+        """Write and delete a probe key where no zarr reader lists it."""
+        if not self.remote:
+            d = self._local_dir()
+            if not os.access(d, os.W_OK | os.X_OK):
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
             return
+        key = self._key(f"{WATERMARK}/.daskloc-write-test-{secrets.token_hex(8)}")
+        proto = default_buffer_prototype()
+        _zsync(h.store.set(key, proto.buffer.from_bytes(b"daskloc")))
+        _zsync(h.store.delete(key))
+
+    def _clear_plan(self):
+        """``(group or None, our array names)`` for :meth:`clear`; raises when the group
+        is not a daskloc store. A group whose zarr.json is damaged gives ``(None,
+        names)`` of the daskloc arrays found in it by their own documents."""
+        self._check_root_for_clear()
+        try:
+            group = self._node(writable=False)
+        except (ValueError, TypeError, KeyError):  # a damaged group document
+            return None, self._damaged_members()
+        if group is None:
+            return None, []
         ours, foreign = self._members(group)
         is_store = isinstance(group.attrs.get(METADATA_ATTR), dict)
         if not is_store and foreign:
@@ -547,6 +584,57 @@ class ZarrStore(FeatureStore):
                 f"{METADATA_ATTR!r} attribute; it holds arrays {sorted(foreign)[:3]}); "
                 "refusing to delete its contents"
             )
+        return group, ours
+
+    def _damaged_members(self):
+        """Names of the daskloc arrays under a group whose own zarr.json is unreadable.
+
+        Raises ValueError if the group holds arrays daskloc did not write."""
+        h = self._handles(writable=True)
+        proto = default_buffer_prototype()
+
+        async def scan():
+            prefix = self.group_path
+            names = [k async for k in h.store.list_dir(prefix)]
+            ours, foreign = [], []
+            for name in names:
+                if name == "zarr.json":
+                    continue
+                buf = await h.store.get(self._key(f"{name}/zarr.json"), prototype=proto)
+                if buf is None:
+                    continue  # a sub-folder without a document: not a node
+                try:
+                    doc = json.loads(buf.to_bytes())
+                except (UnicodeDecodeError, json.JSONDecodeError):
+                    foreign.append(name)
+                    continue
+                attrs = doc.get("attributes") if isinstance(doc, dict) else None
+                if doc.get("node_type") == "group":
+                    continue  # another table (or someone's group): left alone
+                if isinstance(attrs, dict) and ROLE_ATTR in attrs:
+                    ours.append(name)
+                else:
+                    foreign.append(name)
+            return ours, foreign
+
+        ours, foreign = _zsync(scan())
+        if foreign:
+            raise ValueError(
+                f"{self.url}: the group's zarr.json is damaged and the group holds arrays "
+                f"daskloc did not write ({sorted(foreign)[:3]}); refusing to clear it, "
+                "nothing was removed: move those out, or delete the group yourself"
+            )
+        return ours
+
+    def check_clear(self):
+        self._clear_plan()
+
+    def clear(self):
+        group, ours = self._clear_plan()
+        if group is None:
+            if ours or self._group_doc_damaged():
+                self._clear_damaged(ours)
+            return
         group = self._node(writable=True)
         # Metadata first, then the watermark: an interrupted clear leaves no store, and
         # no watermark claiming arrays that are half gone.
@@ -559,6 +647,45 @@ class ZarrStore(FeatureStore):
         self._remove_partials(ours)
         if self.group_path and not list(group.members()) and not dict(group.attrs):
             _zsync(h.store.delete(self._key("zarr.json")))
+
+    def _group_doc_damaged(self):
+        try:
+            self._node()
+        except (ValueError, TypeError, KeyError):
+            return True
+        return False
+
+    def _clear_damaged(self, ours):
+        """Remove our arrays and replace the unreadable group document by an empty one."""
+        h = self._handles(writable=True)
+        h.reset()
+
+        async def remove():
+            for name in sorted(ours, key=lambda n: n != WATERMARK):
+                await h.store.delete_dir(self._key(name))
+            proto = default_buffer_prototype()
+            doc = json.dumps({"zarr_format": 3, "node_type": "group", "attributes": {}})
+            await h.store.set(self._key("zarr.json"), proto.buffer.from_bytes(doc.encode()))
+
+        _zsync(remove())
+        self._remove_partials(ours)
+
+    def _lease_ops(self):
+        from daskloc.stores._lease import LockFileOps, ObjectLeaseOps, lease_name
+
+        name = lease_name(self.path.rstrip("/"), self.table)
+        if self.remote:
+            import fsspec
+
+            fs, root = fsspec.core.url_to_fs(
+                self.path, **fsspec_options(self.path, self.storage_options))
+            root = root.rstrip("/")
+            if "/" not in root:
+                raise ValueError(
+                    f"{self.url}: a Zarr store at the top of a bucket has no place for its "
+                    "writer's lease; put it under a prefix (s3://bucket/features.zarr)")
+            return ObjectLeaseOps(fs, posixpath.join(posixpath.dirname(root), name))
+        return LockFileOps(os.path.join(os.path.dirname(self.path), name))
 
     def _check_root_for_clear(self):
         if not self.remote and os.path.exists(self.path) and not os.path.isdir(self.path):
@@ -623,19 +750,18 @@ class ZarrStore(FeatureStore):
     def read_metadata(self):
         try:
             group = self._node()
-        except (ValueError, json.JSONDecodeError) as e:
-            raise ValueError(f"{self.url}: the group's zarr.json is not valid: {e}") from None
+        except (ValueError, TypeError, KeyError) as e:  # JSONDecodeError, UnicodeDecodeError
+            raise MetadataError(
+                f"{self.url}: the store's metadata is damaged: the group's zarr.json cannot "
+                f"be read ({type(e).__name__}: {e}); if the store is yours, run the job "
+                "again with overwrite=True (CLI: --overwrite) to locate it anew"
+            ) from None
         if group is None:
             return None
         meta = group.attrs.get(METADATA_ATTR)
         if meta is None:
             return None
-        if not isinstance(meta, dict) or meta.get("format") != METADATA_FORMAT:
-            raise ValueError(
-                f"{self.url}: the {METADATA_ATTR!r} group attribute is not daskloc "
-                "feature-store metadata"
-            )
-        return meta
+        return validate_metadata(meta, f"{self.url} (group attribute {METADATA_ATTR!r})")
 
     # -- chunks ------------------------------------------------------------------
     def _stored_columns(self):
@@ -702,7 +828,7 @@ class ZarrStore(FeatureStore):
         h.reset({WATERMARK: wm}, generation)
         return _Mark(0, 0, 0, 0, generation)
 
-    def append_chunk(self, start, stop, features):
+    def append_chunk(self, start, stop, features, chunk_id=None, skipped=()):
         start, stop = int(start), int(stop)
         if stop <= start:
             raise ValueError(f"chunk [{start}, {stop}) is empty: stop must exceed start")
@@ -721,20 +847,28 @@ class ZarrStore(FeatureStore):
         if bad:
             raise ValueError(f"feature columns may not be named {bad}: daskloc's index uses them")
         dtypes = [np.dtype(np.int64) if c == "frame" else features[c].dtype for c in columns]
+        id_hi, id_lo = id_words(self._chunk_id_for(start, stop, chunk_id, skipped))
 
         mark = self._mark(writable=True)
         stored = self._stored_columns() if mark is not None else None
         if mark is not None and mark.n_chunks:
             if start < mark.frame_stop:
                 ranges = self._chunk_table(mark)
-                again = any(a == start and b == stop for a, b, _, _ in ranges)
+                again = any(r[0] == start and r[1] == stop for r in ranges)
                 last = (int(ranges[-1][0]), int(ranges[-1][1]))
                 raise ValueError(
                     f"chunk [{start}, {stop}) "
                     + ("is already stored" if again else f"comes before the last stored "
                        f"chunk [{last[0]}, {last[1]})")
                     + f" in {self.url}: a Zarr store takes each chunk once, in increasing "
-                    "frame order; clear() it (or batch(..., overwrite=True)) to rewrite"
+                    "frame order (one writer at a time: daskloc.batch holds the store's "
+                    "lease while it writes)"
+                )
+            if self._array(CHUNK_RANGES, writable=True).shape[1] != len(CHUNK_FIELDS):
+                raise ValueError(
+                    f"{self.url} was written by an older daskloc (chunks without "
+                    "identities): it can be read but not appended to; run the job again "
+                    "with overwrite=True (CLI: --overwrite)"
                 )
             if stored != columns or any(
                 self._array(c, writable=True).dtype != dt for c, dt in zip(columns, dtypes)
@@ -745,7 +879,7 @@ class ZarrStore(FeatureStore):
                 )
         elif mark is None or stored != columns or any(
             self._array(c, writable=True).dtype != dt for c, dt in zip(columns, dtypes)
-        ):
+        ) or self._array(CHUNK_RANGES, writable=True).shape[1] != len(CHUNK_FIELDS):
             mark = self._create_layout(columns, dtypes)  # nothing committed: start afresh
 
         n_chunks, rows = mark.n_chunks, mark.n_rows
@@ -764,7 +898,7 @@ class ZarrStore(FeatureStore):
         k1 = stop - origin + 1
         edges = np.arange(origin + k0, stop + 1, dtype=np.int64)
         starts = rows + np.searchsorted(frame, edges, side="left").astype(np.int64)
-        row = np.array([[start, stop, rows, rows + m]], dtype=np.int64)
+        row = np.array([[start, stop, rows, rows + m, id_hi, id_lo]], dtype=np.int64)
 
         tails = self._handles(writable=True).tails
 
@@ -810,7 +944,18 @@ class ZarrStore(FeatureStore):
 
     def complete_chunks(self):
         table = self._chunk_table(self._mark())
-        return [(int(a), int(b)) for a, b, _, _ in table]
+        return [(int(r[0]), int(r[1])) for r in table]
+
+    def chunk_ids(self, chunks=None):
+        table = self._chunk_table(self._mark())
+        wanted = None if chunks is None else {(int(a), int(b)) for a, b in chunks}
+        out = {}
+        for r in table:
+            c = (int(r[0]), int(r[1]))
+            if wanted is None or c in wanted:
+                cid = id_from_words(r[4], r[5]) if len(r) >= 6 else None
+                out[c] = ChunkMark(cid, None, int(r[3] - r[2]))
+        return out
 
     def n_rows(self, chunks=None):
         mark = self._mark()
@@ -819,8 +964,8 @@ class ZarrStore(FeatureStore):
         if chunks is None:
             return mark.n_rows
         wanted = {(int(a), int(b)) for a, b in chunks}
-        return int(sum(r1 - r0 for a, b, r0, r1 in self._chunk_table(mark)
-                       if (int(a), int(b)) in wanted))
+        return int(sum(r[3] - r[2] for r in self._chunk_table(mark)
+                       if (int(r[0]), int(r[1])) in wanted))
 
     # -- reading -----------------------------------------------------------------
     def row_runs(self, lo, hi, wanted=None, mark=None):
@@ -872,15 +1017,39 @@ class ZarrStore(FeatureStore):
                 runs.append((s, e))
         return runs
 
-    def _read_selection(self, lo, hi, wanted, columns):
+    def _read_chunks(self, lo, hi, wanted, columns, meta):
+        # One read of the watermark and of the chunk table: candidates and identities.
         mark = self._mark()
-        if mark is None or not mark.n_chunks:
+        verifier = ChunkVerifier(meta)
+        chunks = []
+        for r in self._chunk_table(mark):
+            c = (int(r[0]), int(r[1]))
+            if chunk_may_hold(*c, lo, hi, wanted) and verifier.accepts(
+                    c, ChunkMark(id_from_words(r[4], r[5]) if len(r) >= 6 else None)):
+                chunks.append(c)
+        return self._read_selection(lo, hi, wanted, columns, chunks, mark)
+
+    def _read_selection(self, lo, hi, wanted, columns, chunks, mark=None):
+        mark = self._mark() if mark is None else mark
+        if mark is None or not mark.n_chunks or not chunks:
             return None
         stored = self._stored_columns()
         names = [c for c in columns if c in stored]
         # Open the index and every column at once (one round trip), then read.
         arrays = self._arrays({OFFSETS: mark.n_edges} | {c: mark.n_rows for c in names})
-        runs = self.row_runs(lo, hi, wanted, mark)
+        runs = []
+        for a, b in _merge_ranges(chunks):  # only the chunks asked for (verified ones)
+            a, b = max(a, lo), min(b, hi)
+            if a >= b:
+                continue
+            w = None if wanted is None else wanted[(wanted >= a) & (wanted < b)]
+            if w is not None and not w.size:
+                continue
+            for r in self.row_runs(a, b, w, mark):
+                if runs and runs[-1][1] == r[0]:
+                    runs[-1] = (runs[-1][0], r[1])
+                else:
+                    runs.append(r)
         if not runs:
             return None
         if len(runs) == 1:

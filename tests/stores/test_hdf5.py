@@ -132,7 +132,8 @@ def test_nested_key_layout_and_metadata_is_json_not_pickle(located):
         assert json.loads(raw.tobytes().decode("utf-8")) == meta
         chunks = group["daskloc_chunks"][()]
         assert chunks.dtype.names == ("start", "stop", "row_start", "row_stop",
-                                      "frames_start", "frames_stop")
+                                      "frames_start", "frames_stop", "id_hi", "id_lo")
+        assert (chunks["id_hi"] != 0).all()  # every chunk carries its identity
         assert [tuple(c) for c in chunks[["start", "stop"]].tolist()] == [
             (a, a + 4) for a in range(0, 32, 4)]
         assert chunks["row_stop"][-1] == len(reference)

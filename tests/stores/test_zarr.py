@@ -181,13 +181,14 @@ def test_a_frame_range_reads_only_the_chunks_holding_it(full_store, video_and_re
     pd.testing.assert_frame_equal(got, expect(ref, [117, 118]))
     r0, r1 = np.searchsorted(frame, [117, 119])
     assert r1 - r0 > 0 and len(frame) > 4 * 16  # the table spans many 16-row chunks
-    want = ["watermark/c/0"] + chunk_keys(["frame_offsets"], 17, 19, 16)
+    # the watermark, the chunk table (each chunk's identity is checked), the index entries
+    want = ["watermark/c/0", "chunk_ranges/c/0/0"] + chunk_keys(["frame_offsets"], 17, 19, 16)
     want += chunk_keys(COLUMNS + ["frame"], r0, r1 - 1, 16)
     assert log.chunks() == sorted(want)
     # metadata documents: the group (daskloc metadata) and each array opened, once each
     docs = [k for k in log.keys if k.endswith("zarr.json")]
-    assert set(docs) == {"zarr.json"} | {f"{n}/zarr.json" for n in
-                                          COLUMNS + ["frame", "frame_offsets", "watermark"]}
+    assert set(docs) == {"zarr.json"} | {f"{n}/zarr.json" for n in COLUMNS + [
+        "frame", "frame_offsets", "chunk_ranges", "watermark"]}
 
     # Two far-apart frames: only the chunks around each one.
     log.keys.clear()
@@ -195,7 +196,7 @@ def test_a_frame_range_reads_only_the_chunks_holding_it(full_store, video_and_re
     pd.testing.assert_frame_equal(got, expect(ref, [101, 122]))
     a0, a1 = np.searchsorted(frame, [101, 102])
     b0, b1 = np.searchsorted(frame, [122, 123])
-    want = ["watermark/c/0", "frame_offsets/c/0", "frame_offsets/c/1"]
+    want = ["watermark/c/0", "chunk_ranges/c/0/0", "frame_offsets/c/0", "frame_offsets/c/1"]
     want += sorted(set(chunk_keys(COLUMNS + ["frame"], a0, a1 - 1, 16))
                    | set(chunk_keys(COLUMNS + ["frame"], b0, b1 - 1, 16)))
     assert log.chunks() == sorted(want)
@@ -204,7 +205,8 @@ def test_a_frame_range_reads_only_the_chunks_holding_it(full_store, video_and_re
     # Frames that hold no rows (the black frames 112..115) read index entries only.
     log.keys.clear()
     assert len(read_features(full_store, slice(112, 116))) == 0
-    assert log.chunks() == sorted(["watermark/c/0"] + chunk_keys(["frame_offsets"], 12, 16, 16))
+    assert log.chunks() == sorted(["watermark/c/0", "chunk_ranges/c/0/0"]
+                                  + chunk_keys(["frame_offsets"], 12, 16, 16))
 
 
 def test_one_store_object_read_from_many_threads(full_store, video_and_ref):
@@ -289,8 +291,9 @@ def _write_beyond_watermark(path):
     o[n:] = mark["n_rows"] + extra
     c = g["chunk_ranges"]
     n = c.shape[0]
-    c.resize((n + 1, 4))
-    c[n] = [mark["frame_stop"], mark["frame_stop"] + 3, mark["n_rows"], mark["n_rows"] + extra]
+    c.resize((n + 1, c.shape[1]))
+    c[n] = [mark["frame_stop"], mark["frame_stop"] + 3, mark["n_rows"], mark["n_rows"] + extra,
+            1, 2]
     (path / "zarr.0123abcd.partial").write_text("{")
     (path / "y" / "c" / "1.0123abcd.partial").write_bytes(b"half")
     return mark
