@@ -96,8 +96,13 @@ def with_defects(stats, *, hot_threshold):
 
 
 def run_pixel_stats(source, *, out, chunk_frames, channel, frames, workers, overwrite,
-                    hot_threshold, cluster="local", cluster_config=None, quiet=False):
+                    hot_threshold, cluster="local", cluster_config=None, quiet=False,
+                    dashboard_address=None):
     """Open the video, compute its pixel statistics on Dask, write them to ``out``.
+
+    ``cluster``, ``workers``, ``cluster_config`` and ``dashboard_address`` go to
+    :func:`daskloc.cluster.make_client` (the dashboard listens on 127.0.0.1 unless
+    ``dashboard_address`` says otherwise).
 
     Returns
     -------
@@ -111,6 +116,7 @@ def run_pixel_stats(source, *, out, chunk_frames, channel, frames, workers, over
     from rich.console import Console
 
     from daskloc import __version__
+    from daskloc._runner import dashboard_text
     from daskloc.cluster import make_client
     from daskloc.pixels import pixel_stats
     from daskloc.video import open_video
@@ -124,11 +130,9 @@ def run_pixel_stats(source, *, out, chunk_frames, channel, frames, workers, over
         f"of <= {max(video.chunks[0], default=0)} frames"
     )
     start = time.perf_counter()
-    with make_client(cluster, workers=workers, config=cluster_config) as client:
-        n_workers = len(client.scheduler_info().get("workers", {}))
-        where = (f"scheduler {cluster}" if "://" in cluster
-                 else f"{cluster} cluster, {n_workers} workers")
-        console.print(f"dask: {where}; dashboard {client.dashboard_link}")
+    with make_client(cluster, workers=workers, config=cluster_config,
+                     dashboard_address=dashboard_address) as client:
+        console.print(dashboard_text(client, cluster), markup=False, soft_wrap=True)
         stats = pixel_stats(video, client=client)
     seconds = time.perf_counter() - start
     ds, stuck, hot = with_defects(stats, hot_threshold=hot_threshold)

@@ -30,14 +30,51 @@ class _Progress:
             self.bar.stop()
 
 
+def dashboard_text(client, cluster):
+    """The console line naming the Dask cluster and its dashboard link.
+
+    Parameters
+    ----------
+    client : distributed.Client
+    cluster : str
+        What :func:`daskloc.cluster.make_client` was given (``"local"``, ``"slurm"``,
+        ``"tcp://..."``).
+
+    Returns
+    -------
+    str
+        ``dask: local cluster, N workers; dashboard http://127.0.0.1:8787/status``, and a
+        second line warning that the dashboard has no login when it listens on more than
+        loopback (``--dashboard-address 0.0.0.0:8787``).
+    """
+    from daskloc.cluster import DASHBOARD_WARNING, dashboard_bound, dashboard_is_public
+
+    n_workers = len(client.scheduler_info().get("workers", {}))
+    where = (f"scheduler {cluster}" if "://" in cluster
+             else f"{cluster} cluster, {n_workers} workers")
+    text = f"dask: {where}; dashboard {client.dashboard_link}"
+    bound = dashboard_bound(client)
+    if dashboard_is_public(bound):
+        listening = ", ".join(f"{host}:{port}" for host, port in bound)
+        port = bound[0][1]
+        text += (f"\nwarning: the dashboard listens on {listening}, beyond this machine: "
+                 f"{DASHBOARD_WARNING}. daskloc's default keeps it on 127.0.0.1; "
+                 f"reach it from elsewhere with an SSH tunnel (ssh -L {port}:localhost:{port} "
+                 "THIS-HOST)")
+    return text
+
+
 def run_batch(source, *, out, diameter, chunk_frames, channel, frames, workers, overwrite, params,
-              cluster="local", cluster_config=None, quiet=False, mask=None, background=None):
+              cluster="local", cluster_config=None, quiet=False, mask=None, background=None,
+              dashboard_address=None):
     """Open the video(s), connect to Dask, stream to the store with a progress bar.
 
     ``source`` is one video (what :func:`daskloc.open_video` takes) or a list of
     videos (see :func:`daskloc.pipeline.many_videos`); ``chunk_frames``, ``channel``
     and ``frames`` apply to each. ``mask`` and ``background`` go to
-    :func:`daskloc.batch`.
+    :func:`daskloc.batch`. ``cluster``, ``workers``, ``cluster_config`` and
+    ``dashboard_address`` go to :func:`daskloc.cluster.make_client` (the dashboard
+    listens on 127.0.0.1 unless ``dashboard_address`` says otherwise).
 
     Returns
     -------
@@ -79,11 +116,9 @@ def run_batch(source, *, out, diameter, chunk_frames, channel, frames, workers, 
         target = dict(many)
         open_options = {"chunks": chunk_frames, "channel": channel, "frames": frames}
     start = time.perf_counter()
-    with make_client(cluster, workers=workers, config=cluster_config) as client:
-        n_workers = len(client.scheduler_info().get("workers", {}))
-        where = (f"scheduler {cluster}" if "://" in cluster
-                 else f"{cluster} cluster, {n_workers} workers")
-        console.print(f"dask: {where}; dashboard {client.dashboard_link}")
+    with make_client(cluster, workers=workers, config=cluster_config,
+                     dashboard_address=dashboard_address) as client:
+        console.print(dashboard_text(client, cluster), markup=False, soft_wrap=True)
         progress = _Progress(console)
         corrections = []
         if mask is not None:

@@ -159,6 +159,46 @@ _PARAMS = [
 ]
 
 
+def _dashboard_address(ctx, param, value):
+    """``--dashboard-address``: checked before anything starts (HOST:PORT of this machine)."""
+    if value is None:
+        return None
+    from daskloc.cluster import check_dashboard_address
+
+    try:
+        return check_dashboard_address(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+DASHBOARD_OPTION = click.option(
+    "--dashboard-address", default=None, metavar="HOST:PORT", callback=_dashboard_address,
+    help="Where the dashboard of the cluster daskloc starts (local, slurm) listens "
+         "[127.0.0.1:8787: this machine only; a free port if 8787 is taken]. "
+         "0.0.0.0:8787 or :8787 opens it to the network: the dashboard has NO LOGIN and "
+         "shows everything about the job (file names, tasks, worker logs) to whoever "
+         "reaches it; prefer an SSH tunnel (ssh -L 8787:localhost:8787 HOST). Not with "
+         "--cluster tcp://... or kubernetes, whose schedulers serve their own.",
+)
+
+
+def _check_dashboard_cluster(dashboard_address, cluster):
+    """--dashboard-address only for the clusters daskloc starts a scheduler of here."""
+    if dashboard_address is None:
+        return
+    if "://" in cluster:
+        raise click.UsageError(
+            "--dashboard-address sets the dashboard of a cluster daskloc starts; the running "
+            f"scheduler {cluster} serves its own (set it where that scheduler is started: "
+            "dask scheduler --dashboard-address 127.0.0.1:8787)"
+        )
+    if cluster == "kubernetes":
+        raise click.UsageError(
+            "--dashboard-address cannot move the Kubernetes dashboard: it runs in the "
+            "scheduler pod (port 8787 of its Service); reach it with kubectl port-forward"
+        )
+
+
 def _with_params(func):
     for option in reversed(_PARAMS):
         func = option(func)
@@ -188,6 +228,7 @@ def main():
               help="Local worker processes [one per core], or SLURM jobs / Kubernetes worker pods.")
 @click.option("--scheduler", default=None, help="Use a running Dask scheduler, e.g. tcp://host:8786 "
               "(same as --cluster tcp://host:8786).")
+@DASHBOARD_OPTION
 @click.option("--overwrite", is_flag=True, help="Replace an existing store written with other settings.")
 @click.option("--mask", "mask_file", default=None,
               help="Bad pixels to fill before locating: a .npy boolean (y, x) array (True = bad), "
@@ -196,7 +237,7 @@ def main():
               help="Static background to subtract before locating: mean, median (per pixel, "
                    "over the video), or a .npy (y, x) array.")
 def locate(videos, diameter, channel, frames, chunk_frames, out, cluster, cluster_config, workers,
-           scheduler, overwrite, mask_file, background, **params):
+           scheduler, dashboard_address, overwrite, mask_file, background, **params):
     """Locate features in every frame of VIDEO and stream them to --out.
 
     VIDEO is a movie (.mov .mp4 .avi ...), a multi-page TIFF, a glob of images
@@ -224,11 +265,13 @@ def locate(videos, diameter, channel, frames, chunk_frames, out, cluster, cluste
         cluster = scheduler
     if workers is not None and "://" in cluster:
         raise click.UsageError("--workers sizes a cluster daskloc starts; a running scheduler has its own")
+    _check_dashboard_cluster(dashboard_address, cluster)
     try:
         info, seconds = run_batch(
             _video_source(videos), out=out, diameter=diameter, chunk_frames=chunk_frames,
             channel=parse_channel(channel), frames=parse_frames(frames), workers=workers,
             cluster=cluster, cluster_config=cluster_config, overwrite=overwrite, params=params,
+            dashboard_address=dashboard_address,
             mask=read_mask(mask_file) if mask_file is not None else None,
             background=read_background(background),
         )
@@ -257,9 +300,10 @@ def locate(videos, diameter, channel, frames, chunk_frames, out, cluster, cluste
 @click.option("--cluster-config", type=click.Path(dir_okay=False), default=None,
               help="Dask config YAML for the cluster, merged over ~/.config/dask for this run.")
 @click.option("--workers", type=int, default=None, help="Local worker processes [one per core].")
+@DASHBOARD_OPTION
 @click.option("--overwrite", is_flag=True, help="Replace --out if it is a pixel-stats store.")
 def pixel_stats(video, out, channel, frames, chunk_frames, hot_threshold, cluster, cluster_config,
-                workers, overwrite):
+                workers, dashboard_address, overwrite):
     """Per-pixel mean, var, std, min, max of VIDEO over time, plus stuck and hot pixels.
 
     One pass over the video on a Dask cluster. Writes an xarray Dataset to --out
@@ -273,11 +317,13 @@ def pixel_stats(video, out, channel, frames, chunk_frames, hot_threshold, cluste
 
     if workers is not None and "://" in cluster:
         raise click.UsageError("--workers sizes a cluster daskloc starts; a running scheduler has its own")
+    _check_dashboard_cluster(dashboard_address, cluster)
     try:
         ds, stuck, hot, seconds = run_pixel_stats(
             video, out=out, chunk_frames=chunk_frames, channel=parse_channel(channel),
             frames=parse_frames(frames), workers=workers, cluster=cluster,
             cluster_config=cluster_config, overwrite=overwrite,
+            dashboard_address=dashboard_address,
             hot_threshold=HOT_THRESHOLD if hot_threshold is None else hot_threshold,
         )
     except click.ClickException:

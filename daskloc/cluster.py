@@ -7,6 +7,9 @@ deleted). Settings come from Dask's own configuration, following the conventions
 dask-jobqueue (``jobqueue.slurm.*``) and dask-kubernetes (``kubernetes.*``): YAML files in
 ``~/.config/dask/`` or a file passed as ``config=`` (the CLI's ``--cluster-config``).
 daskloc adds a few keys of its own under ``daskloc.kubernetes`` (the shared volume).
+
+The dashboard of a cluster whose scheduler runs here (local, SLURM) listens on
+127.0.0.1 unless ``dashboard_address=`` says otherwise: it has no login.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from collections.abc import Mapping
 import dask
 import dask.config
 
-__all__ = ["connect", "default_workers", "kubernetes_cluster_spec", "make_client"]
+__all__ = ["check_dashboard_address", "connect", "dashboard_bound", "default_workers",
+           "kubernetes_cluster_spec", "make_client"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +42,16 @@ CLUSTER_KINDS = ("local", "slurm", "kubernetes")
 #: Default seconds :func:`make_client` waits: for a scheduler address to answer, and for the
 #: first worker of a SLURM or Kubernetes cluster to connect (queue wait included).
 DEFAULT_TIMEOUTS = {"local": 60.0, "address": 10.0, "slurm": 300.0, "kubernetes": 300.0}
+
+#: Where the dashboard of a cluster daskloc starts (local, SLURM) listens unless told
+#: otherwise: this machine only. The dashboard has no login; a busy port gives a free one.
+DEFAULT_DASHBOARD_ADDRESS = "127.0.0.1:8787"
+
+#: What the dashboard shows, for the warnings of ``dashboard_address``.
+DASHBOARD_WARNING = (
+    "the dashboard has no login: whoever reaches its address sees everything about the "
+    "job (file names, task details, worker logs, the call stacks of running tasks)"
+)
 
 #: daskloc's own defaults for Kubernetes (config keys ``daskloc.kubernetes.*``).
 KUBERNETES_DEFAULTS = {
@@ -182,6 +196,19 @@ def _client_class():
 
         _daskloc_cluster = None
 
+        @property
+        def dashboard_link(self):
+            """Link to the dashboard at the address and port it really listens on.
+
+            distributed builds the link from the scheduler's host, which is not where
+            the dashboard listens when it was given another interface (a SLURM
+            scheduler on ``ib0`` with its dashboard on 127.0.0.1).
+            """
+            bound = dashboard_bound(self)
+            if bound is None:
+                return super().dashboard_link
+            return _link(*bound[0], scheduler_host=_scheduler_host(self))
+
         def close(self, *args, **kwargs):
             cluster, self._daskloc_cluster = self._daskloc_cluster, None
             try:
@@ -205,7 +232,133 @@ def _owning_client(cluster):
     return client
 
 
-def make_client(cluster="local", *, workers=None, config=None, timeout=None):
+# ----------------------------------------------------------------- the dashboard
+
+
+def check_dashboard_address(address):
+    """Check where a dashboard should listen, before any cluster starts.
+
+    The dashboard has no login: whoever reaches its address sees everything about the
+    job (file names, task details, worker logs, the call stacks of running tasks).
+    Keep it on ``127.0.0.1`` (the default) and reach it from elsewhere through an SSH
+    tunnel (``ssh -L 8787:localhost:8787 HOST``) where possible.
+
+    Parameters
+    ----------
+    address : str
+        ``HOST:PORT``. ``HOST`` is an IPv4 address or a host name of this machine
+        (``127.0.0.1``: this machine only), ``0.0.0.0`` or empty (``:8787``) for every
+        network interface. ``PORT`` 0 takes any free port; a port in use gives a free
+        one too (distributed's own fallback).
+
+    Returns
+    -------
+    str
+        ``HOST:PORT`` as distributed's ``dashboard_address`` takes it.
+
+    Raises
+    ------
+    ValueError
+        Not a ``HOST:PORT`` string (a bare port, an IPv6 address, a list), a port
+        outside 0..65535, or a host that does not resolve or is not an address of this
+        machine.
+    """
+    import socket
+
+    usage = ("use HOST:PORT: 127.0.0.1:8787 (this machine only, the default) or "
+             "0.0.0.0:8787 (every network interface, and the dashboard has no login); "
+             "port 0 takes any free port")
+    if not isinstance(address, str):
+        raise ValueError(f"dashboard address {address!r} is not a HOST:PORT string; {usage}")
+    text = address.strip()
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        raise ValueError(f"dashboard address {address!r} has no HOST: part (a bare port "
+                         f"would listen on every interface); {usage}")
+    if ":" in host or "[" in host or "," in host:
+        raise ValueError(f"dashboard address {address!r} is not one HOST:PORT with an IPv4 "
+                         f"address or host name (distributed takes no IPv6 address or "
+                         f"list here); {usage}")
+    if not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"dashboard address {address!r}: port {port!r} is not a number "
+                         f"0..65535; {usage}")
+    if host in ("", "0.0.0.0"):
+        return f"{host}:{int(port)}"
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise ValueError(f"dashboard address {address!r}: host {host!r} does not resolve "
+                         f"({exc.strerror}); {usage}") from None
+    problem = None
+    for family, kind, proto, _, sockaddr in infos:
+        try:
+            with socket.socket(family, kind, proto) as s:
+                s.bind((sockaddr[0], 0))
+            return f"{host}:{int(port)}"
+        except OSError as exc:
+            problem = exc.strerror or str(exc)
+    raise ValueError(f"dashboard address {address!r}: {host} is not an address of this "
+                     f"machine ({problem}); {usage}")
+
+
+def dashboard_bound(client):
+    """Where the dashboard of a scheduler in this process (local, SLURM) listens.
+
+    Parameters
+    ----------
+    client : distributed.Client
+
+    Returns
+    -------
+    list of (str, int) or None
+        The (IP address, port) pairs its HTTP server is bound to (``0.0.0.0`` or ``::``:
+        every interface), or None when the scheduler runs elsewhere (a scheduler address,
+        Kubernetes) or serves no dashboard.
+    """
+    from distributed.comm import get_tcp_server_addresses
+
+    cluster = getattr(client, "cluster", None)
+    services = getattr(getattr(cluster, "scheduler", None), "services", None)
+    server = services.get("dashboard") if isinstance(services, dict) else None
+    if server is None:  # no cluster object, its scheduler elsewhere, or no dashboard
+        return None
+    try:
+        bound = [(a[0], int(a[1])) for a in get_tcp_server_addresses(server)]
+    except (AttributeError, ValueError):  # not a TCP server (closed)
+        return None
+    return bound or None
+
+
+def dashboard_is_public(bound):
+    """True if any of the ``(address, port)`` of :func:`dashboard_bound` is not loopback."""
+    import ipaddress
+
+    return any(not ipaddress.ip_address(host).is_loopback for host, _ in bound or ())
+
+
+def _scheduler_host(client):
+    try:
+        from distributed.comm import get_address_host
+
+        return get_address_host(client.cluster.scheduler_address)
+    except Exception:  # noqa: BLE001 - only for the link
+        return None
+
+
+def _link(host, port, scheduler_host=None):
+    """The dashboard link for a server bound to ``host:port``; a wildcard address (every
+    interface) is reached at the scheduler's host."""
+    from distributed.utils import format_dashboard_link
+
+    if host in ("", "0.0.0.0", "::"):
+        host = scheduler_host or "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return format_dashboard_link(host, port)
+
+
+def make_client(cluster="local", *, workers=None, config=None, timeout=None,
+                dashboard_address=None):
     """A Dask client on a local cluster, SLURM jobs, Kubernetes pods or a running scheduler.
 
     Parameters
@@ -239,6 +392,19 @@ def make_client(cluster="local", *, workers=None, config=None, timeout=None):
     timeout : float, optional
         Seconds to wait for a scheduler address to answer (default 10), or for the first
         SLURM/Kubernetes worker to connect, queue wait included (default 300).
+    dashboard_address : str, optional
+        ``HOST:PORT`` where the dashboard of the cluster started here listens (see
+        :func:`check_dashboard_address`). Default ``127.0.0.1:8787``: this machine only,
+        a free port if 8787 is taken (``client.dashboard_link`` names the port in use).
+        For ``"slurm"`` the default is ``jobqueue.slurm.scheduler-options.dashboard_address``
+        when that is configured, else ``127.0.0.1:8787``; the scheduler itself keeps
+        listening where the workers reach it (``jobqueue.slurm.interface``).
+        ``"0.0.0.0:8787"`` or ``":8787"`` opens the dashboard to every network interface.
+        **The dashboard has no login**: whoever reaches it sees everything about the job
+        (file names, task details, worker logs, the call stacks of running tasks); prefer
+        an SSH tunnel (``ssh -L 8787:localhost:8787 HOST``). Not allowed with a scheduler
+        address (it serves its own dashboard) or ``"kubernetes"`` (the dashboard is in the
+        scheduler pod).
 
     Returns
     -------
@@ -252,8 +418,10 @@ def make_client(cluster="local", *, workers=None, config=None, timeout=None):
     ------
     ValueError
         Unknown ``cluster``; ``workers`` not a positive integer, or given with a scheduler
-        address; ``jobqueue.slurm.cores``/``memory`` not configured; ``kubernetes.image``
-        not set to a daskloc image; an invalid configuration file.
+        address; ``dashboard_address`` not a ``HOST:PORT`` of this machine, or given with
+        a scheduler address or ``"kubernetes"``; ``jobqueue.slurm.cores``/``memory`` not
+        configured; ``kubernetes.image`` not set to a daskloc image; an invalid
+        configuration file.
     FileNotFoundError
         ``config`` names a missing file; ``sbatch``/``sinfo`` are not installed.
     ImportError
@@ -294,6 +462,20 @@ def make_client(cluster="local", *, workers=None, config=None, timeout=None):
             f"unknown cluster {cluster!r}: use 'local', 'slurm', 'kubernetes' or a scheduler "
             "address such as 'tcp://10.0.0.5:8786'"
         )
+    if dashboard_address is not None:
+        if kind == "address":
+            raise ValueError(
+                f"dashboard_address cannot be set for a running scheduler ({cluster}): it "
+                "serves its own dashboard, set where it was started (`dask scheduler "
+                "--dashboard-address 127.0.0.1:8787`)"
+            )
+        if kind == "kubernetes":
+            raise ValueError(
+                "dashboard_address cannot be set for Kubernetes: the dashboard runs in the "
+                "scheduler pod (port 8787 of its Service); reach it with `kubectl "
+                "port-forward service/NAME-scheduler 8787:8787`"
+            )
+        dashboard_address = check_dashboard_address(dashboard_address)
     if timeout is None:
         timeout = DEFAULT_TIMEOUTS[kind]
     settings = load_config(config)  # a bad file fails before anything starts
@@ -305,15 +487,15 @@ def make_client(cluster="local", *, workers=None, config=None, timeout=None):
         _import_kubernetes()
     with _config_applied(settings):
         if kind == "local":
-            return _local_client(workers)
+            return _local_client(workers, dashboard_address)
         if kind == "address":
             return _address_client(cluster, timeout)
         if kind == "slurm":
-            return _slurm_client(workers, timeout)
+            return _slurm_client(workers, timeout, dashboard_address)
         return _kubernetes_client(workers, timeout)
 
 
-def connect(*, workers=None, scheduler=None, dashboard_address=":8787", timeout=10):
+def connect(*, workers=None, scheduler=None, dashboard_address=None, timeout=10):
     """Start an embedded local Dask cluster, or connect to a running scheduler.
 
     Kept for existing callers; :func:`make_client` also starts SLURM and Kubernetes
@@ -327,9 +509,12 @@ def connect(*, workers=None, scheduler=None, dashboard_address=":8787", timeout=
         per core. Ignored with ``scheduler``.
     scheduler : str, optional
         Address of a running scheduler, e.g. ``"tcp://10.0.0.5:8786"``.
-    dashboard_address : str
-        Where the local cluster serves its dashboard (a free port is used if this
-        one is taken).
+    dashboard_address : str, optional
+        ``HOST:PORT`` where the local cluster serves its dashboard. Default
+        ``127.0.0.1:8787``: this machine only (a free port is used if 8787 is taken;
+        ``client.dashboard_link`` names the one in use). ``"0.0.0.0:8787"`` or ``":8787"``
+        opens it to every network interface: **the dashboard has no login** and shows
+        everything about the job to whoever reaches it. Not allowed with ``scheduler``.
     timeout : float
         Seconds to wait for ``scheduler`` to answer.
 
@@ -341,28 +526,39 @@ def connect(*, workers=None, scheduler=None, dashboard_address=":8787", timeout=
     Raises
     ------
     ValueError
-        ``workers`` is not a positive integer.
+        ``workers`` is not a positive integer; ``dashboard_address`` is not a
+        ``HOST:PORT`` of this machine, or is given with ``scheduler``.
     OSError
         ``scheduler`` does not answer within ``timeout`` seconds (the message names
         the address).
     """
     if scheduler:
+        if dashboard_address is not None:
+            raise ValueError(
+                f"dashboard_address cannot be set for a running scheduler ({scheduler}): it "
+                "serves its own dashboard"
+            )
         return _address_client(scheduler, timeout)
     n = default_workers() if workers is None else workers
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    if dashboard_address is not None:
+        dashboard_address = check_dashboard_address(dashboard_address)
     return _local_client(n, dashboard_address=dashboard_address)
 
 
-def _local_client(workers, dashboard_address=":8787"):
-    from distributed import Client
-
+def _local_client(workers, dashboard_address=None):
     n = default_workers() if workers is None else workers
+    if dashboard_address is None:
+        # distributed's own default (":8787") listens on every interface
+        dashboard_address = DEFAULT_DASHBOARD_ADDRESS
     # A client given cluster keywords starts a LocalCluster it owns and closes with it.
     # Worker logs below CRITICAL stay quiet: a failed task's "Compute Failed" ERROR
     # record only repeats, as a traceback dump on the terminal, the exception that
-    # reaches the caller anyway (batch names the video, chunk and fix).
-    return Client(
+    # reaches the caller anyway (batch names the video, chunk and fix). The scheduler and
+    # the workers listen on 127.0.0.1 (LocalCluster's default host), worker dashboards
+    # are off (its default too).
+    return _client_class()(
         n_workers=n,
         threads_per_worker=1,
         processes=True,
@@ -450,18 +646,27 @@ def _wait_for_first_worker(client, timeout, deadline_hint, check=None):
 # ----------------------------------------------------------------- SLURM
 
 
-def slurm_cluster_kwargs(config=None):
+def slurm_cluster_kwargs(config=None, *, dashboard_address=None):
     """The keywords :func:`make_client` gives ``dask_jobqueue.SLURMCluster``: every
     ``jobqueue.slurm.*`` setting of Dask's configuration that is set.
 
     Passing them explicitly fixes the settings when the cluster is made (dask-jobqueue
     would otherwise read its configuration again for every job it submits later).
 
+    The scheduler runs in this process; its dashboard listens on ``127.0.0.1:8787``
+    (dask-jobqueue's own default, ``:8787``, is every interface) unless
+    ``dashboard_address`` or ``jobqueue.slurm.scheduler-options.dashboard_address`` says
+    otherwise. The scheduler itself listens where the workers reach it, as configured
+    (``jobqueue.slurm.interface``, or ``scheduler-options`` ``host``/``interface``).
+
     Parameters
     ----------
     config : str, os.PathLike or Mapping, optional
         A Dask configuration file merged over the current configuration (as in
         :func:`make_client`).
+    dashboard_address : str, optional
+        ``HOST:PORT`` for the scheduler's dashboard, over the configuration (see
+        :func:`check_dashboard_address`; the dashboard has no login).
 
     Returns
     -------
@@ -470,7 +675,8 @@ def slurm_cluster_kwargs(config=None):
     Raises
     ------
     ValueError
-        ``jobqueue.slurm.cores`` or ``jobqueue.slurm.memory`` is not set.
+        ``jobqueue.slurm.cores`` or ``jobqueue.slurm.memory`` is not set;
+        ``dashboard_address`` is not a ``HOST:PORT`` of this machine.
     FileNotFoundError
         ``config`` names a missing file.
     """
@@ -487,6 +693,12 @@ def slurm_cluster_kwargs(config=None):
         if key in ("extra", "env-extra", "job-extra", "header-skip", "project") and not value:
             continue
         kwargs[keyword] = value
+    options = dict(kwargs.get("scheduler_options") or {})
+    if dashboard_address is not None:
+        options["dashboard_address"] = check_dashboard_address(dashboard_address)
+    elif "dashboard_address" not in options:  # a configured one is the user's choice
+        options["dashboard_address"] = DEFAULT_DASHBOARD_ADDRESS
+    kwargs["scheduler_options"] = options
     missing = [k for k in ("cores", "memory") if kwargs.get(k) is None]
     if missing:
         raise ValueError(
@@ -550,14 +762,14 @@ def _squeue_state(job_ids):
     return "jobs (id state reason): " + "; ".join(lines)
 
 
-def _slurm_client(workers, timeout):
+def _slurm_client(workers, timeout, dashboard_address=None):
     try:
         from dask_jobqueue import SLURMCluster
     except ImportError:  # pragma: no cover - a runtime dependency
         raise ImportError("daskloc's SLURM support needs dask-jobqueue: pip install "
                           "'dask-jobqueue>=0.9'") from None
     jobs = 1 if workers is None else workers
-    kwargs = slurm_cluster_kwargs()
+    kwargs = slurm_cluster_kwargs(dashboard_address=dashboard_address)
     t0 = time.monotonic()
     cluster = SLURMCluster(**kwargs)
     try:

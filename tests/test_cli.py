@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -176,3 +177,146 @@ def test_chunk_failure_on_a_worker_prints_one_clean_error(tmp_path):
     ]
     kept = read_features(out)
     assert set(kept.frame.unique()) == set(range(32))  # chunks 0..3 landed; 32..39 did not
+
+
+# ----------------------------------------------------------------- the dashboard
+
+
+def start(*args, cwd=None):
+    """``daskloc ARGS`` in the background, and a queue of its stderr lines."""
+    import queue
+    import threading
+
+    proc = subprocess.Popen([sys.executable, "-m", "daskloc", *map(str, args)], cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = queue.Queue()
+
+    def pump():
+        for line in proc.stderr:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return proc, lines
+
+
+def wait_for_dashboard_line(lines, timeout=300):
+    """The stderr read until the ``dashboard http://...`` line, and that link."""
+    import queue
+
+    seen = []
+    while True:
+        try:
+            line = lines.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no dashboard line within {timeout} s: {''.join(seen)}")
+        if line is None:
+            raise AssertionError(f"the run ended without a dashboard line: {''.join(seen)}")
+        seen.append(line)
+        match = re.search(r"dashboard (https?://\S+)", line)
+        if match:
+            return "".join(seen), match.group(1)
+
+
+def stop(proc, lines):
+    """Ctrl-C the run (it closes its cluster) and return the rest of its stderr."""
+    import signal
+
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    rest = []
+    while (line := lines.get(timeout=30)) is not None:
+        rest.append(line)
+    proc.stdout.close()
+    return "".join(rest)
+
+
+@pytest.mark.parametrize("command,option", [("locate", None), ("locate", "0.0.0.0:0"),
+                                            ("demo", None)])
+def test_printed_dashboard_link_is_where_it_listens(tmp_path, movie, command, option):
+    """While `daskloc locate` (the whole movie) or `daskloc demo` runs, `ss` shows its
+    dashboard on the port of the printed link: on 127.0.0.1 only by default, on every
+    interface with --dashboard-address 0.0.0.0:0 (and then a warning that it has no
+    login); the link's page answers. The run is interrupted once this is checked."""
+    from tests._listening import (http_status, is_loopback, is_wildcard, link_port,
+                                  sockets_of)
+
+    if command == "locate":
+        args = ["locate", movie, "--diameter", 11, "--invert", "--channel", 0,
+                "--chunk-frames", 16, "--workers", 1, "--out", tmp_path / "f.parquet"]
+    else:
+        args = ["demo", "--frames", 400, "--workers", 1, "--out", tmp_path / "demo"]
+    extra = [] if option is None else ["--dashboard-address", option]
+    proc, lines = start(*args, *extra)
+    try:
+        head, link = wait_for_dashboard_line(lines)
+        port = link_port(link)
+        addresses = sockets_of(port, {proc.pid})
+        assert proc.poll() is None, "the run ended before its dashboard was looked at"
+        status, body = http_status(link)
+    finally:
+        tail = stop(proc, lines)
+    assert "local cluster, 1 workers" in head
+    assert status == 200 and "Dask" in body, (link, status)
+    if option is None:
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/status", link), link
+        assert addresses and all(is_loopback(a) for a in addresses), addresses
+        assert "warning: the dashboard" not in head + tail
+    else:
+        assert addresses and all(is_wildcard(a) for a in addresses), addresses
+        assert f"warning: the dashboard listens on 0.0.0.0:{port}" in head + tail
+        assert "no login" in head + tail and f"ssh -L {port}:localhost:{port}" in head + tail
+
+
+def test_pixel_stats_dashboard_address(tmp_path):
+    """pixel-stats takes --dashboard-address too: the printed link is on the port asked
+    for; 0.0.0.0 (every interface) brings the warning that the dashboard has no login."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    path = data_path("stuck.tif")
+    asked = run("pixel-stats", path, "--out", tmp_path / "a.zarr", "--workers", 1,
+                "--dashboard-address", f"127.0.0.1:{port}")
+    assert asked.returncode == 0, asked.stderr
+    assert f"dashboard http://127.0.0.1:{port}/status" in asked.stderr
+    assert "warning: the dashboard" not in asked.stderr
+    public = run("pixel-stats", path, "--out", tmp_path / "b.zarr", "--workers", 1,
+                 "--dashboard-address", "0.0.0.0:0")
+    assert public.returncode == 0, public.stderr
+    port = re.search(r"dashboard http://127\.0\.0\.1:(\d+)/status", public.stderr).group(1)
+    assert f"warning: the dashboard listens on 0.0.0.0:{port}" in public.stderr
+
+
+@pytest.mark.parametrize("command,args,phrases", [
+    ("locate", ["--dashboard-address", "8787"], ["--dashboard-address", "no HOST", "127.0.0.1:8787"]),
+    ("pixel-stats", ["--dashboard-address", "203.0.113.7:8787"],
+     ["--dashboard-address", "not an address of this machine"]),
+    ("locate", ["--dashboard-address", "[::1]:8787"], ["--dashboard-address", "IPv6"]),
+    ("locate", ["--scheduler", "tcp://127.0.0.1:8786", "--dashboard-address", "127.0.0.1:8787"],
+     ["--dashboard-address", "tcp://127.0.0.1:8786 serves its own"]),
+    ("pixel-stats", ["--cluster", "tcp://127.0.0.1:8786", "--dashboard-address", "0.0.0.0:8787"],
+     ["--dashboard-address", "serves its own"]),
+    ("pixel-stats", ["--cluster", "kubernetes", "--dashboard-address", "127.0.0.1:8787"],
+     ["--dashboard-address", "scheduler pod"]),
+])
+def test_dashboard_address_errors(tmp_path, movie, command, args, phrases):
+    extra = ["--diameter", 11] if command == "locate" else []
+    result = run(command, movie, "--channel", 0, *extra, "--out", tmp_path / "out", *args,
+                 timeout=120)
+    assert_clean_error(result, *phrases)
+    assert not (tmp_path / "out").exists()
+
+
+def test_help_warns_that_the_dashboard_has_no_login():
+    for command in ("locate", "pixel-stats"):
+        text = " ".join(run(command, "--help").stdout.split())
+        assert "--dashboard-address HOST:PORT" in text
+        assert "127.0.0.1:8787" in text and "0.0.0.0:8787" in text
+        assert "NO LOGIN" in text and "ssh -L 8787:localhost:8787" in text

@@ -30,6 +30,8 @@ import yaml
 
 import daskloc
 from daskloc import cluster as dlc
+from tests._listening import (http_status, is_loopback, is_wildcard, link_port, listening,
+                              other_interface_address, reachable, sockets_of)
 from tests.conftest import DIAMETER, PARAMS, as_video, make_spots
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -246,6 +248,213 @@ def test_address_that_does_not_answer_fails_in_bounded_time():
     with pytest.raises(OSError, match=re.escape(address)):
         dlc.make_client(address, timeout=2)
     assert time.monotonic() - t0 < 20
+
+
+# ----------------------------------------------------------------- the dashboard
+
+
+def own_ports(client):
+    """{"scheduler": port, "worker ...": port, "nanny ...": port} of a local cluster."""
+    from distributed.comm import get_address_host_port
+
+    info = client.scheduler_info(n_workers=-1)
+    ports = {"scheduler": get_address_host_port(client.scheduler.address)[1]}
+    for address, w in info["workers"].items():
+        ports[f"worker {address}"] = get_address_host_port(address)[1]
+        if w.get("nanny"):
+            ports[f"nanny {w['nanny']}"] = get_address_host_port(w["nanny"])[1]
+    return ports
+
+
+def hold_port(host, port, patience=60.0):
+    """A socket listening on ``host:port``, or None if another process keeps a socket
+    listening there for ``patience`` seconds (other clusters come and go on a shared
+    machine)."""
+    deadline = time.monotonic() + patience
+    while True:
+        holder = socket.socket()
+        # connections in TIME_WAIT must not stop the bind; a listening socket still does
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            holder.bind((host, port))
+            holder.listen()
+            return holder
+        except OSError:
+            holder.close()
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.5)
+
+
+def assert_dashboard_answers(link):
+    status, body = http_status(link)
+    assert status == 200, (link, status)
+    assert "Dask" in body, body[:500]  # a Dask dashboard, not whatever else holds a port
+
+
+@pytest.mark.parametrize("start", ["make_client", "connect"])
+def test_local_dashboard_scheduler_and_workers_listen_on_loopback_only(start):
+    """By default nothing of the local cluster listens beyond this machine: the dashboard
+    (no login), the scheduler, the nannies and the workers, as `ss` shows them."""
+    client = (dlc.make_client("local", workers=2) if start == "make_client"
+              else daskloc.connect(workers=2))
+    try:
+        link = client.dashboard_link
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/status", link), link
+        port = link_port(link)
+        worker_pids = set(client.run(os.getpid).values())
+        ours = {os.getpid()} | worker_pids
+        rows = listening()
+        assert sockets_of(port, ours, rows) == ["127.0.0.1"], [r for r in rows if r[1] == port]
+        for what, p in own_ports(client).items():
+            addresses = sockets_of(p, ours, rows)
+            assert addresses and all(is_loopback(a) for a in addresses), (what, p, addresses)
+        # anything else a worker process listens on (a worker dashboard) is loopback too
+        for host, p, owners in rows:
+            if owners & worker_pids:
+                assert is_loopback(host), (host, p)
+        assert_dashboard_answers(link)
+        other = other_interface_address()
+        if other is not None:  # not reachable through the machine's network address
+            assert not reachable(other, port), f"dashboard reachable at {other}:{port}"
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("holder_host", ["127.0.0.1", "0.0.0.0"])
+def test_busy_8787_gives_a_free_loopback_port_and_the_link_names_it(holder_host):
+    """8787 taken (here, or by another process on this shared machine): distributed moves
+    the dashboard to a free port, still on 127.0.0.1, and dashboard_link names that port."""
+    holder = hold_port(holder_host, 8787)
+    try:
+        if holder is None:  # another process kept it listening all along: busy all the same
+            assert 8787 in {p for _, p, _ in listening()}, "8787 could not be held"
+        with pytest.warns(UserWarning, match="8787 is already in use"):
+            client = dlc.make_client("local", workers=1)
+        try:
+            link = client.dashboard_link
+            port = link_port(link)
+            assert port != 8787 and link == f"http://127.0.0.1:{port}/status"
+            assert sockets_of(port, {os.getpid()}) == ["127.0.0.1"]
+            assert_dashboard_answers(link)
+        finally:
+            client.close()
+        if holder is not None:  # the dashboard did not take 8787 from its holder
+            assert holder.getsockname()[1] == 8787
+    finally:
+        if holder is not None:
+            holder.close()
+
+
+def test_dashboard_address_opts_in_to_every_interface():
+    """dashboard_address="0.0.0.0:0": listening on every interface (reachable through
+    the machine's own network address), the link naming the port."""
+    with dlc.make_client("local", workers=1, dashboard_address="0.0.0.0:0") as client:
+        link = client.dashboard_link
+        port = link_port(link)
+        addresses = sockets_of(port, {os.getpid()})
+        assert addresses and all(is_wildcard(a) for a in addresses), addresses
+        assert link == f"http://127.0.0.1:{port}/status"
+        assert dlc.dashboard_is_public(dlc.dashboard_bound(client))
+        assert_dashboard_answers(link)
+        other = other_interface_address()
+        if other is not None:
+            assert_dashboard_answers(f"http://{other}:{port}/status")
+
+
+def test_dashboard_address_chosen_port_and_interface_are_in_the_link():
+    """A given port is used; a given interface is what the link names (distributed's own
+    link would name the scheduler's 127.0.0.1, where this dashboard does not listen)."""
+    port = free_port()
+    with daskloc.connect(workers=1, dashboard_address=f"127.0.0.1:{port}") as client:
+        assert client.dashboard_link == f"http://127.0.0.1:{port}/status"
+        assert sockets_of(port, {os.getpid()}) == ["127.0.0.1"]
+        assert not dlc.dashboard_is_public(dlc.dashboard_bound(client))
+    other = other_interface_address()
+    if other is None:
+        pytest.skip("no network interface besides loopback to bind the dashboard to")
+    with dlc.make_client("local", workers=1, dashboard_address=f"{other}:0") as client:
+        link = client.dashboard_link
+        port = link_port(link)
+        assert link == f"http://{other}:{port}/status"
+        assert sockets_of(port, {os.getpid()}) == [other]
+        assert client.scheduler.address.startswith("tcp://127.0.0.1:")  # scheduler unmoved
+        assert_dashboard_answers(link)
+
+
+@pytest.mark.parametrize("bad,phrase", [
+    ("8787", "no HOST"),
+    ("[::1]:8787", "IPv6"),
+    ("127.0.0.1:8787,:8788", "list"),
+    ("127.0.0.1:port", "not a number"),
+    ("127.0.0.1:65536", "not a number"),
+    ("203.0.113.7:8787", "not an address of this machine"),
+    ("no-such-host.invalid:8787", "does not resolve"),
+    (8787, "not a HOST:PORT string"),
+])
+def test_invalid_dashboard_address_is_refused_before_anything_starts(bad, phrase):
+    for call in (lambda: dlc.make_client("local", workers=1, dashboard_address=bad),
+                 lambda: daskloc.connect(workers=1, dashboard_address=bad),
+                 lambda: dlc.slurm_cluster_kwargs(
+                     config={"jobqueue": {"slurm": {"cores": 1, "memory": "1GiB"}}},
+                     dashboard_address=bad)):
+        with pytest.raises(ValueError, match=re.escape(phrase)) as info:
+            call()
+        assert "127.0.0.1:8787" in str(info.value)  # the message says what to use
+
+
+def test_dashboard_address_is_refused_where_the_scheduler_is_not_ours():
+    with pytest.raises(ValueError, match="running scheduler.*serves its own dashboard"):
+        dlc.make_client("tcp://127.0.0.1:8786", dashboard_address="127.0.0.1:8787")
+    with pytest.raises(ValueError, match="running scheduler.*serves its own dashboard"):
+        daskloc.connect(scheduler="tcp://127.0.0.1:8786", dashboard_address="127.0.0.1:8787")
+    with pytest.raises(ValueError, match="Kubernetes.*scheduler pod"):
+        dlc.make_client("kubernetes", dashboard_address="127.0.0.1:8787")
+
+
+def test_slurm_dashboard_is_loopback_unless_configured_or_given():
+    """dask-jobqueue's default dashboard is ':8787' (every interface): daskloc makes it
+    127.0.0.1:8787, keeps a configured scheduler-options dashboard_address, and a
+    dashboard_address given to it wins over both. Other scheduler options are kept."""
+    import dask_jobqueue  # noqa: F401 - its defaults
+
+    base = {"cores": 1, "memory": "1GiB"}
+    kwargs = dlc.slurm_cluster_kwargs(config={"jobqueue": {"slurm": base}})
+    assert kwargs["scheduler_options"] == {"dashboard_address": "127.0.0.1:8787"}
+    assert "interface" not in kwargs["scheduler_options"]  # the scheduler's interface unchanged
+    configured = {"jobqueue": {"slurm": dict(base, **{"scheduler-options": {
+        "dashboard_address": ":8788", "port": 8999}})}}
+    kwargs = dlc.slurm_cluster_kwargs(config=configured)
+    assert kwargs["scheduler_options"] == {"dashboard_address": ":8788", "port": 8999}
+    kwargs = dlc.slurm_cluster_kwargs(config=configured, dashboard_address="0.0.0.0:0")
+    assert kwargs["scheduler_options"] == {"dashboard_address": "0.0.0.0:0", "port": 8999}
+
+
+def test_slurm_scheduler_stays_on_its_interface_and_its_dashboard_on_loopback(tmp_path):
+    """A real SLURM cluster whose scheduler listens on the machine's network interface
+    (as it must for workers on other nodes): a worker job connects to it there, and the
+    dashboard listens on 127.0.0.1 only, where its link points."""
+    require_slurm()
+    import psutil
+
+    other = other_interface_address()
+    if other is None:
+        pytest.skip("no network interface besides loopback for the SLURM scheduler")
+    interface = next(name for name, addresses in psutil.net_if_addrs().items()
+                     if any(a.address == other for a in addresses))
+    with dlc.make_client("slurm", workers=1, timeout=120,
+                         config=slurm_config(tmp_path, interface=interface)) as client:
+        assert client.scheduler.address.startswith(f"tcp://{other}:")
+        assert client.scheduler_info()["workers"]  # a SLURM worker reached it there
+        scheduler_port = int(client.scheduler.address.rsplit(":", 1)[1])
+        rows = listening()
+        assert sockets_of(scheduler_port, {os.getpid()}, rows) == [other]
+        link = client.dashboard_link
+        port = link_port(link)
+        assert link == f"http://127.0.0.1:{port}/status"
+        assert sockets_of(port, {os.getpid()}, rows) == ["127.0.0.1"]
+        assert_dashboard_answers(link)
+        assert not reachable(other, port)
 
 
 # ----------------------------------------------------------------- SLURM, real
