@@ -53,7 +53,7 @@ def _fill_nonfinite(image):
     return fill_masked(image, bad), n
 
 
-def nonfinite_message(n_pixels, n_frames, *, where="", avoid=None):
+def nonfinite_message(n_pixels, n_frames, *, where="", per_video=(), avoid=None):
     """The warning text for ``n_pixels`` NaN/infinite pixels filled in ``n_frames`` frames.
 
     Parameters
@@ -61,8 +61,10 @@ def nonfinite_message(n_pixels, n_frames, *, where="", avoid=None):
     n_pixels, n_frames : int
         Non-finite pixels found and the number of frames holding them.
     where : str
-        What found them, e.g. ``"locate_stack"`` or ``"daskloc.batch"``; with any
-        detail (per video) after the counts.
+        What found them, e.g. ``"locate_stack"`` or ``"daskloc.batch"``.
+    per_video : sequence of (str, int, int)
+        ``(video name, n_pixels, n_frames)`` of each video holding some, appended as
+        ``" Per video: a: 3 pixels in 2 frames; b: ..."``; nothing when empty.
     avoid : str, optional
         How to avoid the warning; default: fill or mask them yourself.
 
@@ -75,12 +77,20 @@ def nonfinite_message(n_pixels, n_frames, *, where="", avoid=None):
                  "daskloc.correct.fill_masked(frame, ~numpy.isfinite(frame)), or pass "
                  "mask= (bad pixels at fixed positions) to daskloc.locate/batch")
     prefix = f"{where}: " if where else ""
-    return (f"{prefix}{n_pixels} NaN or infinite pixel{'s' * (n_pixels != 1)} in "
-            f"{n_frames} frame{'s' * (n_frames != 1)} "
-            f"{'were' if n_pixels != 1 else 'was'} treated as masked pixels: "
-            "each was filled with the median of its finite 3 x 3 neighbours before "
-            "locating (frames with no finite pixel give no features). To avoid this "
-            f"warning, {avoid}.")
+    text = (f"{prefix}{_count(n_pixels, 'NaN or infinite pixel')} in "
+            f"{_count(n_frames, 'frame')} {'were' if n_pixels != 1 else 'was'} treated as "
+            "masked pixels: each was filled with the median of its finite 3 x 3 neighbours "
+            "before locating (frames with no finite pixel give no features). To avoid "
+            f"this warning, {avoid}.")
+    if per_video:
+        text += " Per video: " + "; ".join(
+            f"{name}: {_count(n, 'pixel')} in {_count(f, 'frame')}" for name, n, f in per_video
+        ) + "."
+    return text
+
+
+def _count(n, noun):
+    return f"{n} {noun}{'s' * (n != 1)}"
 
 
 def _locate_filled(image, p):
