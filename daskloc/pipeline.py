@@ -30,7 +30,8 @@ from dask.core import get_dependencies
 from dask.delayed import Delayed, delayed
 
 from daskloc._version import __version__
-from daskloc.locate import feature_columns, locate_stack, normalize_params
+from daskloc.locate import (feature_columns, locate_stack_counted, nonfinite_message,
+                            normalize_params)
 from daskloc.stores import StoreMismatchError, encode_frames, open_store
 from daskloc.stores.base import check_table_name
 from daskloc.stores.metadata import (
@@ -221,7 +222,12 @@ def _to_partition(df, characterize):
 
 
 def _locate_block(block, frame_numbers, params):
-    df = locate_stack(block, frame_numbers=frame_numbers, **params)
+    df, n_bad, n_bad_frames = locate_stack_counted(block, frame_numbers=frame_numbers, **params)
+    if n_bad:  # NaN pixels: one warning per partition, where it is computed (locate's Notes)
+        import warnings
+
+        where = f"daskloc.locate, frames {frame_numbers[0]}..{frame_numbers[-1]}"
+        warnings.warn(nonfinite_message(n_bad, n_bad_frames, where=where), UserWarning)
     return _to_partition(df, params["characterize"])
 
 
@@ -295,6 +301,15 @@ def locate(video, diameter, *, mask=None, background=None, **params):
     Nothing is computed here. ``ddf.loc[a:b]`` computes (and reads) only the chunks
     holding frames ``a..b`` (inclusive, as ``.loc`` is). ``trackpy.link`` wants
     ``frame`` as a column: use ``ddf.reset_index()`` (or ``ddf.compute().reset_index()``).
+
+    NaN and infinite pixels of float frames are treated as masked pixels: filled, frame
+    by frame, with the median of their finite 3 x 3 neighbours as ``mask=`` pixels are
+    (after ``mask=``/``background=``), and a frame with no finite pixel gives no
+    features (see :func:`daskloc.locate_frame`). Each partition holding any warns once
+    (``UserWarning``, ``"daskloc.locate, frames a..b: ..."``) in the process that
+    computes it: in yours with the local schedulers, in a worker's log on a
+    distributed cluster. :func:`batch` counts them over the whole job instead and
+    warns once, on the client.
 
     Examples
     --------
@@ -387,11 +402,13 @@ def _chunk_task(block, frame_numbers, store, start, stop, params, chunk_id):
     options only, and opens its own files or connections on the worker. A store that
     allows one writer only is not written here: the features go back to the client
     (in the summary's ``"features"``), which appends them."""
-    df = locate_stack(block, frame_numbers=frame_numbers, **params)
+    # NaN pixels: counted here, warned about once per job by the client (_execute)
+    df, n_bad, n_bad_frames = locate_stack_counted(block, frame_numbers=frame_numbers, **params)
     cols = list(feature_columns(params["characterize"]))
     df = df[cols + ["frame"]].astype({c: np.float64 for c in cols} | {"frame": np.int64})
     summary = {"start": start, "stop": stop, "n_rows": int(len(df)),
-               "n_frames": len(frame_numbers), "chunk_id": chunk_id}
+               "n_frames": len(frame_numbers), "chunk_id": chunk_id,
+               "n_nonfinite": n_bad, "n_nonfinite_frames": n_bad_frames}
     if store.concurrent_writers:
         _append_chunk(store, start, stop, df, chunk_id)
     else:
@@ -947,6 +964,7 @@ def _execute(jobs, params, client, progress, fail_fast):
     total = sum(len(j.planned) for j in jobs)
     counts = {"done": sum(len(j.done) for j in jobs),
               "features": sum(j.n_features for j in jobs)}
+    nonfinite = {}  # job -> [NaN/inf pixels, frames holding them], chunks of this run
     if progress is not None:
         progress(counts["done"], total, counts["features"])
     if not any(j.todo for j in jobs):
@@ -981,6 +999,10 @@ def _execute(jobs, params, client, progress, fail_fast):
         for w in written:
             job.done.add((w["start"], w["stop"]))
             job.n_features += w["n_rows"]
+            if w.get("n_nonfinite"):
+                bad = nonfinite.setdefault(job, [0, 0])
+                bad[0] += w["n_nonfinite"]
+                bad[1] += w["n_nonfinite_frames"]
             counts["done"] += 1
             counts["features"] += w["n_rows"]
             if progress is not None:
@@ -1012,6 +1034,13 @@ def _execute(jobs, params, client, progress, fail_fast):
         raise
     for job in jobs:
         job.write_meta(finished=job.complete)
+    if nonfinite:  # NaN pixels the chunk tasks filled: one warning for the whole job
+        import warnings
+
+        n, f = (sum(v[i] for v in nonfinite.values()) for i in (0, 1))
+        per_video = [(j.name, *nonfinite[j]) for j in jobs if j in nonfinite and j.name is not None]
+        warnings.warn(nonfinite_message(n, f, where="daskloc.batch", per_video=per_video),
+                      UserWarning, stacklevel=4)  # _execute -> _batch_one/_many -> batch
 
 
 def batch(
@@ -1135,6 +1164,16 @@ def batch(
 
     For an in-memory array source the store identifies it by shape, dtype and frame
     numbers only (not by content); a file source also by path, size and mtime.
+
+    **NaN and infinite pixels** of float frames are treated as masked pixels: each
+    chunk task fills them, frame by frame, with the median of their finite 3 x 3
+    neighbours (as ``mask=`` pixels are; a frame with no finite pixel gives no
+    features, see :func:`daskloc.locate_frame`) and returns their count in its summary.
+    The client adds the counts up and warns ONCE per job, after the last chunk, on the
+    client (a ``UserWarning`` with the total number of pixels and frames, and per video
+    with several videos; the command line prints it on stderr). Chunks done by an
+    earlier, resumed run are not counted again. Fixed bad pixels are better given as
+    ``mask=``: they are filled before the chunk tasks see them, without a warning.
 
     **Several videos.** Chunks are submitted round-robin over the videos (one chunk of
     each in turn, through the same bounded window), so every video progresses and the

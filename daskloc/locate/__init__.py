@@ -2,7 +2,8 @@
 
 from daskloc.locate._params import PARAM_NAMES, normalize_params
 from daskloc.locate._schema import empty_features, feature_columns
-from daskloc.locate._locate import locate_frame, locate_stack
+from daskloc.locate._locate import (locate_frame, locate_stack, locate_stack_counted,
+                                     nonfinite_message)
 
 __all__ = [
     "PARAM_NAMES",
@@ -10,5 +11,7 @@ __all__ = [
     "feature_columns",
     "locate_frame",
     "locate_stack",
+    "locate_stack_counted",
+    "nonfinite_message",
     "normalize_params",
 ]

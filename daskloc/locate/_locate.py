@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
 from daskloc.locate._params import normalize_params
 from daskloc.locate._schema import feature_columns
+from daskloc.locate.fill import fill_masked
 from daskloc.locate.maxima import close_to_drop, local_maxima
 from daskloc.locate.preprocess import _bandpass_peak, invert, scale_to_integer
 from daskloc.locate.refine import refine
@@ -26,6 +29,77 @@ def _check_frame(image):
     ):
         raise TypeError(f"frame must hold integer or float pixels, got dtype {image.dtype}")
     return image
+
+
+def _fill_nonfinite(image):
+    """``(frame, n)``: the frame with its ``n`` NaN/infinite pixels filled as masked pixels.
+
+    Integer frames are returned as they are (they cannot hold NaN: not scanned). A
+    float frame costs one :func:`numpy.isfinite` pass when every pixel is finite; else
+    its non-finite pixels are filled by :func:`~daskloc.locate.fill.fill_masked`
+    (median of the finite 3 x 3 neighbours, blocks from their edges inwards). The
+    frame is None when every pixel is non-finite (nothing to fill from, nothing to
+    locate).
+    """
+    if not np.issubdtype(image.dtype, np.floating):
+        return image, 0
+    finite = np.isfinite(image)
+    if finite.all():
+        return image, 0
+    bad = ~finite
+    n = int(np.count_nonzero(bad))
+    if n == bad.size:
+        return None, n
+    return fill_masked(image, bad), n
+
+
+def nonfinite_message(n_pixels, n_frames, *, where="", per_video=(), avoid=None):
+    """The warning text for ``n_pixels`` NaN/infinite pixels filled in ``n_frames`` frames.
+
+    Parameters
+    ----------
+    n_pixels, n_frames : int
+        Non-finite pixels found and the number of frames holding them.
+    where : str
+        What found them, e.g. ``"locate_stack"`` or ``"daskloc.batch"``.
+    per_video : sequence of (str, int, int)
+        ``(video name, n_pixels, n_frames)`` of each video holding some, appended as
+        ``" Per video: a: 3 pixels in 2 frames; b: ..."``; nothing when empty.
+    avoid : str, optional
+        How to avoid the warning; default: fill or mask them yourself.
+
+    Returns
+    -------
+    str
+    """
+    if avoid is None:
+        avoid = ("fill or mask them yourself first, e.g. frame = "
+                 "daskloc.correct.fill_masked(frame, ~numpy.isfinite(frame)), or pass "
+                 "mask= (bad pixels at fixed positions) to daskloc.locate/batch")
+    prefix = f"{where}: " if where else ""
+    text = (f"{prefix}{_count(n_pixels, 'NaN or infinite pixel')} in "
+            f"{_count(n_frames, 'frame')} {'were' if n_pixels != 1 else 'was'} treated as "
+            "masked pixels: each was filled with the median of its finite 3 x 3 neighbours "
+            "before locating (frames with no finite pixel give no features). To avoid "
+            f"this warning, {avoid}.")
+    if per_video:
+        text += " Per video: " + "; ".join(
+            f"{name}: {_count(n, 'pixel')} in {_count(f, 'frame')}" for name, n, f in per_video
+        ) + "."
+    return text
+
+
+def _count(n, noun):
+    return f"{n} {noun}{'s' * (n != 1)}"
+
+
+def _locate_filled(image, p):
+    """``(values, n_nonfinite)``: :func:`_locate` on a validated frame whose NaN and
+    infinite pixels are filled first (no rows for a frame with no finite pixel)."""
+    filled, n = _fill_nonfinite(image)
+    if filled is None:
+        return np.empty((0, len(feature_columns(p["characterize"])))), n
+    return _locate(filled, p), n
 
 
 def _locate(image, p):
@@ -100,7 +174,8 @@ def locate_frame(image, diameter, *, minmass=None, maxsize=None, separation=None
     ----------
     image : array_like, shape (y, x), integer or float
         One grey frame. Integer frames keep their dtype's range (uint8: 0..255);
-        float frames are taken to span 0..1 (as in trackpy).
+        float frames are taken to span 0..1 (as in trackpy). NaN and infinite pixels
+        are filled as masked pixels (see Notes).
     diameter : int
         Approximate feature diameter in pixels; odd (round up when in doubt). Sets
         the mask (radius ``diameter // 2``) for refinement and characterisation.
@@ -153,6 +228,11 @@ def locate_frame(image, diameter, *, minmass=None, maxsize=None, separation=None
         If a parameter is not a number, or ``image`` is not an integer or float
         array.
 
+    Warns
+    -----
+    UserWarning
+        The frame holds NaN or infinite pixels (their number; they were filled).
+
     Notes
     -----
     The algorithm of Crocker & Grier (1996) as documented by trackpy
@@ -167,7 +247,15 @@ def locate_frame(image, diameter, *, minmass=None, maxsize=None, separation=None
       (trackpy returns object columns and no ``ep``);
     - ``ep`` is NaN where the background-corrected mass is not positive (trackpy
       returns a negative, meaningless number);
-    - ``topn`` keeps the rows in raster order (trackpy sorts them by mass).
+    - ``topn`` keeps the rows in raster order (trackpy sorts them by mass);
+    - NaN and infinite pixels (float frames only; integer frames cannot hold them and
+      are not scanned) are treated as masked pixels: each is replaced by the median of
+      its finite 3 x 3 neighbours, blocks of them filled from their edges inwards,
+      exactly as ``mask=`` pixels are (:func:`daskloc.correct.fill_masked`), and a
+      ``UserWarning`` gives their number. The features are those of the filled frame,
+      ``ep`` stays finite; a frame with no finite pixel gives no features. (trackpy
+      loses most features of a frame with a single NaN pixel, and every ``ep``, without
+      a word.) Checking a float frame costs one :func:`numpy.isfinite` pass.
 
     Only 2-D frames are supported (no volumes, no anisotropic diameters).
 
@@ -195,7 +283,11 @@ def locate_frame(image, diameter, *, minmass=None, maxsize=None, separation=None
         invert=invert, percentile=percentile, topn=topn, preprocess=preprocess,
         max_iterations=max_iterations, characterize=characterize,
     )
-    return _table(_locate(_check_frame(image), p), p["characterize"])
+    values, n_bad = _locate_filled(_check_frame(image), p)
+    if n_bad:
+        warnings.warn(nonfinite_message(n_bad, 1, where="locate_frame"), UserWarning,
+                      stacklevel=2)
+    return _table(values, p["characterize"])
 
 
 def locate_stack(frames, diameter, *, frame_numbers=None, **params):
@@ -226,6 +318,53 @@ def locate_stack(frames, diameter, *, frame_numbers=None, **params):
         ``frame_numbers`` of the wrong length.
     TypeError
         Non-numeric parameters or pixels.
+
+    Warns
+    -----
+    UserWarning
+        Once per call, when any frame holds NaN or infinite pixels: how many pixels in
+        how many frames were filled.
+
+    Notes
+    -----
+    NaN and infinite pixels of float frames are filled frame by frame (each frame
+    its own positions) as :func:`locate_frame` describes; a frame with no finite
+    pixel gives no rows. :func:`locate_stack_counted` returns the counts instead of
+    warning.
+    """
+    features, n_pixels, n_frames = locate_stack_counted(
+        frames, diameter, frame_numbers=frame_numbers, **params)
+    if n_pixels:
+        warnings.warn(nonfinite_message(n_pixels, n_frames, where="locate_stack"),
+                      UserWarning, stacklevel=2)
+    return features
+
+
+def locate_stack_counted(frames, diameter, *, frame_numbers=None, **params):
+    """:func:`locate_stack` without its warning: the features and the NaN counts.
+
+    For callers that report NaN pixels themselves, once for many stacks
+    (:func:`daskloc.batch`: once per job, from the counts of its chunk tasks).
+
+    Parameters
+    ----------
+    frames, diameter, frame_numbers, **params
+        As for :func:`locate_stack`.
+
+    Returns
+    -------
+    features : pandas.DataFrame
+        What :func:`locate_stack` returns.
+    n_pixels : int
+        NaN and infinite pixels filled (all pixels of a frame with no finite pixel
+        included).
+    n_frames : int
+        Frames holding at least one of them.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`locate_stack`.
     """
     p = normalize_params(diameter, **params)
     frames = np.asarray(frames)
@@ -240,8 +379,13 @@ def locate_stack(frames, diameter, *, frame_numbers=None, **params):
         raise ValueError(
             f"frame_numbers has {frame_numbers.size} entries for {len(frames)} frames"
         )
-    parts = [_locate(_check_frame(image), p) for image in frames]
+    parts, bad = [], []
+    for image in frames:
+        values, n = _locate_filled(_check_frame(image), p)
+        parts.append(values)
+        bad.append(n)
     counts = [len(part) for part in parts]
     ncols = len(feature_columns(p["characterize"]))
     values = np.concatenate(parts) if parts else np.empty((0, ncols))
-    return _table(values, p["characterize"], np.repeat(frame_numbers, counts))
+    features = _table(values, p["characterize"], np.repeat(frame_numbers, counts))
+    return features, int(sum(bad)), int(np.count_nonzero(bad))
