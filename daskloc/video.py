@@ -13,6 +13,9 @@ on the client, when the video is opened.
 
 from __future__ import annotations
 
+import bisect
+import contextlib
+import contextvars
 import glob as _glob
 import itertools
 import numbers
@@ -23,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["open_video", "VideoError"]
+__all__ = ["VideoDecodeError", "VideoError", "open_video", "skip_undecodable"]
 
 #: Movie containers read through PyAV (FFmpeg), compared case-insensitively.
 MOVIE_EXTENSIONS = (".mov", ".mp4", ".m4v", ".avi", ".mkv", ".webm")
@@ -51,6 +54,162 @@ _MOVIE_PROBE_FRAMES = 32
 
 class VideoError(ValueError):
     """A source exists but cannot be read as a video (corrupt, unsupported, inconsistent)."""
+
+
+class VideoDecodeError(VideoError):
+    """Frames of a file source could not be read or decoded when a chunk was computed.
+
+    Raised by the read task of one chunk of an :func:`open_video` array (so at compute
+    time, not by ``open_video`` itself) when reading or decoding fails: an FFmpeg error
+    (a packet the decoder refuses, an unreadable container), an ``OSError`` (including
+    a file deleted or truncated since ``open_video``), a tifffile, PIL or imageio error,
+    a frame of the wrong shape. The original exception is chained (``__cause__``) and
+    summarised in :attr:`reason`. ``MemoryError``, ``KeyboardInterrupt`` and
+    ``SystemExit`` are never turned into a ``VideoDecodeError``.
+
+    Inside :func:`skip_undecodable` chunk reads do not raise it: they skip the frames
+    that cannot be decoded instead.
+
+    Parameters
+    ----------
+    path : str
+        The file that failed: the movie or TIFF, or for an image sequence the image
+        file of the failing frame.
+    frame : int
+        Absolute frame number (the value of the ``frame`` coordinate of the array
+        ``open_video`` returned) of the first frame of the chunk that could not be read.
+    chunk : tuple of (int, int)
+        Absolute frame numbers of the first and last frames of the chunk.
+    reason : str
+        The underlying error as ``"ExceptionType: message"``.
+
+    Attributes
+    ----------
+    path, frame, chunk, reason
+        As given. The exception pickles with all four (``__reduce__``), so it arrives
+        intact from Dask workers in other processes; the chained ``__cause__`` does not
+        travel, which is why :attr:`reason` holds its text.
+    """
+
+    def __init__(self, path, frame, chunk, reason):
+        self.path = str(path)
+        self.frame = int(frame)
+        self.chunk = (int(chunk[0]), int(chunk[1]))
+        self.reason = str(reason)
+        super().__init__(
+            f"{self.path}: cannot decode frame {self.frame} (in the chunk of frames "
+            f"{self.chunk[0]}..{self.chunk[1]}): {self.reason}; the file is damaged (or "
+            "changed since open_video) there: rerun with on_error='skip' (CLI: "
+            "--on-error skip) to skip the frames that cannot be decoded and locate "
+            "features in all the others"
+        )
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.frame, self.chunk, self.reason))
+
+
+# ---------------------------------------------------------------------------------------
+# Skipping undecodable frames
+# ---------------------------------------------------------------------------------------
+
+
+class SkippedFrames(list):
+    """The list :func:`skip_undecodable` yields: frame numbers (int), sorted, unique.
+
+    A plain ``list`` of the absolute frame numbers that chunk reads skipped, plus
+    :attr:`reasons`, a dict mapping each of those frame numbers to the error (as
+    ``"ExceptionType: message"``) that made it unreadable.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.reasons = {}
+
+
+#: The SkippedFrames of the innermost active skip_undecodable(), or None.
+_SKIPPED = contextvars.ContextVar("daskloc_video_skipped", default=None)
+_SKIPPED_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def skip_undecodable():
+    """Within this block, chunk reads skip undecodable frames instead of raising.
+
+    Use it around computing :func:`open_video` chunks::
+
+        with daskloc.video.skip_undecodable() as skipped:
+            block = dask.compute(video.data.blocks[3], scheduler="sync")[0]
+        # skipped == [101, 102, ...]: frames of the block filled with zeros
+
+    Inside the block a chunk read task does not raise :class:`VideoDecodeError`. The
+    frames it cannot read are filled with zeros and their absolute frame numbers (the
+    ``frame`` coordinate) are added to ``skipped``. Every other frame is exactly what a
+    read of an undamaged file gives, bit for bit, and carries its right frame number.
+
+    Yields
+    ------
+    SkippedFrames
+        A ``list`` of the skipped frame numbers (int), sorted and without duplicates
+        whenever no chunk read is running (each read merges its frames in when it
+        ends), across all chunks read in the block; its ``reasons`` attribute maps each
+        skipped frame to the error that made it unreadable.
+
+    Notes
+    -----
+    **Scope.** The setting lives in a :mod:`contextvars` variable: it applies to chunk
+    reads run in the calling thread's context, i.e. by Dask's synchronous scheduler
+    (``scheduler="sync"``) and by its threaded scheduler (which runs tasks in a copy of
+    the caller's context), never to other threads started elsewhere, other processes or
+    distributed workers, which read in raise mode. Blocks nest; the innermost wins.
+    Outside the block nothing changes: chunk reads raise :class:`VideoDecodeError`.
+
+    **What is skipped: movies.** A movie chunk is decoded in segments, each starting
+    at a keyframe (a group of pictures, GOP). When decoding fails in a segment -- the
+    decoder refuses a packet, the demuxer or a seek fails, or a wanted frame does not
+    come out (missing, out of order, the file ends early) -- the wanted frames from the
+    failure to the next keyframe are skipped and decoding resumes by seeking to that
+    keyframe. The frames after a broken packet in the same GOP are skipped even though
+    the decoder might return pictures for them: they are predicted from the broken one
+    (directly or through other frames), so FFmpeg would hand back concealed, silently
+    wrong images. A failure before the first wanted frame (in the pre-roll decoded from
+    the keyframe up to it) skips the segment's frames up to the next keyframe for the
+    same reason.
+
+    Frames are identified as in a normal read: by presentation timestamp when the
+    movie's timestamps give the presentation order, and each decoded frame is kept only
+    if its timestamp is one of the wanted ones. In that mode the frames the decoder had
+    finished before the broken packet (held back for reordering, e.g. the P-frame a
+    B-frame is predicted from) are still collected by flushing the decoder, except the
+    frame of the broken packet itself. Without usable timestamps frames are numbered by
+    counting from a keyframe; a lost packet would shift that count, so after an error
+    nothing more of the segment is counted or kept: decoding restarts at the next
+    keyframe (whose position is known) and counts from there.
+
+    Limits: a packet that FFmpeg accepts but decodes wrongly (garbage the decoder
+    conceals without reporting an error) cannot be detected; and in counting mode a
+    frame the decoder drops without reporting an error shifts the numbering of the
+    frames after it up to the next keyframe.
+
+    **Other sources.** When reading a chunk of a TIFF, an image sequence or a Zarr
+    array fails, its frames are read again one at a time; only those that fail alone
+    are skipped.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from daskloc.video import open_video, skip_undecodable
+    >>> video = open_video(np.zeros((4, 2, 2), np.uint8))  # in memory: nothing to skip
+    >>> with skip_undecodable() as skipped:
+    ...     _ = video.data.compute(scheduler="sync")
+    >>> skipped
+    []
+    """
+    skipped = SkippedFrames()
+    token = _SKIPPED.set(skipped)
+    try:
+        yield skipped
+    finally:
+        _SKIPPED.reset(token)
 
 
 # ---------------------------------------------------------------------------------------
@@ -183,6 +342,16 @@ def open_video(source, *, chunks="auto", channel=None, frames=None):
     TypeError
         ``source``, ``chunks`` or ``frames`` of an unsupported type.
 
+    VideoDecodeError
+        (a ``VideoError``) Not by ``open_video`` itself but when the array is computed,
+        from the read task of a chunk of a file source whose frames cannot be read or
+        decoded: damaged movie data (an FFmpeg error), a TIFF page or
+        image file that is corrupt, truncated, deleted or changed since ``open_video``,
+        a frame of the wrong shape. It names the file, the first frame that failed and
+        the chunk's frames, and chains the original error (its text is in
+        ``reason``). Every recompute of that chunk fails the same way; to get the
+        frames that can be decoded, compute inside :func:`skip_undecodable`.
+
     Notes
     -----
     **Seek once per chunk.** Random access in compressed movies is expensive: an H.264
@@ -199,6 +368,14 @@ def open_video(source, *, chunks="auto", channel=None, frames=None):
     them, the task seeks again instead of decoding the gap. If the timestamps do not
     give the presentation order (H.264 with B-frames in AVI), frames are numbered by
     decode order from each keyframe instead.
+
+    **Damaged files.** Only the frames and headers needed to build the table of
+    contents are read here, so damage further into a file shows at compute time, as a
+    :class:`VideoDecodeError` from the chunk holding it; chunks without damaged frames
+    read normally. Inside :func:`skip_undecodable` the chunk reads fill frames that
+    cannot be decoded with zeros and list them instead (a movie skips from a broken
+    packet to the next keyframe, since the frames between are predicted from it; other
+    sources skip exactly the frames that fail).
 
     Colour movies are converted to RGB (``uint8``, or ``uint16`` for more than 8 bits
     per component) the way PyAV/pims do; greyscale movies stay single-channel.
@@ -626,9 +803,9 @@ class _ChunkRequest:
     argument.
     """
 
-    __slots__ = ("reader", "spec", "arg", "n", "frame_shape", "dtype", "channel")
+    __slots__ = ("reader", "spec", "arg", "n", "frame_shape", "dtype", "channel", "labels")
 
-    def __init__(self, reader, spec, arg, n, frame_shape, dtype, channel):
+    def __init__(self, reader, spec, arg, n, frame_shape, dtype, channel, labels):
         self.reader = reader  # module-level generator function
         self.spec = spec  # per-source constants (path, pixel format, ...)
         self.arg = arg  # per-chunk description of the frames to read
@@ -636,6 +813,7 @@ class _ChunkRequest:
         self.frame_shape = frame_shape  # source frame shape
         self.dtype = dtype  # source dtype (str)
         self.channel = channel
+        self.labels = labels  # absolute frame numbers: (first, step, n) or int64 array
 
     def __getstate__(self):
         return {s: getattr(self, s) for s in self.__slots__}
@@ -644,12 +822,72 @@ class _ChunkRequest:
         for k, v in state.items():
             setattr(self, k, v)
 
+    def label(self, i):
+        """Absolute frame number (``frame`` coordinate) of the chunk's frame ``i``."""
+        labels = self.labels
+        if isinstance(labels, tuple):
+            return int(labels[0] + int(i) * labels[1])
+        return int(labels[int(i)])
+
     def __repr__(self):
-        return f"<chunk of {self.n} frames via {self.reader.__name__}>"
+        return (
+            f"<chunk of {self.n} frames ({self.label(0)}..{self.label(self.n - 1)}) via "
+            f"{self.reader.__name__}>"
+        )
+
+
+def _compact_labels(labels):
+    """``(first, step, n)`` for evenly spaced frame numbers, else an int64 array."""
+    labels = np.asarray(labels, dtype=np.int64)
+    n = len(labels)
+    step = int(labels[1] - labels[0]) if n > 1 else 1
+    if n == 1 or (step > 0 and np.all(np.diff(labels) == step)):
+        return (int(labels[0]), step, n)
+    return labels.copy()
+
+
+class _Unreadable:
+    """Yielded by a reader instead of a block: these frames cannot be decoded.
+
+    The reader yields ``(index, _Unreadable(exc))`` (``index`` a slice of chunk
+    indices) and goes on with the frames after them; frames of ``index`` that it did
+    yield before stay as they are (see :func:`_read_chunk`).
+    """
+
+    __slots__ = ("exc",)
+
+    def __init__(self, exc):
+        self.exc = exc
+
+
+def _reraise_fatal(exc):
+    # MemoryError (av.error.MemoryError is one too) is a problem of this process, not of
+    # the file: never reported as undecodable frames. KeyboardInterrupt and SystemExit
+    # are not Exceptions and are never caught.
+    if isinstance(exc, MemoryError):
+        raise exc
+
+
+def _decode_error(request, i, exc):
+    """The VideoDecodeError for frame ``i`` of the chunk (raise it ``from exc``)."""
+    return VideoDecodeError(
+        _frame_path(request, i),
+        request.label(i),
+        (request.label(0), request.label(request.n - 1)),
+        f"{type(exc).__name__}: {exc}",
+    )
 
 
 def _read_chunk(request):
-    """Dask task: read one chunk of frames, apply the channel, return a numpy array."""
+    """Dask task: read one chunk of frames, apply the channel, return a numpy array.
+
+    Raises
+    ------
+    VideoDecodeError
+        Frames of the chunk cannot be read or decoded (not inside
+        :func:`skip_undecodable`, where those frames are zeros and are recorded as
+        skipped instead).
+    """
     _count_chunk_read()
     frame_shape = tuple(request.frame_shape)
     colour = len(frame_shape) == 3
@@ -657,22 +895,115 @@ def _read_chunk(request):
     out_shape, out_dtype = _output_frame(frame_shape, dtype, request.channel, "source")
     out = np.empty((request.n,) + tuple(out_shape), dtype=out_dtype)
     filled = np.zeros(request.n, dtype=bool)
-    for index, block in request.reader(request.spec, request.arg):
-        block = np.asarray(block)
-        if block.shape[1:] != frame_shape:
-            raise VideoError(
-                f"{_spec_path(request.spec)}: frame has shape {block.shape[1:]}, expected "
-                f"{frame_shape} (all frames must have the same shape)"
-            )
-        out[index] = _apply_channel_block(block, request.channel, colour)
-        filled[index] = True
-    if not filled.all():  # pragma: no cover - readers raise with details first
-        raise VideoError(f"{_spec_path(request.spec)}: some frames of a chunk were not read")
+    skipped = _SKIPPED.get()
+    lost = {}  # skip mode: chunk index -> reason
+    frames = request.reader(request.spec, request.arg)
+    try:
+        for index, block in frames:
+            if type(block) is _Unreadable:
+                failed = np.flatnonzero(~filled[index]) + (index.start or 0)
+                if failed.size:
+                    if skipped is None:
+                        raise _decode_error(request, failed[0], block.exc) from block.exc
+                    _skip(out, filled, failed, block.exc, lost)
+                continue
+            block = np.asarray(block)
+            if block.shape[1:] != frame_shape:
+                raise VideoError(
+                    f"frame has shape {block.shape[1:]}, expected {frame_shape} (all "
+                    "frames must have the same shape)"
+                )
+            out[index] = _apply_channel_block(block, request.channel, colour)
+            filled[index] = True
+    except VideoDecodeError:
+        raise
+    except Exception as exc:
+        _reraise_fatal(exc)
+        frames.close()
+        _recover(request, out, filled, exc, skipped, lost)
+    finally:
+        frames.close()
+    if not filled.all():  # pragma: no cover - readers yield every frame or a failure
+        exc = VideoError("the reader returned no data for this frame")
+        failed = np.flatnonzero(~filled)
+        if skipped is None:
+            raise _decode_error(request, failed[0], exc)
+        _skip(out, filled, failed, exc, lost)
+    if lost:
+        _record_skipped(skipped, {request.label(i): r for i, r in lost.items()})
     return out
 
 
+def _skip(out, filled, failed, exc, lost):
+    out[failed] = 0
+    filled[failed] = True
+    reason = f"{type(exc).__name__}: {exc}"
+    for i in failed:
+        lost[int(i)] = reason
+
+
+def _recover(request, out, filled, exc, skipped, lost):
+    """After a chunk read failed with ``exc``: read its missing frames one at a time.
+
+    Readers whose ``arg`` is a tuple with one entry per frame (TIFF, images, Zarr) are
+    retried frame by frame: a frame that fails alone raises VideoDecodeError (raise
+    mode) or is skipped; the others are kept. For other readers (movies, which handle
+    their decoding errors themselves) all missing frames failed with ``exc``.
+    """
+    missing = np.flatnonzero(~filled)
+    if request.reader not in _PER_FRAME_READERS:
+        if skipped is None:
+            raise _decode_error(request, missing[0], exc) from exc
+        _skip(out, filled, missing, exc, lost)
+        return
+    frame_shape = tuple(request.frame_shape)
+    colour = len(frame_shape) == 3
+    for i in missing:
+        i = int(i)
+        try:
+            one = out[i : i + 1]
+            got = False
+            for index, block in request.reader(request.spec, request.arg[i : i + 1]):
+                if type(block) is _Unreadable:  # pragma: no cover - not these readers
+                    raise block.exc
+                block = np.asarray(block)
+                if block.shape != (1,) + frame_shape:
+                    raise VideoError(
+                        f"frame has shape {block.shape[1:]}, expected {frame_shape} (all "
+                        "frames must have the same shape)"
+                    )
+                one[index] = _apply_channel_block(block, request.channel, colour)
+                got = True
+            if not got:  # pragma: no cover - defensive
+                raise VideoError("the reader returned no data for this frame")
+            filled[i] = True
+        except Exception as frame_exc:
+            _reraise_fatal(frame_exc)
+            if skipped is None:
+                raise _decode_error(request, i, frame_exc) from frame_exc
+            _skip(out, filled, np.array([i]), frame_exc, lost)
+
+
+def _record_skipped(skipped, reasons):
+    with _SKIPPED_LOCK:
+        skipped.reasons.update(reasons)
+        skipped[:] = sorted(set(skipped).union(reasons))
+
+
 def _spec_path(spec):
-    return spec[0] if isinstance(spec, tuple) and spec and isinstance(spec[0], str) else str(spec)
+    if isinstance(spec, tuple) and spec:
+        if isinstance(spec[0], str):
+            return spec[0]
+        if _is_zarr_array(spec[0]):
+            return _describe_zarr(spec[0])
+    return str(spec)
+
+
+def _frame_path(request, i):
+    """The file frame ``i`` of the chunk is read from (for messages)."""
+    if request.reader is _read_images:
+        return request.arg[int(i)]
+    return _spec_path(request.spec)
 
 
 class _FileSource(_Source):
@@ -724,6 +1055,7 @@ class _FileSource(_Source):
                 tuple(self.frame_shape),
                 str(self.dtype),
                 channel,
+                _compact_labels(self.labels[group]),
             )
             dsk[(name, i) + (0,) * (ndim - 1)] = (_read_chunk, request)
         graph = HighLevelGraph.from_collections(name, dsk, dependencies=())
@@ -881,14 +1213,11 @@ def _read_image(path):
 
 
 def _read_images(spec, arg):
+    # errors (a missing file, a truncated PNG, ...) propagate as they are: _read_chunk
+    # turns them into VideoDecodeError naming the image file and the frame
     first, frame_shape, dtype = spec
     for i, path in enumerate(arg):
-        try:
-            image = np.asarray(_read_image(path))
-        except FileNotFoundError:
-            raise
-        except Exception as exc:
-            raise VideoError(f"{path}: cannot read image ({type(exc).__name__}: {exc})") from exc
+        image = np.asarray(_read_image(path))
         if image.shape != tuple(frame_shape) or str(image.dtype) != dtype:
             raise VideoError(
                 f"image sequence frames differ: {path} is {image.shape} {image.dtype} but "
@@ -981,6 +1310,10 @@ class _ImageSequenceSource(_FileSource):
 # --- Zarr ------------------------------------------------------------------------------
 
 
+def _describe_zarr(arr):
+    return f"zarr array {arr.store}" + (f" {arr.path}" if arr.path else "")
+
+
 def _read_zarr(spec, arg):
     import zarr
 
@@ -991,6 +1324,12 @@ def _read_zarr(spec, arg):
         if ndim == 2:
             block = block[None]
         yield slice(offset, offset + (b - a)), block
+
+
+#: Readers whose per-chunk ``arg`` is a tuple with one entry per frame, so that
+#: ``arg[i:i + 1]`` reads frame ``i`` alone: a failed chunk read is retried frame by
+#: frame (see _recover). Movies are not here: they recover from errors themselves.
+_PER_FRAME_READERS = (_read_tiff, _read_images, _read_zarr)
 
 
 class _ZarrSource(_FileSource):
@@ -1019,7 +1358,7 @@ class _ZarrSource(_FileSource):
         else:
             arr = target
             self.target = target
-            self.path = f"zarr array {arr.store}" + (f" {arr.path}" if arr.path else "")
+            self.path = _describe_zarr(arr)
         n, frame_shape = _frame_layout(arr.shape, self.path)
         if n == 0:
             raise VideoError(f"{self.path}: has no frames")
@@ -1112,12 +1451,15 @@ class _MovieToc:
     def segments(self, positions):
         """Split a chunk's sorted positions into decode segments, one seek each.
 
-        Returns a tuple of ``(seek_info, keys, positions)``: ``seek_info`` is ``None``
-        (decode from the start of the file) or ``(kf_position, kf_pts, kf_dts)`` of the
-        keyframe at or before the segment's first frame; ``keys`` identify the frames
-        to keep (presentation timestamps in pts mode, positions in count mode) and
-        ``positions`` are their frame numbers (for messages). A new segment, i.e. a new
-        seek, starts only where a keyframe lies beyond the frames already decoded.
+        Returns a tuple of ``(seek_info, keys, positions, resume)``: ``seek_info`` is
+        ``None`` (decode from the start of the file) or ``(kf_position, kf_pts,
+        kf_dts)`` of the keyframe at or before the segment's first frame; ``keys``
+        identify the frames to keep (presentation timestamps in pts mode, positions in
+        count mode) and ``positions`` are their frame numbers (for messages). A new
+        segment, i.e. a new seek, starts only where a keyframe lies beyond the frames
+        already decoded. ``resume`` holds the ``seek_info`` of the keyframes after the
+        segment's first frame up to its last one, where decoding can start again after
+        an error (see :func:`skip_undecodable`); a normal read never uses them.
         """
         positions = np.asarray(positions, dtype=np.int64)
         j = np.searchsorted(self.kf_positions, positions, side="right") - 1
@@ -1127,13 +1469,17 @@ class _MovieToc:
         starts = np.flatnonzero(new)
         stops = np.append(starts[1:], len(positions))
         keys = self.frame_pts[positions] if self.mode == "pts" else positions
+        # keyframes strictly after each segment's first frame, up to its last frame
+        inner_lo = np.searchsorted(self.kf_positions, positions[starts], side="right")
+        inner_hi = np.searchsorted(self.kf_positions, positions[stops - 1], side="right")
         return tuple(
             (
                 self._seek_info(int(j[a])),
                 tuple(int(k) for k in keys[a:b]),
                 tuple(int(p) for p in positions[a:b]),
+                tuple(self._seek_info(int(r)) for r in range(lo, hi)),
             )
-            for a, b in zip(starts, stops)
+            for a, b, lo, hi in zip(starts, stops, inner_lo, inner_hi)
         )
 
     def gop_groups(self, positions, size, longest):
@@ -1184,10 +1530,14 @@ def _probe_order(path, stream_index, expected_pts):
     try:
         stream = container.streams.video[stream_index]
         got = []
-        for frame in container.decode(stream):
-            got.append(frame.pts)
-            if len(got) >= len(expected_pts):
-                break
+        try:
+            for frame in container.decode(stream):
+                got.append(frame.pts)
+                if len(got) >= len(expected_pts):
+                    break
+        except Exception as exc:  # damaged early: judge by the frames decoded before it
+            _reraise_fatal(exc)
+            return bool(got) and got == list(expected_pts)[: len(got)]
     finally:
         container.close()
     return got == list(expected_pts)
@@ -1198,14 +1548,35 @@ def _movie_frames(spec, arg):
 
     ``arg`` is the chunk's tuple of segments from :meth:`_MovieToc.segments`. One
     container is opened for the chunk and reused for all its segments.
+
+    When decoding fails in a segment, yields ``(slice(a, b), _Unreadable(exc))`` for
+    the wanted frames from the failure to the next keyframe of the segment (frames of
+    that slice yielded before stay valid) and goes on by seeking to that keyframe;
+    :func:`_read_chunk` raises at the first such failure outside skip mode, which
+    closes this generator.
     """
     path, stream_index, mode, fmt = spec
     reader = _MovieReader(path, stream_index, mode, fmt)
     offset = 0
     try:
-        for seek_info, keys, positions in arg:
-            for i, image in reader.segment(seek_info, keys, positions):
-                yield offset + i, image[None]
+        for seek_info, keys, positions, resume in arg:
+            start, info = 0, seek_info
+            while start < len(keys):
+                try:
+                    for i, image in reader.segment(info, keys[start:], positions[start:]):
+                        yield offset + start + i, image[None]
+                    break
+                except _SegmentFailed as failure:
+                    k = start + failure.k
+                    if k >= len(keys):  # pragma: no cover - failures name a wanted frame
+                        break
+                    # decoding restarts at the first keyframe after the failing frame:
+                    # the frames before it may be predicted from the broken data
+                    info = next((r for r in resume if r[0] > positions[k]), None)
+                    stop = len(keys) if info is None else bisect.bisect_left(positions, info[0])
+                    reader.close()  # a fresh decoder for what follows
+                    yield slice(offset + k, offset + stop), _Unreadable(failure.exc)
+                    start = stop
             offset += len(keys)
     finally:
         reader.close()
@@ -1213,6 +1584,18 @@ def _movie_frames(spec, arg):
 
 class _Retry(Exception):
     """A seek landed somewhere unusable, or a frame did not come: try a safer way."""
+
+    def __init__(self, message, ended=False):
+        super().__init__(message)
+        self.ended = ended  # the stream ended before the wanted frame
+
+
+class _SegmentFailed(Exception):
+    """Frames ``k``, ``k + 1``, ... of a segment cannot be decoded, because of ``exc``."""
+
+    def __init__(self, k, exc):
+        super().__init__(k, exc)
+        self.k, self.exc = k, exc
 
 
 class _MovieReader:
@@ -1222,6 +1605,7 @@ class _MovieReader:
         self.path, self.stream_index, self.mode, self.fmt = path, stream_index, mode, fmt
         self.container = None
         self.fresh = False  # container opened and not read from yet
+        self.ended = None  # error of a decode from the start that hit the end of the file
 
     def close(self):
         if self.container is not None:
@@ -1239,7 +1623,19 @@ class _MovieReader:
         Tries, in turn: seeking to the keyframe's pts, to its dts, and decoding from the
         start of the file. A frame may be yielded again by a later attempt (the caller
         overwrites by index).
+
+        Raises
+        ------
+        _SegmentFailed
+            With the index of the first frame not decoded: the decoder, the demuxer or a
+            seek raised (not retried: the data is damaged), the file cannot be opened,
+            or every attempt failed to deliver the frames (``exc`` is then a VideoError
+            saying why). Frames yielded before stay valid.
         """
+        if self.ended is not None:
+            # decoding from the start already reached the end of the file before an
+            # earlier (smaller) frame of this chunk: later frames cannot come either
+            raise _SegmentFailed(0, self.ended)
         if seek_info is None:
             attempts = ["start"]
         elif seek_info[2] is not None:
@@ -1247,84 +1643,134 @@ class _MovieReader:
         else:
             attempts = ["pts", "start"]
         error = None
+        done = 0  # frames 0..done-1 were yielded
         for how in attempts:
-            if self.container is None or (how == "start" and not self.fresh):
-                self._reopen()
             try:
-                yield from self._decode(seek_info, keys, positions, how)
+                if self.container is None or (how == "start" and not self.fresh):
+                    self._reopen()
+                for i, image in self._decode(seek_info, keys, positions, how):
+                    yield i, image
+                    done = max(done, i + 1)
                 return
             except _Retry as exc:
                 error = exc
-        raise VideoError(f"{self.path}: {error}")
+            except _SegmentFailed:
+                raise
+            except Exception as exc:  # opening the file failed (deleted, replaced...)
+                _reraise_fatal(exc)
+                raise _SegmentFailed(done, exc) from exc
+        failure = VideoError(str(error))
+        if error.ended and how == "start":
+            self.ended = failure
+        raise _SegmentFailed(done, failure) from error
 
     def _decode(self, seek_info, keys, positions, how):
         container = self.container
         stream = container.streams.video[self.stream_index]
         self.fresh = False
-        if how != "start":
-            kf_pos, kf_pts, kf_dts = seek_info
-            ts = kf_pts if how == "pts" else kf_dts
-            container.seek(ts, stream=stream, backward=True, any_frame=False)
-        packets = container.demux(stream)
-        first = next((packet for packet in packets if packet.size), None)
-        if first is None:
-            raise _Retry(
-                f"no data for frame {positions[0]} (file truncated or changed since "
-                "open_video?)"
-            )
-        if how != "start":
-            if self.mode == "pts":
-                # any keyframe at or before the wanted one will do: pts identify frames
-                if not first.is_keyframe or first.pts is None or first.pts > kf_pts:
-                    raise _Retry(f"seeking missed the keyframe of frame {positions[0]}")
-            elif not first.is_keyframe or first.pts != kf_pts or (
-                first.dts is not None and first.dts != kf_dts
-            ):
-                # counting frames needs exactly the keyframe whose position is known
-                raise _Retry(f"seeking missed the keyframe at frame {kf_pos}")
-        codec = stream.codec_context
         mode, fmt = self.mode, self.fmt
         k = 0  # index of the next wanted frame
         last_pts = None
-        start_count = 0 if how == "start" else seek_info[0]
-        count = start_count  # count mode: position of the next decoded frame
-        for packet in itertools.chain([first], packets):
-            if mode == "pts":
-                # A non-reference frame that is not wanted is needed neither for output
-                # nor as a reference: let the decoder skip it (about half the pre-roll
-                # of H.264 with B-frames). Frames are matched by pts, so this is safe.
-                skip = packet.pts is not None and packet.pts < keys[k]
-                codec.skip_frame = "NONREF" if skip else "DEFAULT"
-            for frame in stream.decode(packet):
+        sending = None  # the packet being decoded
+        try:
+            if how != "start":
+                kf_pos, kf_pts, kf_dts = seek_info
+                ts = kf_pts if how == "pts" else kf_dts
+                container.seek(ts, stream=stream, backward=True, any_frame=False)
+            packets = container.demux(stream)
+            first = next((packet for packet in packets if packet.size), None)
+            if first is None:
+                raise _Retry(
+                    f"no data for frame {positions[0]} (file truncated or changed since "
+                    "open_video?)"
+                )
+            if how != "start":
                 if mode == "pts":
-                    p = frame.pts
-                    if p is None or (last_pts is not None and p <= last_pts):
-                        raise _Retry(
-                            "decoded frames have missing or non-increasing timestamps; "
-                            "cannot identify frames"
-                        )
-                    last_pts = p
-                    if p < keys[k]:
-                        continue
-                    if p > keys[k]:
-                        raise _Retry(
-                            f"frame {positions[k]} (timestamp {keys[k]}) was not decoded"
-                        )
-                else:
-                    if how != "start" and count == start_count and frame.pts != kf_pts:
-                        raise _Retry(f"decoding did not start at frame {kf_pos}")
-                    current = count
-                    count += 1
-                    if current < keys[k]:
-                        continue
-                yield k, frame.to_ndarray(format=fmt)
-                k += 1
-                if k == len(keys):
-                    return
+                    # any keyframe at or before the wanted one will do: pts identify frames
+                    if not first.is_keyframe or first.pts is None or first.pts > kf_pts:
+                        raise _Retry(f"seeking missed the keyframe of frame {positions[0]}")
+                elif not first.is_keyframe or first.pts != kf_pts or (
+                    first.dts is not None and first.dts != kf_dts
+                ):
+                    # counting frames needs exactly the keyframe whose position is known
+                    raise _Retry(f"seeking missed the keyframe at frame {kf_pos}")
+            codec = stream.codec_context
+            start_count = 0 if how == "start" else seek_info[0]
+            count = start_count  # count mode: position of the next decoded frame
+            for packet in itertools.chain([first], packets):
+                if mode == "pts":
+                    # A non-reference frame that is not wanted is needed neither for
+                    # output nor as a reference: let the decoder skip it (about half the
+                    # pre-roll of H.264 with B-frames). Frames are matched by pts, so
+                    # this is safe.
+                    skip = packet.pts is not None and packet.pts < keys[k]
+                    codec.skip_frame = "NONREF" if skip else "DEFAULT"
+                sending = packet
+                decoded = stream.decode(packet)
+                sending = None
+                for frame in decoded:
+                    if mode == "pts":
+                        p = frame.pts
+                        if p is None or (last_pts is not None and p <= last_pts):
+                            raise _Retry(
+                                "decoded frames have missing or non-increasing "
+                                "timestamps; cannot identify frames"
+                            )
+                        last_pts = p
+                        if p < keys[k]:
+                            continue
+                        if p > keys[k]:
+                            raise _Retry(
+                                f"frame {positions[k]} (timestamp {keys[k]}) was not decoded"
+                            )
+                    else:
+                        if how != "start" and count == start_count and frame.pts != kf_pts:
+                            raise _Retry(f"decoding did not start at frame {kf_pos}")
+                        current = count
+                        count += 1
+                        if current < keys[k]:
+                            continue
+                    yield k, frame.to_ndarray(format=fmt)
+                    k += 1
+                    if k == len(keys):
+                        return
+        except _Retry:
+            raise
+        except Exception as exc:  # FFmpeg refused a packet, the demuxer or seek failed
+            _reraise_fatal(exc)
+            if mode == "pts":
+                yield from self._drain(stream, keys, k, last_pts, sending)
+            raise _SegmentFailed(k, exc) from exc
         raise _Retry(
             f"the video ended before frame {positions[k]} could be decoded (file "
-            "truncated, corrupt or changed since open_video?)"
+            "truncated, corrupt or changed since open_video?)",
+            ended=True,
         )
+
+    def _drain(self, stream, keys, k, last_pts, broken):
+        """After an error (pts mode): the wanted frames the decoder finished before it.
+
+        Flushing the decoder returns the frames it had decoded from the packets before
+        the failing one and held back for reordering (e.g. the P-frame that B-frames
+        sent later are predicted from). Those depend only on packets that decoded
+        without error, so they are exact; they are kept when their timestamp is wanted,
+        except the frame of the broken packet itself (it may have been half decoded)
+        and any frame FFmpeg flags as corrupt.
+        """
+        wanted = {key: i for i, key in enumerate(keys[k:], start=k)}
+        broken_pts = None if broken is None else broken.pts
+        try:
+            stream.codec_context.skip_frame = "DEFAULT"
+            for frame in stream.decode(None):
+                p = frame.pts
+                if p is None or (last_pts is not None and p <= last_pts):
+                    return  # cannot identify frames any more
+                last_pts = p
+                i = wanted.get(p)
+                if i is not None and p != broken_pts and not frame.is_corrupt:
+                    yield i, frame.to_ndarray(format=self.fmt)
+        except Exception as exc:  # the decoder may fail again: keep what came
+            _reraise_fatal(exc)
 
 
 class _MovieSource(_FileSource):
@@ -1368,9 +1814,16 @@ class _MovieSource(_FileSource):
         # gives the exact frame shape
         frames = _movie_frames(self._spec(), self.toc.segments([0]))
         try:
-            first = next(frames)[1][0]
+            first = next(frames)[1]
         finally:
             frames.close()
+        if type(first) is _Unreadable:
+            exc = first.exc
+            raise VideoError(
+                f"{path}: cannot decode frame 0, the first frame ({type(exc).__name__}: "
+                f"{exc}); the file is damaged at its start or not a movie PyAV can decode"
+            ) from exc
+        first = first[0]
         self.frame_shape = tuple(int(s) for s in first.shape)
         self.dtype = first.dtype
         n = self.toc.n
