@@ -66,13 +66,13 @@ def dashboard_text(client, cluster):
 
 def run_batch(source, *, out, diameter, chunk_frames, channel, frames, workers, overwrite, params,
               cluster="local", cluster_config=None, quiet=False, mask=None, background=None,
-              dashboard_address=None):
+              dashboard_address=None, on_error="raise"):
     """Open the video(s), connect to Dask, stream to the store with a progress bar.
 
     ``source`` is one video (what :func:`daskloc.open_video` takes) or a list of
     videos (see :func:`daskloc.pipeline.many_videos`); ``chunk_frames``, ``channel``
     and ``frames`` apply to each. ``mask`` and ``background`` go to
-    :func:`daskloc.batch`. ``cluster``, ``workers``, ``cluster_config`` and
+    :func:`daskloc.batch`, as ``on_error`` does. ``cluster``, ``workers``, ``cluster_config`` and
     ``dashboard_address`` go to :func:`daskloc.cluster.make_client` (the dashboard
     listens on 127.0.0.1 unless ``dashboard_address`` says otherwise).
 
@@ -102,6 +102,12 @@ def run_batch(source, *, out, diameter, chunk_frames, channel, frames, workers, 
     many = many_videos(source)
     if many is None:
         video = open_video(source, chunks=chunk_frames, channel=channel, frames=frames)
+        if "channel" in video.dims:  # before any cluster starts, in the CLI's words
+            raise ValueError(
+                f"{video.attrs.get('source', source)} is a colour video "
+                f"({video.sizes['channel']} channels): pick one with --channel 0 (or 1, 2), "
+                "or convert to grey with --channel grey"
+            )
         n_frames = video.sizes["frame"]
         console.print(
             f"video: {video.attrs.get('source', source)} -- {n_frames} frames of "
@@ -131,7 +137,7 @@ def run_batch(source, *, out, diameter, chunk_frames, channel, frames, workers, 
         try:
             batch(target, diameter, store=out, overwrite=overwrite, do_not_return=True,
                   client=client, progress=progress, open_options=open_options, mask=mask,
-                  background=background, **params)
+                  background=background, on_error=on_error, **params)
         except BatchError as exc:
             exc.summary = _completed_summary(out, exc, time.perf_counter() - start)
             raise
@@ -155,7 +161,12 @@ def summary_text(info, seconds):
     str
         One line for one video; for several, one line per video then the totals.
     """
-    total = (f"{info['frames_complete']} frames, {info['n_features']} features, "
+    skipped = info.get("skipped_frames")
+    n_skipped = (sum(len(v) for v in skipped.values()) if isinstance(skipped, dict)
+                 else len(skipped or []))
+    note = (f" ({n_skipped} could not be decoded and were skipped: daskloc info lists them)"
+            if n_skipped else "")
+    total = (f"{info['frames_complete']} frames{note}, {info['n_features']} features, "
              f"{seconds:.1f} s -> {info['path']}")
     videos = info.get("videos")
     if videos is None:

@@ -236,8 +236,13 @@ def main():
 @click.option("--background", default=None,
               help="Static background to subtract before locating: mean, median (per pixel, "
                    "over the video), or a .npy (y, x) array.")
+@click.option("--on-error", type=click.Choice(["raise", "skip"]), default="raise",
+              show_default=True,
+              help="Frames that cannot be decoded (a damaged file): raise = their chunk fails "
+                   "(recorded; the other chunks complete; exit status 1); skip = locate every "
+                   "frame that decodes, the skipped ones listed by 'daskloc info'.")
 def locate(videos, diameter, channel, frames, chunk_frames, out, cluster, cluster_config, workers,
-           scheduler, dashboard_address, overwrite, mask_file, background, **params):
+           scheduler, dashboard_address, overwrite, mask_file, background, on_error, **params):
     """Locate features in every frame of VIDEO and stream them to --out.
 
     VIDEO is a movie (.mov .mp4 .avi ...), a multi-page TIFF, a glob of images
@@ -271,7 +276,7 @@ def locate(videos, diameter, channel, frames, chunk_frames, out, cluster, cluste
             _video_source(videos), out=out, diameter=diameter, chunk_frames=chunk_frames,
             channel=parse_channel(channel), frames=parse_frames(frames), workers=workers,
             cluster=cluster, cluster_config=cluster_config, overwrite=overwrite, params=params,
-            dashboard_address=dashboard_address,
+            dashboard_address=dashboard_address, on_error=on_error,
             mask=read_mask(mask_file) if mask_file is not None else None,
             background=read_background(background),
         )

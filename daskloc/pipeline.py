@@ -38,16 +38,18 @@ from daskloc.stores.metadata import (
     METADATA_FORMAT,
     METADATA_VERSION,
     SOURCE_IDENTITY,
+    ChunkVerifier,
     MetadataError,
     chunk_id,
     is_legacy,
     job_identity,
 )
+from daskloc.video import VideoDecodeError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BatchError", "StoreMismatchError", "batch", "locate", "many_videos", "video_names",
-           "video_table"]
+__all__ = ["BatchError", "StoreMismatchError", "UndecodableChunksError", "batch", "locate",
+           "many_videos", "video_names", "video_table"]
 
 #: Frames per chunk when a video arrives as an in-memory (not dask) array.
 DEFAULT_CHUNK_FRAMES = 64
@@ -88,7 +90,8 @@ class _Plan:
             raise ValueError(
                 f"the video has a 'channel' dimension (dims {video.dims}, shape {video.shape}); "
                 "locate needs grey frames: pass channel=<int> to pick a channel or "
-                "channel='grey' to convert colour to grey, e.g. open_video(path, channel=0)"
+                "channel='grey' to convert colour to grey, e.g. open_video(path, channel=0) "
+                "(CLI: --channel 0 or --channel grey)"
             )
         if set(video.dims) != {"frame", "y", "x"}:
             raise ValueError(
@@ -179,7 +182,8 @@ class _BlockGraph:
         self.dsk = dict(blocks[0].dask) if len(blocks) else {}
         self.deps = {k: get_dependencies(self.dsk, k) for k in self.dsk}
 
-    def block(self, index):
+    def subgraph(self, index):
+        """``(graph, key)`` of one chunk's block: its tasks only."""
         key = self.keys[index]
         sub, stack = {}, [key]
         while stack:
@@ -187,7 +191,27 @@ class _BlockGraph:
             if k not in sub:
                 sub[k] = self.dsk[k]
                 stack.extend(self.deps[k])
+        return sub, key
+
+    def block(self, index):
+        sub, key = self.subgraph(index)
         return Delayed(key, sub)
+
+
+class _GraphRef:
+    """A block's task graph carried as an opaque argument (dask does not look inside):
+    the chunk task computes it itself, inside ``skip_undecodable``."""
+
+    __slots__ = ("dsk", "key")
+
+    def __init__(self, dsk, key):
+        self.dsk, self.key = dsk, key
+
+    def __getstate__(self):
+        return {"dsk": self.dsk, "key": self.key}
+
+    def __setstate__(self, state):
+        self.dsk, self.key = state["dsk"], state["key"]
 
 
 def _jsonable(value):
@@ -395,7 +419,27 @@ def _write_metadata(store, metadata):
         raise err from exc
 
 
-def _chunk_task(block, frame_numbers, store, start, stop, params, chunk_id):
+def _chunk_task_skipping(ref, frame_numbers, store, start, stop, params, identity):
+    """:func:`_chunk_task` with ``on_error="skip"``: the chunk's frames are read here,
+    inside :func:`daskloc.video.skip_undecodable`, and only the frames that decode are
+    located; the others are listed in the summary (and stored with the chunk)."""
+    from dask.local import get_sync
+
+    from daskloc.video import skip_undecodable
+
+    with skip_undecodable() as skipped:
+        block = get_sync(ref.dsk, ref.key)
+    frame_numbers = np.asarray(frame_numbers, dtype=np.int64)
+    gone = sorted(int(f) for f in skipped if start <= f < stop)
+    keep = ~np.isin(frame_numbers, gone)
+    summary = _chunk_task(np.asarray(block)[keep], frame_numbers[keep], store, start, stop,
+                          params, chunk_id(identity, start, stop, gone), skipped=gone)
+    summary["n_frames"] = len(frame_numbers)
+    summary["skip_reasons"] = {int(f): skipped.reasons.get(f) for f in gone}
+    return summary
+
+
+def _chunk_task(block, frame_numbers, store, start, stop, params, chunk_id, skipped=()):
     """Worker side of :func:`batch`: locate one chunk and append it to the store.
 
     ``store`` is a :class:`~daskloc.stores.FeatureStore`; it pickles to its location and
@@ -408,9 +452,10 @@ def _chunk_task(block, frame_numbers, store, start, stop, params, chunk_id):
     df = df[cols + ["frame"]].astype({c: np.float64 for c in cols} | {"frame": np.int64})
     summary = {"start": start, "stop": stop, "n_rows": int(len(df)),
                "n_frames": len(frame_numbers), "chunk_id": chunk_id,
-               "n_nonfinite": n_bad, "n_nonfinite_frames": n_bad_frames}
+               "n_nonfinite": n_bad, "n_nonfinite_frames": n_bad_frames,
+               "skipped": list(skipped)}
     if store.concurrent_writers:
-        _append_chunk(store, start, stop, df, chunk_id)
+        _append_chunk(store, start, stop, df, chunk_id, skipped)
     else:
         summary["features"] = df
     return summary
@@ -431,6 +476,7 @@ class _ClientWriter:
         self.next = 0
         self.held = {}
         self.abandoned = False
+        self.limit = None if self.order is None else len(self.order)
 
     def __call__(self, summary):
         """Take a finished chunk's summary; return the summaries of chunks now written."""
@@ -442,17 +488,30 @@ class _ClientWriter:
             return []
         self.held[(summary["start"], summary["stop"])] = summary
         written = []
-        while self.next < len(self.order) and self.order[self.next] in self.held:
+        while self.next < self.limit and self.order[self.next] in self.held:
             written.append(self._append(self.held.pop(self.order[self.next])))
             self.next += 1
         return written
 
-    def abandon(self):
-        """The video failed: drop the chunks held for ordered appends (a rerun redoes them)."""
-        self.abandoned = True
-        self.held.clear()
+    def abandon(self, chunk=None):
+        """The video failed: drop the chunks held for ordered appends (a rerun redoes them).
+
+        With ``chunk`` (one that failed): only the chunks from it on are dropped; the
+        ones before it are still appended when they arrive."""
+        if chunk is None or self.order is None:
+            self.abandoned = True
+            self.held.clear()
+            return
+        self.limit = min(self.limit, self.order.index(chunk))
+        for c in [c for c in self.held if self.order.index(c) >= self.limit]:
+            del self.held[c]
 
     def _append(self, summary):
+        if summary.get("skipped") and self.job is not None:
+            # This store keeps skipped frames only in the metadata: list them before the
+            # chunk lands, so the chunk's identity can always be checked.
+            self.job.note_skipped(summary)
+            self.job.write_meta()
         _append_chunk(self.store, summary["start"], summary["stop"], summary.pop("features"),
                       summary["chunk_id"], summary.get("skipped", ()))
         return summary
@@ -802,11 +861,64 @@ def _describe_source(item, plan=None):
 # ----------------------------------------------------------------- batch (streamed)
 
 
+def _frames_text(frames):
+    shown = ", ".join(str(f) for f in frames[:10])
+    return shown + (f", ... ({len(frames)} in all)" if len(frames) > 10 else "")
+
+
+class UndecodableChunksError(ValueError):
+    """Chunks of a video could not be decoded (damaged data); every other chunk was
+    located and stored.
+
+    Attributes
+    ----------
+    failed : dict
+        ``{(start, stop): reason}`` of the chunks that failed (also in the store's
+        metadata, ``failed_chunks``, and shown by ``daskloc info``).
+    store : str
+        The store's location.
+    """
+
+    def __init__(self, job):
+        self.failed = dict(job.failed)
+        self.store = job.store.url
+        n, total = len(self.failed), len(job.planned)
+        items = sorted(self.failed.items())
+        listed = "; ".join(f"frames {a}..{b - 1}: {why}" for (a, b), why in items[:5])
+        if n > 5:
+            listed += f"; and {n - 5} more (daskloc info lists them)"
+        held = ("" if not job.halted else
+                f" (the chunks after the first failed one were not stored: a "
+                f"{job.store.backend} store takes chunks in frame order)")
+        super().__init__(
+            f"{n} of {total} chunks could not be decoded ({listed}); {len(job.done)} chunks "
+            f"are stored in {self.store}{held}. Rerun with on_error='skip' (CLI: "
+            "--on-error skip) to locate every frame that can be decoded; the frames left "
+            "out are listed in the store's metadata and by daskloc info"
+        )
+
+    def __reduce__(self):
+        return (_rebuild_undecodable, (str(self), self.failed, self.store))
+
+
+def _rebuild_undecodable(message, failed, store):
+    exc = UndecodableChunksError.__new__(UndecodableChunksError)
+    ValueError.__init__(exc, message)
+    exc.failed, exc.store = failed, store
+    return exc
+
+
 class _Job:
     """One video of a batch: its plan, its table in the store and its progress."""
 
-    def __init__(self, plan, store, params, name=None, correction=None):
+    def __init__(self, plan, store, params, name=None, correction=None, on_error="raise"):
         self.plan = plan
+        #: "raise" or "skip": what a chunk with frames that cannot be decoded does.
+        self.on_error = on_error
+        #: {(start, stop): reason} of the chunks that could not be decoded in this run.
+        self.failed = {}
+        #: True once an ordered store cannot take this video's later chunks.
+        self.halted = False
         self.correction = correction
         self.store = store
         self.name = name
@@ -830,6 +942,8 @@ class _Job:
             "complete_chunks": [],
             "n_features": 0,
             "finished": False,
+            "failed_chunks": [],
+            "skipped": [],
             "versions": _versions(),
         }
         if name is not None:
@@ -848,6 +962,17 @@ class _Job:
         self.lease = None
         self.last_meta = 0.0
 
+    def note_skipped(self, summary):
+        """Record the frames a chunk skipped (``on_error="skip"``) in the metadata."""
+        key = [summary["start"], summary["stop"]]
+        entries = [e for e in self.meta["skipped"] if e[:2] != key]
+        entries.append(key + [sorted(int(f) for f in summary["skipped"])])
+        self.meta["skipped"] = sorted(entries)
+        reasons = summary.get("skip_reasons")
+        if reasons:
+            self.meta.setdefault("skip_reasons", {}).update(
+                {str(f): r for f, r in reasons.items()})
+
     def chunk_id(self, c):
         """The identity of this job's chunk ``c`` (a _Chunk or (start, stop))."""
         start, stop = (c.start, c.stop) if isinstance(c, _Chunk) else c
@@ -865,6 +990,10 @@ class _Job:
             self.old, self.damaged = None, exc
         if self.old is not None and not overwrite:
             _check_same_job(self.store, self.old, self.meta)
+            # Frames skipped by an earlier run are part of its chunks' identities.
+            self.meta["skipped"] = list(self.old.get("skipped", []))
+            if self.old.get("skip_reasons"):
+                self.meta["skip_reasons"] = dict(self.old["skip_reasons"])
 
     def verify(self, overwrite):
         """Which stored chunks are this job's; refuse chunks of another job (unless
@@ -884,10 +1013,8 @@ class _Job:
                 "locate it again, or choose another --out"
             )
         marks = st.chunk_ids(present)
-        planned = set(self.planned)
-        foreign = [c for c in present
-                   if c not in planned or marks.get(c) is None
-                   or marks[c].id != self.chunk_id(c)]
+        verifier = ChunkVerifier(self.meta)
+        foreign = [c for c in present if verifier.reason(c, marks.get(c)) is not None]
         if foreign:
             shown = ", ".join(f"[{a}, {b})" for a, b in foreign[:3])
             more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
@@ -899,6 +1026,18 @@ class _Job:
                 f"parameters, source or chunking: frames {shown}{more}); {why}. Nothing "
                 "was changed. Pass overwrite=True (CLI: --overwrite) to replace them, or "
                 "choose another --out"
+            )
+        partial = sorted(c for c in present
+                         if (marks[c].skipped if marks[c].skipped is not None
+                             else verifier.skipped.get(c)))
+        if partial and self.on_error != "skip":
+            frames = sorted({f for c in partial for f in (
+                marks[c].skipped if marks[c].skipped is not None else verifier.skipped[c])})
+            raise StoreMismatchError(
+                f"store {st.url} was written with on_error='skip': {len(frames)} frames "
+                f"that could not be decoded were left out ({_frames_text(frames)}); resume "
+                "with on_error='skip' (CLI: --on-error skip) to keep them out, or pass "
+                "overwrite=True (CLI: --overwrite) to try every frame again"
             )
 
     def start(self, overwrite):
@@ -919,6 +1058,8 @@ class _Job:
     def write_meta(self, finished=False):
         if self.lease is not None:
             self.lease.check()  # another writer took the store over: stop writing
+        self.meta["failed_chunks"] = [{"start": a, "stop": b, "error": why}
+                                      for (a, b), why in sorted(self.failed.items())]
         self.meta["complete_chunks"] = [list(c) for c in sorted(self.done)]
         self.meta["n_features"] = int(self.n_features)
         self.meta["finished"] = bool(finished)
@@ -944,7 +1085,7 @@ def _interleave(jobs):
     while queues:
         alive = []
         for job, it in queues:
-            if job.error is not None:
+            if job.error is not None or job.halted:
                 continue
             c = next(it, None)
             if c is None:
@@ -976,13 +1117,28 @@ def _execute(jobs, params, client, progress, fail_fast):
 
     def task(item):
         job, c = item
+        if job.on_error == "skip":
+            return delayed(_chunk_task_skipping, pure=False)(
+                _GraphRef(*job.graph.subgraph(c.index)), c.frames, job.store, c.start,
+                c.stop, params, job.identity
+            )
         return delayed(_chunk_task, pure=False)(
             job.graph.block(c.index), c.frames, job.store, c.start, c.stop, params,
             job.chunk_id(c)
         )
 
     def on_error(item, exc):
-        job = item[0]
+        job, c = item
+        if isinstance(exc, VideoDecodeError):
+            # Damaged frames: this chunk fails (recorded with its reason), the others go
+            # on. An ordered store cannot take the chunks after it: they wait for a rerun.
+            job.failed[(c.start, c.stop)] = (
+                f"{exc.path}: frame {exc.frame}: {exc.reason}" if hasattr(exc, "reason")
+                else str(exc))
+            if job.store.ordered_appends:
+                job.halted = True
+                job.writer.abandon((c.start, c.stop))
+            return
         if fail_fast:
             raise exc
         if job.error is None:
@@ -998,6 +1154,9 @@ def _execute(jobs, params, client, progress, fail_fast):
             return
         for w in written:
             job.done.add((w["start"], w["stop"]))
+            job.failed.pop((w["start"], w["stop"]), None)
+            if w.get("skipped"):
+                job.note_skipped(w)
             job.n_features += w["n_rows"]
             if w.get("n_nonfinite"):
                 bad = nonfinite.setdefault(job, [0, 0])
@@ -1034,6 +1193,8 @@ def _execute(jobs, params, client, progress, fail_fast):
         raise
     for job in jobs:
         job.write_meta(finished=job.complete)
+        if job.failed and job.error is None:
+            job.error = UndecodableChunksError(job)
     if nonfinite:  # NaN pixels the chunk tasks filled: one warning for the whole job
         import warnings
 
@@ -1057,6 +1218,7 @@ def batch(
     open_options=None,
     mask=None,
     background=None,
+    on_error="raise",
     **params,
 ):
     """Locate features in every frame and stream them to a store, chunk by chunk; resumable.
@@ -1107,6 +1269,18 @@ def batch(
     open_options : dict, optional
         Keyword arguments of :func:`daskloc.open_video` (``chunks``, ``channel``,
         ``frames``) for videos given as paths; DataArrays are used as they are.
+    on_error : {"raise", "skip"}, default "raise"
+        What a chunk whose frames cannot be read or decoded (a damaged movie or image,
+        :class:`daskloc.video.VideoDecodeError`) does. ``"raise"``: that chunk fails,
+        recorded with its reason in the store's metadata (``failed_chunks``, shown by
+        ``daskloc info``); the other chunks complete (in a Zarr or HDF5 store, which
+        takes chunks in frame order, those after it wait for the next run); then
+        :class:`UndecodableChunksError` lists the failed chunks. ``"skip"``: every frame
+        that can be decoded is located (see :func:`daskloc.video.skip_undecodable`) and
+        the frames left out are listed in the metadata (``skipped``, with reasons in
+        ``skip_reasons``) and by ``daskloc info``; they are part of each chunk's
+        identity, so a store written with ``"skip"`` resumes only with ``"skip"``.
+        Not part of the job's identity otherwise.
     mask, background : optional
         Bad pixels to fill and a static background to subtract before locating, as for
         :func:`locate` (the same mask for every video; ``"mean"``/``"median"`` are
@@ -1138,6 +1312,16 @@ def batch(
     PermissionError, OSError
         The store cannot be written (raised before any computing; the message names the
         path).
+    UndecodableChunksError
+        One video, ``on_error="raise"``: chunks with frames that cannot be decoded
+        (every other chunk is stored; the message lists each failed chunk, its frames
+        and why, and says to rerun with ``on_error="skip"``).
+    daskloc.stores.StoreInUseError
+        Another batch is writing the store (the message names its host, process and
+        start); one writer per store.
+    daskloc.stores.MetadataError
+        The store's metadata is damaged and ``overwrite`` is False (the message names
+        what is damaged).
     BatchError
         Several videos: one or more could not be opened or failed while being
         processed. Raised after every other video completed; lists each failed video
@@ -1200,7 +1384,9 @@ def batch(
     from daskloc.correct import check_background_name
 
     check_background_name(background)  # the same mistake for every video: fail first
-    correct = {"mask": mask, "background": background}
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    correct = {"mask": mask, "background": background, "on_error": on_error}
     if progress is True:
         from daskloc.progress import ProgressBar
 
@@ -1268,21 +1454,24 @@ def _writing(jobs, overwrite):
 
 
 def _batch_one(video, params, *, store, overwrite, do_not_return, client, progress, table,
-               storage_options, open_options, mask=None, background=None):
+               storage_options, open_options, mask=None, background=None, on_error="raise"):
     plan = _Plan(video, open_options)
     correction = _correction(plan, mask, background)
     st = open_store(store, "a", table=table, storage_options=storage_options)
-    job = _Job(plan, st, params, correction=correction)
+    job = _Job(plan, st, params, correction=correction, on_error=on_error)
     with _writing([job], overwrite):
         _apply_correction(job, client)
         _execute([job], params, client, progress, fail_fast=True)
+    if job.error is not None:
+        raise job.error
     if do_not_return:
         return None
     return _from_store(st)
 
 
 def _batch_many(many, params, *, store, overwrite, do_not_return, client, progress, table,
-                storage_options, open_options, mask=None, background=None):
+                storage_options, open_options, mask=None, background=None,
+                on_error="raise"):
     from daskloc.stores.base import FeatureStore
 
     if isinstance(store, FeatureStore):
@@ -1303,7 +1492,8 @@ def _batch_many(many, params, *, store, overwrite, do_not_return, client, progre
             continue
         st = open_store(store, "a", table=video_table(name, table),
                         storage_options=storage_options)
-        jobs.append(_Job(plan, st, params, name=name, correction=correction))
+        jobs.append(_Job(plan, st, params, name=name, correction=correction,
+                         on_error=on_error))
     with _writing(jobs, overwrite):
         for job in jobs:
             try:

@@ -24,13 +24,13 @@ from __future__ import annotations
 import os
 import pickle
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import daskloc.video as video
 from daskloc.video import VideoDecodeError, VideoError, open_video, skip_undecodable
+from tests._damage import damage_packet, packet_table
 
 try:
     from tests._data import data_path
@@ -59,17 +59,6 @@ def sync(arr):
 # ---------------------------------------------------------------------------------------
 
 
-def packet_table(path):
-    """(pts, dts, pos, size, is_keyframe, payload) of the video packets, decode order."""
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        return [
-            (p.pts, p.dts, p.pos, p.size, bool(p.is_keyframe), bytes(p))
-            for p in container.demux(stream)
-            if p.size
-        ]
-
-
 def presentation(table):
     """Frame number (rank of pts) of each packet of ``table``."""
     pts = np.array([p[0] for p in table])
@@ -80,21 +69,6 @@ def presentation(table):
 
 def next_keyframe_packet(table, index):
     return next((i for i in range(index + 1, len(table)) if table[i][4]), len(table))
-
-
-def damage_packet(src, dst, index, nbytes=8, seed=0):
-    """Copy ``src`` to ``dst`` with random bytes over the start of packet ``index``.
-
-    The payload is found from ``packet.pos`` (which for some containers points at the
-    block header before it) by searching for the packet's own bytes.
-    """
-    data = bytearray(Path(src).read_bytes())
-    _, _, pos, size, _, payload = packet_table(src)[index]
-    at = data.find(payload[:64], pos)
-    assert 0 <= at - pos < 64, "packet payload not found near packet.pos"
-    garbage = np.random.default_rng(seed).integers(0, 256, min(nbytes, size), np.uint8)
-    data[at : at + len(garbage)] = garbage.tobytes()
-    Path(dst).write_bytes(bytes(data))
 
 
 def decode_until_error(path, fmt="rgb24"):

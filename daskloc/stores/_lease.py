@@ -104,6 +104,8 @@ def stale_reason(doc, now=None, timeout=None):
     if not doc:
         return "the lease document is unreadable"
     if doc.get("host") == socket.gethostname() and isinstance(doc.get("pid"), int):
+        if doc["pid"] == os.getpid() and doc.get("token") not in _HEARTBEATS.tokens():
+            return "left by an earlier job of this process (its release failed)"
         start = _process_start(doc["pid"])
         if start is None:
             return f"its process (pid {doc['pid']}) is gone"
@@ -483,6 +485,11 @@ class _Heartbeats:
     def discard(self, lease):
         with self.lock:
             self.leases.discard(lease)
+
+    def tokens(self):
+        """Tokens of the leases this process holds now."""
+        with self.lock:
+            return {lease.token for lease in self.leases}
 
     def _run(self):
         while True:

@@ -739,7 +739,7 @@ class HDF5Store(FeatureStore):
             if not isinstance(node, tables.Group):
                 break
         else:
-            if METADATA_NODE in node:
+            if METADATA_NODE in node or CHUNKS_NODE in node:  # ours (metadata maybe lost)
                 return
             has_data = any(isinstance(c, tables.Leaf) for c in node._v_children.values())
             if not has_data and getattr(node._v_attrs, "pandas_type", None) is None:
@@ -949,7 +949,8 @@ class HDF5Store(FeatureStore):
         tables = _tables()
         group = self._node(hs)
         if group is not None and (
-            not isinstance(group, tables.Group) or METADATA_NODE not in group
+            not isinstance(group, tables.Group)
+            or (METADATA_NODE not in group and CHUNKS_NODE not in group)
         ):
             raise ValueError(
                 f"{self.path} holds {group._v_pathname!r}, which is not a daskloc feature "

@@ -87,8 +87,9 @@ from zarr.storage import FsspecStore, LocalStore
 
 from daskloc.stores._fs import fsspec_options, fsync, os_error
 from daskloc.stores.base import FeatureStore, chunk_may_hold
-from daskloc.stores.metadata import (ChunkMark, ChunkVerifier, MetadataError, id_from_words,
-                                     id_words, validate_metadata)
+from daskloc.stores.metadata import (ChunkMark, ChunkVerifier, MetadataError,
+                                     UnsafeStoreError, id_from_words, id_words,
+                                     validate_metadata)
 
 __all__ = ["ZarrStore"]
 
@@ -107,6 +108,9 @@ CHUNK_FIELDS = ("frame_start", "frame_stop", "row_start", "row_stop", "id_hi", "
 LEGACY_CHUNK_FIELDS = CHUNK_FIELDS[:4]
 #: Rows per chunk of ``chunk_ranges``.
 CHUNK_RANGES_CHUNK = 4096
+#: Codecs daskloc's arrays may declare (what it writes, and zarr's other built-in
+#: byte codecs); anything else is refused before any chunk is decoded.
+_SAFE_CODECS = frozenset({"bytes", "blosc", "zstd", "gzip", "crc32c", "transpose"})
 #: Zarr's temporary files (a LocalStore writes ``<key>.<hex>.partial`` then renames it).
 _PARTIAL_SUFFIX = ".partial"
 
@@ -339,13 +343,29 @@ class ZarrStore(FeatureStore):
         return node
 
     async def _open_async(self, h, name):
-        """Open one array of the table on zarr's loop; None if it does not exist."""
+        """Open one array of the table on zarr's loop; None if it does not exist.
+
+        Raises MetadataError if its document cannot be read, UnsafeStoreError if it
+        declares a codec daskloc never writes (the only way a Zarr array could make
+        a reader run foreign code: a codec that unpickles, say)."""
         try:
-            return await zarr.api.asynchronous.open_array(
+            a = await zarr.api.asynchronous.open_array(
                 store=h.store, path=self._key(name), mode="r+" if h.writable else "r",
                 zarr_format=3)
         except (FileNotFoundError, NotADirectoryError):
             return None
+        except Exception as exc:  # noqa: BLE001 - unknown codecs, dtypes, garbage JSON
+            raise MetadataError(
+                f"{self.url}: the array {name!r} cannot be opened ({type(exc).__name__}: "
+                f"{exc}); its zarr.json is not one daskloc writes: if the store is yours, "
+                "run the job again with overwrite=True (CLI: --overwrite)") from None
+        codecs = [c.to_dict().get("name") for c in a.metadata.codecs]
+        unknown = [c for c in codecs if c not in _SAFE_CODECS]
+        if unknown:
+            raise UnsafeStoreError(
+                f"{self.url}: the array {name!r} declares codecs {unknown} that daskloc never "
+                f"writes (it writes {sorted(_SAFE_CODECS)}); refusing to decode its data")
+        return a
 
     def _arrays(self, needs, writable=False):
         """Cached handles on arrays of the table, each with at least the rows asked for.
@@ -438,7 +458,10 @@ class ZarrStore(FeatureStore):
             return False
 
     def exists(self):
-        g = self._node()
+        try:
+            g = self._node()
+        except (ValueError, TypeError, KeyError):  # a damaged group document: say so on
+            return True                            # read_metadata, with the fix
         return g is not None and isinstance(g.attrs.get(METADATA_ATTR), dict)
 
     def list_tables(self):
@@ -530,7 +553,11 @@ class ZarrStore(FeatureStore):
                     f"cannot hold the feature table {self.url}: choose another output path "
                     "or table"
                 )
-        group = self._node()
+        try:
+            group = self._node()
+        except (ValueError, TypeError, KeyError):  # a damaged group document: the job's
+            self._probe_write(h)                   # metadata check names it (and the fix)
+            return
         if group is not None and not isinstance(group.attrs.get(METADATA_ATTR), dict):
             _, foreign = self._members(group)
             if foreign:
