@@ -62,7 +62,8 @@ def job_metadata(backend, n_frames, chunks):
     """The metadata document batch writes for such a job (same keys and layout)."""
     import daskloc
     from daskloc.locate import feature_columns, normalize_params
-    from daskloc.stores.base import METADATA_FORMAT, METADATA_VERSION, encode_frames
+    from daskloc.stores.base import encode_frames
+    from daskloc.stores.metadata import METADATA_FORMAT, METADATA_VERSION
 
     params = normalize_params(DIAMETER, **PARAMS)
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -95,6 +96,7 @@ def build(paths, n_frames, per_frame, chunk_frames):
     """Write the same chunks to every store; ``{format: write seconds}`` (generation not
     included)."""
     from daskloc.stores import open_store
+    from daskloc.stores.metadata import chunk_id, job_identity
 
     chunks = [(a, min(a + chunk_frames, n_frames)) for a in range(0, n_frames, chunk_frames)]
     stores, metas, seconds = {}, {}, {}
@@ -110,7 +112,7 @@ def build(paths, n_frames, per_frame, chunk_frames):
         df = make_chunk(a, b, per_frame, seed=i)
         for fmt, st in stores.items():
             t0 = time.perf_counter()
-            st.append_chunk(a, b, df)
+            st.append_chunk(a, b, df, chunk_id=chunk_id(job_identity(metas[fmt]), a, b))
             seconds[fmt] += time.perf_counter() - t0
     for fmt, st in stores.items():
         t0 = time.perf_counter()

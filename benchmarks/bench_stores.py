@@ -119,15 +119,17 @@ def server_size(backend, url, table):
 def write(url, table, chunks, meta):
     """Append every chunk through the store interface, as batch does; seconds."""
     from daskloc.stores import open_store
+    from daskloc.stores.metadata import chunk_id, job_identity
 
     meta = dict(meta, complete_chunks=[], n_features=0, finished=False)
+    identity = job_identity(meta)
     t0 = time.perf_counter()
     st = open_store(url, "a", table=table)
     st.prepare()
     st.write_metadata(meta)
     done, n = [], 0
     for a, b, df in chunks:
-        st.append_chunk(a, b, df)
+        st.append_chunk(a, b, df, chunk_id=chunk_id(identity, a, b))
         done.append([a, b])
         n += len(df)
     st.write_metadata(dict(meta, complete_chunks=done, n_features=n, finished=True))

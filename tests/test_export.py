@@ -59,7 +59,7 @@ def nan_src(tmp_path_factory):
     st.prepare()
     chunks = [(0, 10), (10, 20), (20, 30)]
     st.write_metadata({
-        "format": "daskloc-features", "format_version": 1,
+        "format": "daskloc-features", "format_version": 2,
         "params": {"diameter": 9, "minmass": 100, "maxsize": None, "invert": True},
         "source": {"path": "synthetic", "frames": {"start": 0, "stop": 30, "step": 1}},
         "chunking": {"chunks": [list(c) for c in chunks]},

@@ -93,7 +93,7 @@ def source_metadata(first, stop, chunks):
     """A minimal metadata document describing frames first..stop-1 cut in ``chunks``."""
     return {
         "format": "daskloc-features",
-        "format_version": 1,
+        "format_version": 2,
         "params": {"diameter": 9, "minmass": 100, "note": "unicode µm ✓", "nested": {"a": [1, 2.5, None]}},
         "source": {"path": "synthetic", "frames": {"start": first, "stop": stop, "step": 1}},
         "chunking": {"chunks": [list(c) for c in chunks]},

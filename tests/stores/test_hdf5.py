@@ -49,7 +49,7 @@ def fake_features(frames, per_frame, seed=0):
 def metadata(stop, chunk):
     return {
         "format": "daskloc-features",
-        "format_version": 1,
+        "format_version": 2,
         "params": {"diameter": 9},
         "source": {"path": "synthetic", "frames": {"start": 0, "stop": stop, "step": 1}},
         "chunking": {"chunks": [[a, min(a + chunk, stop)] for a in range(0, stop, chunk)]},

@@ -106,7 +106,7 @@ def fake_features(frames, per_frame, seed=0):
 def metadata(first, stop, chunks):
     return {
         "format": "daskloc-features",
-        "format_version": 1,
+        "format_version": 2,
         "params": {"diameter": 9, "minmass": 100},
         "source": {"path": "synthetic", "frames": {"start": first, "stop": stop, "step": 1}},
         "chunking": {"chunks": [list(c) for c in chunks]},
