@@ -63,9 +63,25 @@ def reference(arr, **params):
 
 
 def run_cli(*args, cwd=None, timeout=300):
+    """The ``daskloc`` command in a new process (as a user runs it)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     return subprocess.run([*DASKLOC, *map(str, args)], capture_output=True, text=True,
                           timeout=timeout, cwd=cwd, env=env)
+
+
+class _Run:
+    def __init__(self, result):
+        self.returncode, self.stdout, self.stderr = (result.exit_code, result.stdout,
+                                                     result.stderr)
+
+
+def info_cli(store):
+    """``daskloc info STORE`` run in this process (the command's own code, no start-up)."""
+    from click.testing import CliRunner
+
+    from daskloc.cli import main
+
+    return _Run(CliRunner().invoke(main, ["info", str(store)]))
 
 
 def digest(path):
@@ -141,7 +157,7 @@ def test_hdf5_store_carrying_a_pickled_object_is_refused(place, tmp_path, video_
             attempt()
         assert not marker.exists(), f"{name} ran the payload"
     assert not (tmp_path / "o.csv").exists()
-    out = run_cli("info", store)
+    out = info_cli(store)
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert "daskloc: error:" in out.stderr and "pickled" in out.stderr
     assert not marker.exists()
@@ -217,7 +233,7 @@ def test_sql_registry_holding_a_pickle_is_refused(tmp_path, video_arr):
     engine.dispose()
     with pytest.raises(MetadataError, match="not valid JSON"):
         read_features(url)
-    out = run_cli("info", url)
+    out = info_cli(url)
     assert out.returncode == 1 and "Traceback" not in out.stderr and "overwrite" in out.stderr
     assert not marker.exists()
 
@@ -294,14 +310,14 @@ def test_missing_or_edited_metadata_never_passes_old_rows_off_as_new(location, v
     assert store_info(loc.url, **loc.kwargs)["ignored_chunks"] == []
 
 
-def test_the_issue_case_parquet_without_metadata_on_the_real_movie(tmp_path):
+def test_the_issue_case_parquet_without_metadata_on_the_real_movie(tmp_path, cluster):
     """As found: locate with minmass 20 and 60-frame chunks, delete _daskloc.json, rerun
     with minmass 200 (here on 120 frames): refused (exit 1) instead of "done" with the
     minmass=20 rows; with --overwrite the rows are the minmass=200 ones."""
     movie = data_path("bulk-water.mov")
     out = tmp_path / "s.parquet"
     common = [movie, "--frames", "0:120", "--diameter", "11", "--invert", "--channel", "0",
-              "--chunk-frames", "60", "--out", out, "--workers", "1"]
+              "--chunk-frames", "60", "--out", out, "--scheduler", cluster.scheduler_address]
     assert run_cli("locate", *common, "--minmass", "20").returncode == 0
     n20 = store_info(out)["n_features"]
     (out / "_daskloc.json").unlink()
@@ -397,7 +413,7 @@ def test_damaged_metadata_is_explained_and_overwrite_starts_again(backend, how, 
     video = as_video(video_arr, chunks=4)
     batch(video, DIAMETER, store=loc.url, do_not_return=True, **PARAMS)
     damage(loc, how)
-    out = run_cli("info", loc.url)
+    out = info_cli(loc.url)
     assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
     line = out.stderr.strip()
     assert line.count("\n") == 0 and "damaged" in line and "--overwrite" in line
@@ -506,7 +522,7 @@ def test_a_sigkilled_writers_lease_is_taken_over(location, video_arr, tmp_path):
     holder = st.lease_holder()
     assert holder is not None and holder["pid"] == proc.pid and holder["stale"]
     if loc.backend in ("parquet", "hdf5", "sqlite"):
-        shown = run_cli("info", loc.url).stdout
+        shown = info_cli(loc.url).stdout
         assert "left by a writer that is gone" in shown and str(proc.pid) in shown
     batch(as_video(video_arr, chunks=4), DIAMETER, store=loc.url, do_not_return=True,
           **PARAMS, **loc.kwargs)
@@ -574,7 +590,7 @@ def test_a_stray_copy_of_a_chunk_file_is_ignored_and_reported(tmp_path, video_ar
     assert info["n_features"] == len(ref) and info["complete"]
     assert info["ignored_chunks"] == [{"chunk": [0, 2], "reason": (
         "not one of the job's chunks (its frame range is not in the chunking)")}]
-    out = run_cli("info", store)
+    out = info_cli(store)
     assert out.returncode == 0 and "ignored:    1 chunks" in out.stdout
     # A part of another job under a name of this job's chunking: not read either.
     other = tmp_path / "other.parquet"
@@ -606,7 +622,7 @@ def damaged_movie(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def clean_features():
-    video = daskloc.open_video(data_path("bulk-water.mov"), channel=0)
+    video = daskloc.open_video(data_path("bulk-water.mov"), channel=0, frames=slice(0, 300))
     return locate_stack(video.values, 11, minmass=20, invert=True)
 
 
@@ -614,7 +630,8 @@ def clean_features():
 def test_a_damaged_movie_names_file_and_frames_and_skip_keeps_the_rest(
         backend, damaged_movie, clean_features, tmp_path):
     loc = make_location(backend, tmp_path)
-    video = daskloc.open_video(damaged_movie, channel=0)  # chunks: frames 0..237, 238..479
+    # frames 0..299: chunks 0..237 (holding the damage) and 238..299
+    video = daskloc.open_video(damaged_movie, channel=0, frames=slice(0, 300))
     assert len(video.chunks[0]) == 2
     with pytest.raises(UndecodableChunksError) as e:
         batch(video, 11, store=loc.url, do_not_return=True, minmass=20, invert=True)
@@ -630,7 +647,7 @@ def test_a_damaged_movie_names_file_and_frames_and_skip_keeps_the_rest(
         pd.testing.assert_frame_equal(read_features(loc.url), late)
     else:  # frame-ordered store: the chunk after the failed one waits for a rerun
         assert info["chunks_complete"] == 0 and "frame order" in text
-    out = run_cli("info", loc.url)
+    out = info_cli(loc.url)
     assert "failed:     1 chunks" in out.stdout and "frames [0, 238)" in out.stdout
 
     # on_error="skip": every frame that decodes is located, the others are listed
@@ -642,17 +659,18 @@ def test_a_damaged_movie_names_file_and_frames_and_skip_keeps_the_rest(
     assert all(0 <= f < 238 for f in skipped) and len(skipped) < 238
     kept = clean_features[~clean_features.frame.isin(skipped)].reset_index(drop=True)
     pd.testing.assert_frame_equal(read_features(loc.url), kept)
-    out = run_cli("info", loc.url)
+    out = info_cli(loc.url)
     assert f"skipped:    {len(skipped)} frames" in out.stdout
     # Resuming without skip would hide nothing silently: refused.
     with pytest.raises(StoreMismatchError, match="on_error='skip'"):
         batch(video, 11, store=loc.url, do_not_return=True, minmass=20, invert=True)
 
 
-def test_the_cli_on_a_damaged_movie(damaged_movie, tmp_path):
+def test_the_cli_on_a_damaged_movie(damaged_movie, tmp_path, cluster):
     out = tmp_path / "s.parquet"
-    args = ["locate", damaged_movie, "--diameter", "11", "--minmass", "20", "--invert",
-            "--channel", "0", "--out", out, "--workers", "1"]
+    args = ["locate", damaged_movie, "--frames", "0:300", "--diameter", "11", "--minmass",
+            "20", "--invert", "--channel", "0", "--out", out, "--scheduler",
+            cluster.scheduler_address]
     first = run_cli(*args)
     assert first.returncode == 1 and "Traceback" not in first.stderr
     assert str(damaged_movie) in first.stderr and "--on-error skip" in first.stderr

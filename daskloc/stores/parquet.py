@@ -105,9 +105,10 @@ class ParquetStore(FeatureStore):
     Locally, writes are atomic per file (temporary dot-file, fsync, :func:`os.replace`);
     on object storage each part is one PUT to its final key, which is atomic there. So
     any number of workers may append different chunks at the same time, and readers in
-    other processes may read while chunks are being written. Two batches writing the
-    *same* store at the same time are not supported (each cleans the other's temporary
-    files).
+    other processes may read while chunks are being written. Two batches never write
+    the same table at once: each holds its lease (``.daskloc-lease``, an ``flock``ed
+    file locally, an object written with ``If-None-Match`` on S3) and a second batch is
+    refused before it touches anything.
 
     Every file operation goes through an fsspec filesystem (``LocalFileSystem`` for
     local paths); only the write of a part or of the metadata differs (temporary file,
