@@ -15,7 +15,7 @@ import sys
 import click
 
 from daskloc._runner import run_batch, summary_text
-from daskloc.pipeline import BatchError
+from daskloc.pipeline import BatchError, _frames_text
 from daskloc.stores.base import StoreBusyError
 
 #: Errors a person can act on: printed as one line, exit status 1, no traceback.
@@ -383,24 +383,15 @@ def _warnings_of(summary):
     if summary.get("metadata_edited"):
         lines.append("warning:    the metadata's parameters or source were changed after the "
                      "job wrote it: chunks that do not match them are not read")
-    ignored = summary.get("ignored_chunks") or []
+    ignored = [(c, c["chunk"], c["reason"]) for c in summary.get("ignored_chunks") or []]
     if ignored:
-        lines.append(f"ignored:    {len(ignored)} chunks in the store are not read:")
-        for c in ignored[:10]:
-            where = f"video {c['video']}: " if c.get("video") else ""
-            lines.append(f"            {where}frames [{c['chunk'][0]}, {c['chunk'][1]}): "
-                         f"{c['reason']}")
-        if len(ignored) > 10:
-            lines.append(f"            ... and {len(ignored) - 10} more (--json lists all)")
+        lines += _chunk_lines("ignored:    {} chunks in the store are not read:", ignored)
         lines.append("            (remove them, or rerun with --overwrite; plain Parquet "
                      "readers would read them)")
-    failed = summary.get("failed_chunks") or []
+    failed = [(c, (c["start"], c["stop"]), c.get("error"))
+              for c in summary.get("failed_chunks") or []]
     if failed:
-        lines.append(f"failed:     {len(failed)} chunks could not be located:")
-        for c in failed[:10]:
-            where = f"video {c['video']}: " if c.get("video") else ""
-            lines.append(f"            {where}frames [{c['start']}, {c['stop']}): "
-                         f"{c.get('error')}")
+        lines += _chunk_lines("failed:     {} chunks could not be located:", failed)
     skipped = summary.get("skipped_frames")
     if skipped:
         if isinstance(skipped, dict):
@@ -413,9 +404,15 @@ def _warnings_of(summary):
     return lines
 
 
-def _frames_text(frames):
-    shown = ", ".join(str(f) for f in frames[:12])
-    return shown + (f", ... ({len(frames)} in all)" if len(frames) > 12 else "")
+def _chunk_lines(title, items, shown=10):
+    """A title line and one line per chunk: ``(entry, (start, stop), why)`` items."""
+    lines = [title.format(len(items))]
+    for c, (a, b), why in items[:shown]:
+        where = f"video {c['video']}: " if c.get("video") else ""
+        lines.append(f"            {where}frames [{a}, {b}): {why}")
+    if len(items) > shown:
+        lines.append(f"            ... and {len(items) - shown} more (--json lists all)")
+    return lines
 
 
 @main.command()

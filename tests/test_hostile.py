@@ -46,7 +46,9 @@ from daskloc.stores import (MetadataError, StoreInUseError, StoreMismatchError,
 from tests._damage import damage_packet
 from tests._data import data_path
 from tests.conftest import DIAMETER, PARAMS, as_video, make_spots, start_batch_process
-from tests.stores.test_conformance import make_location
+# ``location``: the conformance suite's fixture (one store of a backend; parametrised
+# indirectly here), which leaves nothing behind on the shared servers.
+from tests.stores.test_conformance import location, make_location  # noqa: F401
 
 DASKLOC = [sys.executable, "-m", "daskloc"]
 BACKENDS = ["parquet", "zarr", "hdf5", "sqlite", "postgresql", "mariadb", "parquet-s3",
@@ -103,16 +105,6 @@ class Payload:
 
     def __reduce__(self):
         return (os.system, (f"touch {self.marker}",))
-
-
-@pytest.fixture
-def location(request, tmp_path):
-    loc = make_location(request.param, tmp_path)
-    yield loc
-    if request.param in ("postgresql", "mariadb"):  # shared servers: leave nothing behind
-        st = loc.open()
-        st.clear()
-        st.close()
 
 
 # ============================================================ 1. no code from a store

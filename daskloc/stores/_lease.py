@@ -32,8 +32,8 @@ import time
 import uuid
 from datetime import datetime, timezone
 
-__all__ = ["LEASE_HEARTBEAT", "LEASE_TIMEOUT", "Lease", "LockFileOps", "ObjectLeaseOps",
-           "holder_of", "lease_name"]
+__all__ = ["LEASE_HEARTBEAT", "LEASE_TIMEOUT", "CasLeaseOps", "Lease", "LockFileOps",
+           "ObjectLeaseOps", "holder_of", "lease_name"]
 
 #: Seconds between two heartbeats of a lease.
 LEASE_HEARTBEAT = 10.0
@@ -276,14 +276,36 @@ class LockFileOps:
             os.close(fd)
 
 
-class ObjectLeaseOps:
+class CasLeaseOps:
+    """Base of the leases kept as a document that is created only if absent and
+    replaced only if unchanged (compare-and-swap). Subclasses give ``create(data)``,
+    ``read() -> (bytes or None, version)``, ``replace(version, data)`` and
+    ``release(token)``."""
+
+    kind = "cas"
+
+    def update(self, token, data):
+        """Renew the document if the lease is still ours; False if it was lost."""
+        raw, version = self.read()
+        if raw is None or decode(raw).get("token") != token:
+            return False
+        return self.replace(version, data)
+
+    def holder(self):
+        """``(document, stale reason or None)`` of the current holder, or None."""
+        raw, _ = self.read()
+        if raw is None:
+            return None
+        doc = decode(raw)
+        return doc, stale_reason(doc)
+
+
+class ObjectLeaseOps(CasLeaseOps):
     """A lease document on object storage through fsspec: conditional create/replace.
 
     On S3 the create is ``If-None-Match: *`` and the replace ``If-Match: <ETag>``,
     both atomic on the server; other fsspec file systems get the closest they offer.
     """
-
-    kind = "cas"
 
     def __init__(self, fs, path):
         self.fs, self.path = fs, path
@@ -324,12 +346,6 @@ class ObjectLeaseOps:
         self.fs.pipe_file(self.path, data)
         return True
 
-    def update(self, token, data):
-        raw, version = self.read()
-        if raw is None or decode(raw).get("token") != token:
-            return False
-        return self.replace(version, data)
-
     def release(self, token):
         raw, _ = self.read()
         if raw is not None and decode(raw).get("token") == token:
@@ -337,13 +353,6 @@ class ObjectLeaseOps:
                 self.fs.rm_file(self.path)
             except FileNotFoundError:
                 pass
-
-    def holder(self):
-        raw, _ = self.read()
-        if raw is None:
-            return None
-        doc = decode(raw)
-        return doc, stale_reason(doc)
 
 
 def holder_of(ops):

@@ -55,6 +55,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql as _mysql
 
+from daskloc.stores._lease import CasLeaseOps
 from daskloc.stores.base import FeatureStore
 from daskloc.stores.metadata import ChunkMark, MetadataError, validate_metadata
 
@@ -1118,18 +1119,7 @@ class SQLStore(FeatureStore):
         return self._live_has_ids
 
     def chunk_ids(self, chunks=None):
-        """Identity, skipped frames and row count of stored chunks (progress rows).
-
-        Parameters
-        ----------
-        chunks : iterable of (int, int), optional
-            Default: every complete chunk.
-
-        Returns
-        -------
-        dict
-            ``{(start, stop): ChunkMark}``.
-        """
+        """As :meth:`FeatureStore.chunk_ids`, from the progress rows."""
         if self._file_missing():
             return {}
         with self._connect() as conn:
@@ -1277,12 +1267,10 @@ class SQLStore(FeatureStore):
         return df
 
 
-class _SQLLeaseOps:
+class _SQLLeaseOps(CasLeaseOps):
     """A writer's lease as a row of ``daskloc_leases`` (see daskloc.stores._lease):
     created by INSERT (the primary key refuses a second one), replaced only by
     ``UPDATE ... WHERE token = <the token judged stale>``."""
-
-    kind = "cas"
 
     def __init__(self, store):
         self.store = store
@@ -1332,20 +1320,8 @@ class _SQLLeaseOps:
             return done.rowcount == 1
         return self._write(fn)
 
-    def update(self, token, data):
-        return self.replace(token, data)
-
     def release(self, token):
         def fn(conn):
             conn.execute(_leases.delete().where(_leases.c.name == self.store.name,
                                                 _leases.c.token == token))
         self._write(fn)
-
-    def holder(self):
-        from daskloc.stores._lease import decode, stale_reason
-
-        raw, _ = self.read()
-        if raw is None:
-            return None
-        doc = decode(raw)
-        return doc, stale_reason(doc)
