@@ -486,7 +486,10 @@ class _ClientWriter:
             return [self._append(summary)]
         if self.abandoned:  # a chunk before it failed: it can never be appended in order
             return []
-        self.held[(summary["start"], summary["stop"])] = summary
+        chunk = (summary["start"], summary["stop"])
+        if self.order.index(chunk) >= self.limit:  # after a failed chunk: never appended
+            return []
+        self.held[chunk] = summary
         written = []
         while self.next < self.limit and self.order[self.next] in self.held:
             written.append(self._append(self.held.pop(self.order[self.next])))
@@ -507,10 +510,9 @@ class _ClientWriter:
             del self.held[c]
 
     def _append(self, summary):
-        if summary.get("skipped") and self.job is not None:
+        if self.job is not None and self.job.note_skipped(summary):
             # This store keeps skipped frames only in the metadata: list them before the
             # chunk lands, so the chunk's identity can always be checked.
-            self.job.note_skipped(summary)
             self.job.write_meta()
         _append_chunk(self.store, summary["start"], summary["stop"], summary.pop("features"),
                       summary["chunk_id"], summary.get("skipped", ()))
@@ -953,6 +955,7 @@ class _Job:
         self.meta["job"] = self.identity
         self.old = None
         self.damaged = None
+        self.marks = None  # what the store holds about each chunk, read by verify()
         self.done = set()
         self.n_features = 0
         self.todo = []
@@ -963,15 +966,27 @@ class _Job:
         self.last_meta = 0.0
 
     def note_skipped(self, summary):
-        """Record the frames a chunk skipped (``on_error="skip"``) in the metadata."""
+        """Make the metadata list the frames a chunk skipped (``on_error="skip"``),
+        replacing what an earlier run listed for it (none: its entry goes).
+
+        Returns
+        -------
+        bool
+            True if the metadata changed.
+        """
         key = [summary["start"], summary["stop"]]
+        frames = sorted(int(f) for f in summary.get("skipped") or ())
         entries = [e for e in self.meta["skipped"] if e[:2] != key]
-        entries.append(key + [sorted(int(f) for f in summary["skipped"])])
-        self.meta["skipped"] = sorted(entries)
+        if frames:
+            entries.append(key + [frames])
+        entries.sort()
+        changed = entries != self.meta["skipped"]
+        self.meta["skipped"] = entries
         reasons = summary.get("skip_reasons")
         if reasons:
             self.meta.setdefault("skip_reasons", {}).update(
                 {str(f): r for f, r in reasons.items()})
+        return changed
 
     def chunk_id(self, c):
         """The identity of this job's chunk ``c`` (a _Chunk or (start, stop))."""
@@ -1012,7 +1027,7 @@ class _Job:
                 "info, export), but not resumed; pass overwrite=True (CLI: --overwrite) to "
                 "locate it again, or choose another --out"
             )
-        marks = st.chunk_ids(present)
+        marks = self.marks = st.chunk_ids(present)
         verifier = ChunkVerifier(self.meta)
         foreign = [c for c in present if verifier.reason(c, marks.get(c)) is not None]
         if foreign:
@@ -1049,8 +1064,18 @@ class _Job:
         elif self.old is not None:
             self.meta["created"] = self.old.get("created", self.meta["created"])
         st.remove_temporary()
-        self.done = set(st.valid_chunks(self.meta)) & set(self.planned)
-        self.n_features = st.n_rows(sorted(self.done))
+        # Identities read by verify() (under the lease): reused where reading them again
+        # costs a request per chunk and nothing since could change them (Parquet, SQL;
+        # an HDF5 repair in remove_temporary can drop chunks).
+        if self.marks is not None and not overwrite and st.concurrent_writers:
+            verifier = ChunkVerifier(self.meta)
+            self.done = {c for c, m in self.marks.items() if verifier.accepts(c, m)}
+            counts = [self.marks[c].n_rows for c in self.done]
+            self.n_features = (sum(counts) if None not in counts
+                               else st.n_rows(sorted(self.done)))
+        else:
+            self.done = set(st.valid_chunks(self.meta)) & set(self.planned)
+            self.n_features = st.n_rows(sorted(self.done))
         self.write_meta(finished=len(self.done) == len(self.planned))
         self.todo = [c for c in self.plan.chunks if (c.start, c.stop) not in self.done]
         self.writer = _ClientWriter(st, self.todo, self)
@@ -1155,7 +1180,7 @@ def _execute(jobs, params, client, progress, fail_fast):
         for w in written:
             job.done.add((w["start"], w["stop"]))
             job.failed.pop((w["start"], w["stop"]), None)
-            if w.get("skipped"):
+            if job.on_error == "skip":
                 job.note_skipped(w)
             job.n_features += w["n_rows"]
             if w.get("n_nonfinite"):
@@ -1428,7 +1453,7 @@ def _writing(jobs, overwrite):
         for job in jobs:
             job.lease = stack.enter_context(job.store.lease())
             if job.lease.taken_over:
-                logger.warning("took over the lease: %s", job.lease.taken_over)
+                logger.warning("%s", job.lease.taken_over)
         problems = []
         for job in jobs:
             try:

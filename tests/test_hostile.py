@@ -42,7 +42,7 @@ import daskloc
 from daskloc.locate import locate_stack
 from daskloc.pipeline import UndecodableChunksError, batch
 from daskloc.stores import (MetadataError, StoreInUseError, StoreMismatchError,
-                            UnsafeStoreError, read_features, store_info)
+                            UnsafeStoreError, open_store, read_features, store_info)
 from tests._damage import damage_packet
 from tests._data import data_path
 from tests.conftest import DIAMETER, PARAMS, as_video, make_spots, start_batch_process
@@ -358,6 +358,54 @@ def test_many_video_overwrite_clears_no_video_unless_every_video_can_be(tmp_path
     assert digest(store) == before  # video a was not cleared either
 
 
+def test_hdf5_overwrite_keeps_the_users_nodes_beside_the_table(tmp_path, video_arr):
+    """A user's own array in the table's group (or a nested key) is not daskloc's: an
+    overwrite removes daskloc's nodes only, and never the file."""
+    tables = pytest.importorskip("tables")
+    store = tmp_path / "s.h5"
+    video = as_video(video_arr, chunks=4)
+    batch(video, DIAMETER, store=store, do_not_return=True, **PARAMS)
+    with tables.open_file(store, "a") as f:
+        f.create_array("/features", "my_calibration", np.arange(5.0))
+        f.set_node_attr("/features", "lab", "cleanroom 2")
+    batch(video, DIAMETER, store=store, overwrite=True, do_not_return=True, minmass=1050)
+    with tables.open_file(store, "r") as f:
+        assert list(f.get_node("/features/my_calibration").read()) == [0, 1, 2, 3, 4]
+        assert f.get_node("/features")._v_attrs.lab == "cleanroom 2"
+    pd.testing.assert_frame_equal(read_features(store), reference(video_arr, minmass=1050))
+
+
+def test_metadata_replaced_by_an_older_copy_switches_no_check_off(tmp_path, video_arr):
+    """Metadata of daskloc 0.1 (format_version 1) over chunks that carry identities: the
+    metadata was replaced, so those chunks are not read."""
+    store = tmp_path / "s.parquet"
+    batch(as_video(video_arr, chunks=4), DIAMETER, store=store, do_not_return=True, **PARAMS)
+    meta = json.loads((store / "_daskloc.json").read_text())
+    meta["format_version"] = 1
+    (store / "_daskloc.json").write_text(json.dumps(meta))
+    assert len(read_features(store)) == 0
+    info = store_info(store)
+    assert len(info["ignored_chunks"]) == 6
+    assert all("older copy" in c["reason"] for c in info["ignored_chunks"])
+
+
+def test_a_stale_skipped_entry_is_dropped_when_the_chunk_decodes(tmp_path, video_arr):
+    """The metadata lists skipped frames for a chunk whose append was then lost (a
+    crash); the rerun with on_error="skip" decodes the whole chunk: its entry goes, so
+    the chunk's identity checks and it is read."""
+    store = tmp_path / "s.zarr"
+    video = as_video(video_arr, chunks=4)
+    batch(video, DIAMETER, store=store, do_not_return=True, on_error="skip", **PARAMS)
+    st = open_store(store)
+    meta = st.read_metadata()
+    st.clear()
+    st.write_metadata(dict(meta, skipped=[[0, 4, [1]]], complete_chunks=[]))
+    batch(video, DIAMETER, store=store, do_not_return=True, on_error="skip", **PARAMS)
+    info = store_info(store)
+    assert info["complete"] and info["skipped_frames"] == []
+    pd.testing.assert_frame_equal(read_features(store), reference(video_arr))
+
+
 def damage(loc, how):
     """Damage a store's metadata: garbage bytes, a truncated document, or valid JSON of
     the wrong types (HDF5: both copies)."""
@@ -551,7 +599,9 @@ def test_a_second_writers_clean_up_never_deletes_the_first_writers_temporary_fil
     store = tmp_path / "s.parquet"
     proc = start_batch_process(tmp_path, video_arr, store, delay=0.4, chunks=4)
     try:
-        wait_for(lambda: (store / ".daskloc-lease").exists(), 120, "the lease")
+        # the first writer's lease, and a chunk (its start-up clean-up is behind it)
+        wait_for(lambda: (store / ".daskloc-lease").exists()
+                 and list(store.glob("part-*.parquet")), 120, "the lease and a chunk")
         temp = store / ".part-999999999-999999999.parquet.abc.tmp"  # as a writer's
         temp.write_bytes(b"being written")
         with pytest.raises(StoreInUseError):

@@ -135,6 +135,7 @@ def _frames_table(frames, per_frame=10):
 def _metadata(frames):
     return {
         "format": "daskloc-features",
+        "format_version": 2,
         "params": normalize_params(DIAMETER),
         "source": {"frames": encode_frames(frames)},
         "columns": {c: "float64" for c in ("y", "x", "mass", "size", "ecc", "signal",

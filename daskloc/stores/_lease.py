@@ -55,22 +55,45 @@ def _now_iso(t=None):
 
 
 def _process_start(pid):
-    """Start time (seconds since the epoch) of process ``pid``, or None if it is gone."""
+    """Start time (seconds since the epoch) of process ``pid``; None if it is gone;
+    ``"unknown"`` if it exists but may not be inspected (another user's, ``hidepid``)."""
     try:
         import psutil
-
+    except ImportError:  # pragma: no cover - psutil comes with distributed
+        return "unknown"
+    try:
         return psutil.Process(pid).create_time()
-    except Exception:  # noqa: BLE001 - psutil.NoSuchProcess, AccessDenied, no psutil
+    except psutil.NoSuchProcess:
         return None
+    except Exception:  # noqa: BLE001 - AccessDenied, ZombieProcess: alive, unknown
+        return "unknown"
+
+
+def _machine():
+    """``(boot id, pid namespace)``: a pid means this process only on the same machine,
+    since its last boot, in the same pid namespace (containers share host names)."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot = f.read().strip()
+    except OSError:
+        boot = None
+    try:
+        ns = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        ns = None
+    return boot, ns
 
 
 def new_holder(token):
     """The lease document of this process."""
     now = time.time()
+    boot, ns = _machine()
     return {
         "daskloc_lease": 1,
         "token": token,
         "host": socket.gethostname(),
+        "boot_id": boot,
+        "pid_namespace": ns,
         "pid": os.getpid(),
         "process_start": _process_start(os.getpid()),
         "started": _now_iso(now),
@@ -103,14 +126,23 @@ def stale_reason(doc, now=None, timeout=None):
     timeout = LEASE_TIMEOUT if timeout is None else timeout
     if not doc:
         return "the lease document is unreadable"
-    if doc.get("host") == socket.gethostname() and isinstance(doc.get("pid"), int):
-        if doc["pid"] == os.getpid() and doc.get("token") not in _HEARTBEATS.tokens():
-            return "left by an earlier job of this process (its release failed)"
+    boot, ns = _machine()
+    same_machine = (doc.get("host") == socket.gethostname()
+                    and doc.get("boot_id", boot) == boot and boot is not None)
+    if (doc.get("host") == socket.gethostname() and doc.get("boot_id") not in (None, boot)
+            and boot is not None):
+        return "this machine was restarted since (its process is gone)"
+    if same_machine and doc.get("pid_namespace", ns) == ns and isinstance(doc.get("pid"), int):
+        if doc["pid"] == os.getpid():
+            if doc.get("token") in _FAILED_RELEASES:
+                return "left by an earlier job of this process (its release failed)"
+            return None  # a lease of this process, held or being taken now
         start = _process_start(doc["pid"])
         if start is None:
             return f"its process (pid {doc['pid']}) is gone"
         recorded = doc.get("process_start")
-        if isinstance(recorded, (int, float)) and abs(start - recorded) > 1.0:
+        if (isinstance(start, float) and isinstance(recorded, (int, float))
+                and abs(start - recorded) > 1.0):
             return f"its process (pid {doc['pid']}) is gone (the pid belongs to another process now)"
         return None
     beat = doc.get("heartbeat_unix")
@@ -120,6 +152,12 @@ def stale_reason(doc, now=None, timeout=None):
     if age > timeout:
         return f"no heartbeat for {age:.0f} s"
     return None
+
+
+def took_over(doc, where, reason):
+    """The line logged when a stale lease is taken over."""
+    return (f"took over the lease of {where} from process {doc.get('pid')} on "
+            f"{doc.get('host')} (since {doc.get('started')}): {reason}")
 
 
 def describe(doc, where, reason=None):
@@ -153,6 +191,24 @@ def _refusal(doc, where, timeout):
 # ----------------------------------------------------------------- backends' primitives
 
 
+def _flock_briefly(fd, seconds=0.5):
+    """An exclusive non-blocking flock, retried for a moment: a reader probing the lock
+    (``daskloc info``) holds it shared for microseconds."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+#: LockFileOps of this process holding a lock now.
+_LOCKED = set()
+
+
 class LockFileOps:
     """A lease held as an ``flock`` on a local lock file (opened with ``O_NOFOLLOW``).
 
@@ -167,6 +223,16 @@ class LockFileOps:
     def __init__(self, path):
         self.path = path
         self.fd = None
+
+    def abandon_in_child(self):
+        """After fork, in the child: close the inherited descriptor (the flock is the
+        parent's; closing a duplicate leaves it held by the parent)."""
+        if self.fd is not None:
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
+            self.fd = None
 
     def _open(self, flags):
         try:
@@ -194,7 +260,7 @@ class LockFileOps:
             fd = self._open(os.O_RDWR | os.O_CREAT)
             self._check_regular(fd)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                _flock_briefly(fd)
             except BlockingIOError:
                 raw = os.pread(fd, 1 << 16, 0)
                 os.close(fd)
@@ -226,6 +292,7 @@ class LockFileOps:
         os.pwrite(fd, data, 0)
         os.fsync(fd)
         self.fd = fd
+        _LOCKED.add(self)
         return True, previous
 
     def update(self, token, data):
@@ -253,6 +320,7 @@ class LockFileOps:
         finally:
             os.close(self.fd)
             self.fd = None
+            _LOCKED.discard(self)
 
     def holder(self):
         """``(document, stale reason or None)`` of the current holder, or None."""
@@ -337,8 +405,12 @@ class ObjectLeaseOps(CasLeaseOps):
         if self.s3 and version is not None:
             try:
                 self.fs.pipe_file(self.path, data, IfMatch=version)
-            except (OSError, FileNotFoundError):
-                return False
+            except FileNotFoundError:
+                return False  # released meanwhile
+            except OSError as exc:
+                if "pre-condition" in str(exc) or "PreconditionFailed" in str(exc):
+                    return False  # changed since it was read
+                raise  # a network or permission problem: not a lost race
             return True
         raw, now = self.read()
         if now != version:
@@ -419,7 +491,7 @@ class Lease:
             if not ok:
                 raise _refusal(previous or {}, self.where, self.timeout)
             if previous:
-                self.taken_over = describe(previous, self.where, "its writer is gone")
+                self.taken_over = took_over(previous, self.where, "its writer is gone")
         else:
             for _ in range(5):
                 if self.ops.create(encode(doc)):
@@ -432,10 +504,14 @@ class Lease:
                 if why is None:
                     raise _refusal(holder, self.where, self.timeout)
                 if self.ops.replace(version, encode(doc)):
-                    self.taken_over = describe(holder, self.where, why)
+                    self.taken_over = took_over(holder, self.where, why)
                     break
             else:
-                raise _refusal({}, self.where, self.timeout)
+                from daskloc.stores.base import StoreInUseError
+
+                raise StoreInUseError(
+                    f"could not take the lease of {self.where}: it changed hands 5 times "
+                    "while this job tried (other writers are starting); try again")
         self.token, self.doc = token, doc
         _HEARTBEATS.add(self)
         return self
@@ -467,8 +543,8 @@ class Lease:
         if self.token is not None:
             try:
                 self.ops.release(self.token)
-            except Exception:  # noqa: BLE001 - a job's own error must not be hidden; the
-                pass  # document left behind is stale (its holder is gone) once we exit
+            except Exception:  # noqa: BLE001 - a job's own error must not be hidden: the
+                _FAILED_RELEASES.add(self.token)  # next job of this process takes it over
             finally:
                 self.token = None
 
@@ -495,10 +571,11 @@ class _Heartbeats:
         with self.lock:
             self.leases.discard(lease)
 
-    def tokens(self):
-        """Tokens of the leases this process holds now."""
-        with self.lock:
-            return {lease.token for lease in self.leases}
+    def forget(self):
+        """In a forked child: the parent's leases are not the child's to renew."""
+        self.leases = set()
+        self.lock = threading.Lock()
+        self.thread = None
 
     def _run(self):
         while True:
@@ -513,3 +590,16 @@ class _Heartbeats:
 
 
 _HEARTBEATS = _Heartbeats()
+#: Tokens of this process's leases whose release failed (e.g. on a full disk).
+_FAILED_RELEASES = set()
+
+
+def _after_fork():
+    _HEARTBEATS.forget()
+    for ops in list(_LOCKED):  # a child must not keep the parent's lock files held
+        ops.abandon_in_child()
+    _LOCKED.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)

@@ -42,6 +42,7 @@ from daskloc.stores.metadata import (
     ChunkVerifier,
     MetadataError,
     UnsafeStoreError,
+    is_legacy,
     job_identity,
     make_chunk_id,
     skipped_frames,
@@ -501,6 +502,11 @@ class FeatureStore(abc.ABC):
         meta = self.read_metadata()
         if meta is None:
             raise ValueError(f"{self.url} has no daskloc metadata: write_metadata comes first")
+        if is_legacy(meta):
+            raise ValueError(
+                f"{self.url} has metadata of daskloc < 0.2 (format_version 1 or none), whose "
+                "chunks carry no identity: it can be read, not appended to; write metadata "
+                "of the current format first (or run the job with overwrite=True)")
         skipped = skipped or skipped_frames(meta).get((int(start), int(stop)), ())
         return make_chunk_id(job_identity(meta), start, stop, skipped)
 
@@ -570,7 +576,7 @@ class FeatureStore(abc.ABC):
             (int(a), int(b)) for a, b in chunks)
         if verifier.planned is not None:
             candidates = [c for c in candidates if c in verifier.planned]
-        if verifier.legacy or not candidates:
+        if not candidates:
             return candidates
         marks = self.chunk_ids(candidates)
         return [c for c in candidates if verifier.accepts(c, marks.get(c))]

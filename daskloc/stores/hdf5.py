@@ -72,6 +72,8 @@ from daskloc.stores.base import (
     normalize_selection,
 )
 from daskloc.stores.metadata import (
+    METADATA_FORMAT,
+    METADATA_VERSION,
     ChunkMark,
     ChunkVerifier,
     MetadataError,
@@ -102,6 +104,11 @@ _LEGACY_CHUNK_FIELDS = _CHUNK_DTYPE.names[:6]
 _FRAME_DTYPE = np.dtype([("frame", "<i8"), ("row_start", "<i8"), ("row_stop", "<i8")])
 #: Attributes PyTables itself puts on groups (anything else is someone's data).
 _PYTABLES_GROUP_ATTRS = {"CLASS", "TITLE", "VERSION", "PYTABLES_FORMAT_VERSION", "FILTERS"}
+#: Attributes pandas puts on the group of a table it writes (the table's bookkeeping).
+_PANDAS_GROUP_ATTRS = {"pandas_type", "pandas_version", "table_type", "index_cols",
+                       "values_cols", "non_index_axes", "data_columns", "nan_rep",
+                       "encoding", "errors", "levels", "info", "metadata",
+                       "data_col_nan_rep", "mi_level_nan_rep"}
 #: Features per frame assumed when sizing the table's HDF5 chunks.
 EXPECTED_PER_FRAME = 300
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -167,7 +174,7 @@ class _GuardedPickle:
 
 
 _GUARD = threading.local()
-#: Files whose attributes were checked, by path: the signature (see _signature) then.
+#: Files whose attributes were checked, by (path, key): the signature (_signature) then.
 _CHECKED = {}
 
 
@@ -630,8 +637,8 @@ class HDF5Store(FeatureStore):
                 finally:
                     hs.close()
                     # Our own writes add no pickled objects: the file stays checked.
-                    if _CHECKED.get(self.path) is not None:
-                        _CHECKED[self.path] = _signature(self.path)
+                    if _CHECKED.get((self.path, self.key)) is not None:
+                        _CHECKED[(self.path, self.key)] = _signature(self.path)
                     if dirty and on_dirty == "keep":
                         lock.mark(key, previous)
                     elif not dirty or on_dirty == "forget":
@@ -645,9 +652,9 @@ class HDF5Store(FeatureStore):
         A file checked before in this process and unchanged since (same inode, size,
         modification and change times) is not checked again; the guard itself stays
         on for every load."""
-        if signature is not None and _CHECKED.get(self.path) == signature:
+        if signature is not None and _CHECKED.get((self.path, self.key)) == signature:
             return
-        _CHECKED.pop(self.path, None)
+        _CHECKED.pop((self.path, self.key), None)
         tables = _tables()
         h = hs._handle
         nodes, node, path = [h.root], h.root, ""
@@ -689,7 +696,7 @@ class HDF5Store(FeatureStore):
                     "this file"
                 )
         if signature is not None:
-            _CHECKED[self.path] = signature
+            _CHECKED[(self.path, self.key)] = signature
 
     # -- nodes -------------------------------------------------------------------
     def _node(self, hs, name=None):
@@ -966,8 +973,9 @@ class HDF5Store(FeatureStore):
     def _lease_ops(self):
         from daskloc.stores._lease import LockFileOps, lease_name
 
+        # Per key: table=None and table="features" are the same key, so the same lease.
         return LockFileOps(os.path.join(os.path.dirname(self.path),
-                                        lease_name(self.path, self.table)))
+                                        lease_name(self.path, self.key)))
 
     def clear(self):
         path = self.path
@@ -1007,21 +1015,46 @@ class HDF5Store(FeatureStore):
             for child in group._v_children.values():
                 path = child._v_pathname
                 if path == mine:
+                    if not self._group_only_ours(child):
+                        return False
                     continue
                 if not (isinstance(child, tables.Group) and mine.startswith(path + "/")):
                     return False
                 todo.append(child)
         return True
 
+    def _group_only_ours(self, group):
+        """True if the key's group holds daskloc's nodes and pandas' attributes only."""
+        tables = _tables()
+        if not isinstance(group, tables.Group):
+            return False
+        if set(group._v_attrs._v_attrnamesuser) - _PYTABLES_GROUP_ATTRS - _PANDAS_GROUP_ATTRS:
+            return False
+        return all(n in _OUR_NODES for n in group._v_children)
+
     def _remove_group(self, group):
         """Remove our nodes of the key's group; the group too if nothing else is in it."""
-        if any(n not in _OUR_NODES for n in group._v_children):
+        if not self._group_only_ours(group):
             for name in _OUR_NODES:  # nested keys of someone else stay, with the group
-                if name in group:
+                if name in group and name != METADATA_NODE:
                     group._f_get_child(name)._f_remove(recursive=True)
             for attr in list(group._v_attrs._v_attrnamesuser):
-                if attr not in _PYTABLES_GROUP_ATTRS:
-                    group._v_attrs._f_remove(attr)
+                if attr in _PANDAS_GROUP_ATTRS:  # the table's; anything else is someone's
+                    delattr(group._v_attrs, attr)
+            # The group still holds someone's data: an empty daskloc document keeps it
+            # marked as this table's (not a foreign group), with no chunks.
+            empty = {"format": METADATA_FORMAT, "format_version": METADATA_VERSION,
+                     "cleared": True}
+            data = np.frombuffer(json.dumps(empty).encode("utf-8"), np.uint8)
+            node = group._f_get_child(METADATA_NODE) if METADATA_NODE in group else None
+            if node is not None:
+                node.truncate(0)
+                node.append(data)
+            else:
+                _tables().File.create_earray(
+                    group._v_file, group, METADATA_NODE, atom=_tables().UInt8Atom(),
+                    shape=(0,), title="daskloc metadata: UTF-8 JSON", chunkshape=(16384,),
+                    obj=data)
             return
         parent = group._v_parent
         group._f_remove(recursive=True)

@@ -354,7 +354,10 @@ class ChunkVerifier:
         chunk = tuple(chunk)
         if self.planned is not None and chunk not in self.planned:
             return "not one of the job's chunks (its frame range is not in the chunking)"
-        if self.legacy:
+        if self.legacy:  # metadata of daskloc 0.1: its chunks carried no identity
+            if mark is not None and mark.id is not None:
+                return ("carries a job identity, but the metadata is of daskloc < 0.2 (the "
+                        "metadata was replaced by an older copy)")
             return None
         if mark is None or mark.id is None:
             return "carries no job identity (not written by this job)"

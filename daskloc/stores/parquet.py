@@ -460,9 +460,7 @@ class ParquetStore(FeatureStore):
                 return pq.read_metadata(src)
         except FileNotFoundError:  # removed by a concurrent clear
             return None
-        except (OSError, pa.ArrowInvalid) as exc:
-            if isinstance(exc, PermissionError):
-                raise
+        except pa.ArrowInvalid as exc:  # not Parquet (or cut short); I/O errors go up
             return _BadFooter(exc)
 
     def chunk_ids(self, chunks=None):
@@ -485,7 +483,7 @@ class ParquetStore(FeatureStore):
         return total
 
     # -- reading -----------------------------------------------------------------
-    def plan(self, lo, hi, wanted=None, chunks=None, verifier=None):
+    def _plan(self, lo, hi, wanted=None, chunks=None, verifier=None):
         """Which files and row groups a read of a frame selection touches.
 
         Files are chosen by the frame range in their names (no file is opened for
@@ -539,25 +537,30 @@ class ParquetStore(FeatureStore):
                 elif chunk_may_hold(int(st.min), int(st.max) + 1, lo, hi, wanted):
                     groups.append(i)
             if groups:
-                out.append((path, groups))
+                out.append((path, groups, md))
         return out
+
+    def plan(self, lo, hi, wanted=None, chunks=None, verifier=None):
+        """As :meth:`_plan` (see there), without the footers."""
+        return [(path, groups) for path, groups, _ in self._plan(lo, hi, wanted, chunks,
+                                                                 verifier)]
 
     def _read_chunks(self, lo, hi, wanted, columns, meta):
         # Identities are checked in the footers plan() reads anyway: no second read.
-        return self._read_plan(self.plan(lo, hi, wanted, None, ChunkVerifier(meta)),
+        return self._read_plan(self._plan(lo, hi, wanted, None, ChunkVerifier(meta)),
                                lo, hi, wanted, columns)
 
     def _read_selection(self, lo, hi, wanted, columns, chunks):
         verifier = _AcceptAll()
-        return self._read_plan(self.plan(lo, hi, wanted, chunks, verifier), lo, hi, wanted,
+        return self._read_plan(self._plan(lo, hi, wanted, chunks, verifier), lo, hi, wanted,
                                columns)
 
     def _read_plan(self, plan, lo, hi, wanted, columns):
         parts = []
-        for path, groups in plan:
+        for path, groups, md in plan:
             try:
                 with self._source(path) as src:
-                    pf = pq.ParquetFile(src, pre_buffer=True)
+                    pf = pq.ParquetFile(src, pre_buffer=True, metadata=md)
                     names = [c for c in columns if c in pf.schema_arrow.names]
                     _check_types(path, pf.schema_arrow, names)
                     table = pf.read_row_groups(groups, columns=names)

@@ -1308,14 +1308,16 @@ class _SQLLeaseOps(CasLeaseOps):
                 raise
         if row is None:
             return None, None
-        return row[1].encode("utf-8"), row[0]
+        return row[1].encode("utf-8"), (row[0], row[1])
 
     def replace(self, version, data):
         doc = json.loads(data)
+        token, holder = version
 
-        def fn(conn):
+        def fn(conn):  # compare-and-swap on the whole document: a heartbeat changes it
             done = conn.execute(_leases.update().where(
-                _leases.c.name == self.store.name, _leases.c.token == version
+                _leases.c.name == self.store.name, _leases.c.token == token,
+                _leases.c.holder == holder,
             ).values(token=doc["token"], holder=data.decode("utf-8").strip()))
             return done.rowcount == 1
         return self._write(fn)

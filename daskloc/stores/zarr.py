@@ -354,7 +354,7 @@ class ZarrStore(FeatureStore):
                 zarr_format=3)
         except (FileNotFoundError, NotADirectoryError):
             return None
-        except Exception as exc:  # noqa: BLE001 - unknown codecs, dtypes, garbage JSON
+        except (ValueError, TypeError, KeyError) as exc:  # unknown codecs or dtypes, garbage
             raise MetadataError(
                 f"{self.url}: the array {name!r} cannot be opened ({type(exc).__name__}: "
                 f"{exc}); its zarr.json is not one daskloc writes: if the store is yours, "
@@ -633,6 +633,8 @@ class ZarrStore(FeatureStore):
                 try:
                     doc = json.loads(buf.to_bytes())
                 except (UnicodeDecodeError, json.JSONDecodeError):
+                    doc = None
+                if not isinstance(doc, dict):
                     foreign.append(name)
                     continue
                 attrs = doc.get("attributes") if isinstance(doc, dict) else None

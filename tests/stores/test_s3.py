@@ -115,7 +115,8 @@ def _metadata(frames):
     from daskloc.locate import normalize_params
     from daskloc.stores import encode_frames
 
-    return {"format": "daskloc-features", "params": normalize_params(DIAMETER),
+    return {"format": "daskloc-features", "format_version": 2,
+            "params": normalize_params(DIAMETER),
             "source": {"frames": encode_frames(frames)},
             "columns": {c: "float64" for c in COLUMNS} | {"frame": "int64"}}
 

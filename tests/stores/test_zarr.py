@@ -323,7 +323,8 @@ def test_rows_beyond_the_watermark_are_ignored_then_cut_off(full_store, video_an
 def test_the_next_append_cuts_off_what_a_killed_writer_left(tmp_path):
     st = ZarrStore(tmp_path / "a.zarr", chunk_rows=8)
     st.prepare()
-    meta = {"format": "daskloc-features", "source": {"frames": {"start": 0, "stop": 30}},
+    meta = {"format": "daskloc-features", "format_version": 2,
+            "source": {"frames": {"start": 0, "stop": 30}},
             "columns": {"y": "float64", "frame": "int64"}}
     st.write_metadata(meta)
 
@@ -351,7 +352,7 @@ def test_appends_write_whole_chunks_without_reading_them_back(tmp_path, monkeypa
     path = tmp_path / "t.zarr"
     st = ZarrStore(path, chunk_rows=8)
     st.prepare()
-    st.write_metadata({"format": "daskloc-features",
+    st.write_metadata({"format": "daskloc-features", "format_version": 2,
                        "source": {"frames": {"start": 0, "stop": 30}},
                        "columns": {"y": "float64", "frame": "int64"}})
 
