@@ -471,7 +471,8 @@ def test_damaged_metadata_is_explained_and_overwrite_starts_again(backend, how, 
 # ============================================================ 4. no symbolic links followed
 
 
-@pytest.mark.parametrize("which", ["hdf5-lock", "hdf5-lease", "parquet-lease", "zarr-lease"])
+@pytest.mark.parametrize("which", ["hdf5-lock", "hdf5-lease", "hdf5-lease-of-a-table",
+                                   "parquet-lease", "zarr-lease"])
 def test_lock_and_lease_files_that_are_symlinks_are_never_followed(which, tmp_path,
                                                                    video_arr):
     shared = tmp_path / "shared"
@@ -480,8 +481,11 @@ def test_lock_and_lease_files_that_are_symlinks_are_never_followed(which, tmp_pa
     victim.write_text("precious results\n")
     if which.startswith("hdf5"):
         store = shared / "f.h5"
-        name = ".f.h5.daskloc-lock" if which == "hdf5-lock" else ".f.h5.daskloc-lease"
+        name = {"hdf5-lock": ".f.h5.daskloc-lock", "hdf5-lease": ".f.h5.daskloc-lease",
+                "hdf5-lease-of-a-table": ".f.h5.daskloc-lease.movie2"}[which]
         link = shared / name
+        if which == "hdf5-lease-of-a-table":
+            store = f"{store}#movie2"
     elif which == "parquet-lease":
         store = shared / "f.parquet"
         store.mkdir()

@@ -973,9 +973,11 @@ class HDF5Store(FeatureStore):
     def _lease_ops(self):
         from daskloc.stores._lease import LockFileOps, lease_name
 
-        # Per key: table=None and table="features" are the same key, so the same lease.
+        # Per key: table=None and table="features" are the same key, so the same lease,
+        # named like every other store's lease of its default table.
+        table = None if self.key == DEFAULT_TABLE else self.key
         return LockFileOps(os.path.join(os.path.dirname(self.path),
-                                        lease_name(self.path, self.key)))
+                                        lease_name(self.path, table)))
 
     def clear(self):
         path = self.path
