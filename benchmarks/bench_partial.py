@@ -63,7 +63,7 @@ def job_metadata(backend, n_frames, chunks):
     import daskloc
     from daskloc.locate import feature_columns, normalize_params
     from daskloc.stores.base import encode_frames
-    from daskloc.stores.metadata import METADATA_FORMAT, METADATA_VERSION
+    from daskloc.metadata import METADATA_FORMAT, METADATA_VERSION
 
     params = normalize_params(DIAMETER, **PARAMS)
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -96,7 +96,7 @@ def build(paths, n_frames, per_frame, chunk_frames):
     """Write the same chunks to every store; ``{format: write seconds}`` (generation not
     included)."""
     from daskloc.stores import open_store
-    from daskloc.stores.metadata import chunk_id, job_identity
+    from daskloc.metadata import chunk_id, job_identity
 
     chunks = [(a, min(a + chunk_frames, n_frames)) for a in range(0, n_frames, chunk_frames)]
     stores, metas, seconds = {}, {}, {}

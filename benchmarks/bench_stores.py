@@ -119,7 +119,7 @@ def server_size(backend, url, table):
 def write(url, table, chunks, meta):
     """Append every chunk through the store interface, as batch does; seconds."""
     from daskloc.stores import open_store
-    from daskloc.stores.metadata import chunk_id, job_identity
+    from daskloc.metadata import chunk_id, job_identity
 
     meta = dict(meta, complete_chunks=[], n_features=0, finished=False)
     identity = job_identity(meta)

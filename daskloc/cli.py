@@ -15,6 +15,7 @@ import sys
 import click
 
 from daskloc._runner import run_batch, summary_text
+from daskloc.locate import PARAMETERS
 from daskloc.pipeline import BatchError, _frames_text
 from daskloc.stores.base import StoreBusyError
 
@@ -141,22 +142,18 @@ def _video_source(videos):
     return unique
 
 
-_PARAMS = [
-    click.option("--diameter", "-d", type=int, required=True, help="Feature diameter in pixels (odd)."),
-    click.option("--minmass", type=float, default=None, help="Minimum integrated brightness (trackpy units)."),
-    click.option("--maxsize", type=float, default=None, help="Maximum radius of gyration, pixels."),
-    click.option("--separation", type=float, default=None, help="Minimum separation, pixels [diameter + 1]."),
-    click.option("--noise-size", type=float, default=1, show_default=True, help="Gaussian low-pass sigma, pixels."),
-    click.option("--smoothing-size", type=int, default=None, help="Boxcar background side, pixels [diameter]."),
-    click.option("--threshold", type=float, default=None, help="Clip the band-passed image below this."),
-    click.option("--invert/--no-invert", default=False, help="Dark features on a light background."),
-    click.option("--percentile", type=float, default=64, show_default=True, help="Peak brightness percentile."),
-    click.option("--topn", type=int, default=None, help="Keep the N brightest features per frame."),
-    click.option("--preprocess/--no-preprocess", default=True, show_default=True, help="Band-pass first."),
-    click.option("--max-iterations", type=int, default=10, show_default=True, help="Refinement moves."),
-    click.option("--characterize/--no-characterize", default=True, show_default=True,
-                 help="Compute size, ecc, signal, raw_mass, ep."),
-]
+def _param_option(p):
+    """The click option of one locate parameter (daskloc.locate.PARAMETERS)."""
+    flag = "--" + p.name.replace("_", "-")
+    if p.type is bool:
+        return click.option(f"{flag}/--no-{flag[2:]}", default=p.default,
+                            show_default=p.default is True, help=p.help)
+    decls = (flag, "-d") if p.name == "diameter" else (flag,)
+    return click.option(*decls, type=p.type, default=p.default, required=p.required,
+                        show_default=p.default is not None, help=p.help)
+
+
+_PARAMS = [_param_option(p) for p in PARAMETERS]
 
 
 def _dashboard_address(ctx, param, value):

@@ -21,7 +21,6 @@ import numbers
 import os
 import re
 import uuid
-from datetime import datetime, timezone
 
 import numpy as np
 
@@ -36,7 +35,7 @@ from daskloc.stores.base import (
     normalize_selection,
     open_store,
 )
-from daskloc.stores.metadata import METADATA_VERSION, chunk_id, job_identity, skipped_frames
+from daskloc.metadata import METADATA_VERSION, JobMetadata, chunk_id, utc_now
 
 __all__ = ["FILE_FORMATS", "MAT_MAX_VARIABLE_BYTES", "XLSX_MAX_ROWS", "export"]
 
@@ -53,10 +52,6 @@ XLSX_MAX_ROWS = 1_048_576
 MAT_MAX_VARIABLE_BYTES = 2**31
 #: Bytes of a MAT-file struct besides its data (headers, field names); generous.
 _MAT_OVERHEAD = 4096
-
-
-def _now():
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def _hide_password(url):
@@ -407,18 +402,18 @@ def _local_file(location):
 
 
 def _copy_metadata(src_meta, dst, info, frames, lo, hi, wanted, source_frames, pieces):
-    """The output store's metadata: the source's, with the export noted and, for a frame
-    selection, the source frames and chunking restricted to it."""
-    meta = copy.deepcopy(src_meta)
-    meta["store"] = {"backend": dst.backend}
-    meta["exported_from"] = {
+    """The output store's metadata (a JobMetadata): the source's, with the export noted
+    and, for a frame selection, the source frames and chunking restricted to it."""
+    meta = src_meta.copy()
+    meta.store = {"backend": dst.backend}
+    meta.exported_from = {
         "store": info["store"],
         "backend": info["backend"],
         "table": info["table"],
         "frames": info["frames"],
         "exported": info["exported"],
         "daskloc_version": __version__,
-        "previous": src_meta.get("exported_from"),
+        "previous": src_meta.exported_from,
     }
     if frames is not None:
         sel = None
@@ -428,12 +423,9 @@ def _copy_metadata(src_meta, dst, info, frames, lo, hi, wanted, source_frames, p
             if wanted is not None:
                 keep &= np.isin(sf, wanted)
             sel = sf[keep]
-            source = meta.setdefault("source", {})
-            source["frames"] = encode_frames(sel)
-            source["n_selected"] = int(sel.size)
-        planned = [tuple(c) for c in (meta.get("chunking") or {}).get("chunks", [])]
-        if not planned:
-            planned = [(s, e) for s, e, _ in pieces]
+            meta.source["frames"] = encode_frames(sel)
+            meta.source["n_selected"] = int(sel.size)
+        planned = meta.chunks or [(s, e) for s, e, _ in pieces]
         clipped = []
         for a, b in planned:
             if not chunk_may_hold(a, b, lo, hi, wanted):
@@ -447,29 +439,29 @@ def _copy_metadata(src_meta, dst, info, frames, lo, hi, wanted, source_frames, p
             counts = [int(np.count_nonzero((sel >= a) & (sel < b))) for a, b in clipped]
         else:
             counts = [b - a for a, b in clipped]
-        meta["chunking"] = {"chunk_frames": counts, "chunks": [list(c) for c in clipped]}
+        meta.chunking = {"chunk_frames": counts, "chunks": [list(c) for c in clipped]}
         skipped = []
-        for a, b, frames_ in meta.get("skipped", []):
+        for a, b, frames_ in meta.skipped:
             for c0, c1 in clipped:  # a chunk's skipped frames, clipped with it
                 inside = [f for f in frames_ if c0 <= f < c1 and a <= f < b]
                 if inside and a <= c0 < b:
                     skipped.append([c0, c1, inside])
-        meta["skipped"] = skipped
-    meta["failed_chunks"] = []
-    meta["format_version"] = METADATA_VERSION
-    meta["job"] = job_identity(meta)
-    meta["complete_chunks"] = []
-    meta["n_features"] = 0
-    meta["finished"] = False
-    meta["updated"] = _now()
+        meta.skipped = skipped
+    meta.failed_chunks = []
+    meta.format_version = METADATA_VERSION
+    meta.job = meta.identity
+    meta.complete_chunks = []
+    meta.n_features = 0
+    meta.finished = False
+    meta.updated = utc_now()
     return meta
 
 
 def _copy_to_store(src, dst, chunks, meta):
-    identity = job_identity(meta)
-    skipped = skipped_frames(meta)
+    identity = meta.identity
+    skipped = meta.skipped_frames()
     dst.remove_temporary()
-    dst.write_metadata(meta)
+    dst.write_metadata(meta.to_json())
     done, n = [], 0
     try:
         for s, e, df in chunks:
@@ -479,12 +471,12 @@ def _copy_to_store(src, dst, chunks, meta):
             done.append([s, e])
             n += len(df)
     finally:
-        planned = {tuple(c) for c in (meta.get("chunking") or {}).get("chunks", [])}
-        meta["complete_chunks"] = done
-        meta["n_features"] = n
-        meta["finished"] = bool(planned) and planned <= {tuple(c) for c in done}
-        meta["updated"] = _now()
-        dst.write_metadata(meta)
+        planned = set(meta.chunks)
+        meta.complete_chunks = done
+        meta.n_features = n
+        meta.finished = bool(planned) and planned <= {tuple(c) for c in done}
+        meta.updated = utc_now()
+        dst.write_metadata(meta.to_json())
     return {"n_features": n}
 
 
@@ -630,18 +622,19 @@ def export(store, out, frames=None, *, table=None, storage_options=None, out_tab
             "has no tables"
         )
     src = open_store(store, "r", table=table, storage_options=storage_options)
-    src_meta = src.read_metadata() or {}
-    source_frames = src.source_frames()
+    stored = src.metadata()
+    src_meta = stored if stored is not None else JobMetadata()
+    source_frames = src.source_frames(stored) if stored is not None else None
     lo, hi, wanted = normalize_selection(frames, source_frames, where=src.url)
     columns = list(src.columns())
-    exported = _now()
+    exported = utc_now()
     info = {
         "store": _hide_password(src.url),
         "table": src.table,
         "backend": src.backend,
         "frames": _describe_selection(frames, lo, hi, wanted),
         "exported": exported,
-        "metadata": src_meta,
+        "metadata": stored.to_json() if stored is not None else {},
     }
 
     if kind == "store":

@@ -18,7 +18,6 @@ import time
 import unicodedata
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from datetime import datetime, timezone
 from pathlib import Path
 
 import dask
@@ -34,16 +33,8 @@ from daskloc.locate import (feature_columns, locate_stack_counted, nonfinite_mes
                             normalize_params)
 from daskloc.stores import StoreMismatchError, encode_frames, open_store
 from daskloc.stores.base import check_table_name
-from daskloc.stores.metadata import (
-    METADATA_FORMAT,
-    METADATA_VERSION,
-    SOURCE_IDENTITY,
-    ChunkVerifier,
-    MetadataError,
-    chunk_id,
-    is_legacy,
-    job_identity,
-)
+from daskloc.metadata import ChunkVerifier, JobMetadata, MetadataError, chunk_id, utc_now
+from daskloc.schema import feature_dtypes
 from daskloc.video import VideoDecodeError
 
 logger = logging.getLogger(__name__)
@@ -519,10 +510,6 @@ class _ClientWriter:
         return summary
 
 
-def _now():
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
 def _versions():
     out = {"python": platform.python_version()}
     for name in ("dask", "distributed", "numpy", "pandas", "pyarrow", "xarray"):
@@ -536,42 +523,9 @@ def _versions():
     return out
 
 
-def _describe_chunking(chunks):
-    sizes = sorted({b - a for a, b in chunks})
-    if not chunks:
-        return "no chunks"
-    return (
-        f"{len(chunks)} chunks of frames {chunks[0][0]}..{chunks[-1][1] - 1} "
-        f"(first [{chunks[0][0]}, {chunks[0][1]}), spans {sizes[:3]}{'...' if len(sizes) > 3 else ''})"
-    )
-
-
-#: Job parameters recorded only when set (mask and background corrections, see
-#: daskloc.correct.Correction.identity), so stores written without them still resume.
-_CORRECTION_PARAMS = ("mask", "background")
-
-
 def _check_same_job(store, old, new):
-    """Raise StoreMismatchError naming everything that differs between two metadata dicts."""
-    diffs = []
-    old_p, new_p = old.get("params") or {}, new["params"]
-    for k in new_p:
-        if old_p.get(k, object()) != new_p[k]:
-            missing = None if k in _CORRECTION_PARAMS else "<missing>"
-            diffs.append((f"{k}={old_p.get(k, missing)!r}", f"{k}={new_p[k]!r}"))
-    for k in _CORRECTION_PARAMS:  # recorded only when used: absent means None
-        if k in old_p and k not in new_p:
-            diffs.append((f"{k}={old_p[k]!r}", f"{k}=None"))
-    old_s, new_s = old.get("source") or {}, new["source"]
-    for k in SOURCE_IDENTITY:
-        if old_s.get(k) != new_s.get(k):
-            diffs.append((f"source {k}={old_s.get(k)!r}", f"source {k}={new_s.get(k)!r}"))
-    old_c = [tuple(c) for c in (old.get("chunking") or {}).get("chunks", [])]
-    new_c = [tuple(c) for c in new["chunking"]["chunks"]]
-    if old_c != new_c:
-        diffs.append((
-            f"chunking {_describe_chunking(old_c)}", f"chunking {_describe_chunking(new_c)}"
-        ))
+    """Raise StoreMismatchError naming everything that differs between two jobs."""
+    diffs = old.diff(new)
     if diffs:
         was = ", ".join(d[0] for d in diffs)
         asked = ", ".join(d[1] for d in diffs)
@@ -925,34 +879,23 @@ class _Job:
         self.store = store
         self.name = name
         self.planned = [(c.start, c.stop) for c in plan.chunks]
-        characterize = params["characterize"]
-        cols = {c: "float64" for c in feature_columns(characterize)} | {"frame": "int64"}
-        self.meta = {
-            "format": METADATA_FORMAT,
-            "format_version": METADATA_VERSION,
-            "store": {"backend": store.backend},
-            "daskloc_version": __version__,
-            "created": _now(),
-            "updated": None,
-            "params": dict(params, **(correction.identity if correction else {})),
-            "source": plan.source(),
-            "chunking": {
+        self.meta = JobMetadata(
+            params=dict(params, **(correction.identity if correction else {})),
+            source=plan.source(),
+            chunking={
                 "chunk_frames": [len(c.frames) for c in plan.chunks],
                 "chunks": [list(c) for c in self.planned],
             },
-            "columns": cols,
-            "complete_chunks": [],
-            "n_features": 0,
-            "finished": False,
-            "failed_chunks": [],
-            "skipped": [],
-            "versions": _versions(),
-        }
-        if name is not None:
-            self.meta[VIDEO_KEY] = name
+            columns=feature_dtypes(params["characterize"]),
+            options={"on_error": on_error},
+            store={"backend": store.backend},
+            video=name,
+            daskloc_version=__version__,
+            created=utc_now(),
+            versions=_versions(),
+        )
         #: The job's identity: every chunk it writes carries chunk_id(identity, ...).
-        self.identity = job_identity(self.meta)
-        self.meta["job"] = self.identity
+        self.identity = self.meta.job = self.meta.identity
         self.old = None
         self.damaged = None
         self.marks = None  # what the store holds about each chunk, read by verify()
@@ -976,15 +919,15 @@ class _Job:
         """
         key = [summary["start"], summary["stop"]]
         frames = sorted(int(f) for f in summary.get("skipped") or ())
-        entries = [e for e in self.meta["skipped"] if e[:2] != key]
+        entries = [e for e in self.meta.skipped if e[:2] != key]
         if frames:
             entries.append(key + [frames])
         entries.sort()
-        changed = entries != self.meta["skipped"]
-        self.meta["skipped"] = entries
+        changed = entries != self.meta.skipped
+        self.meta.skipped = entries
         reasons = summary.get("skip_reasons")
         if reasons:
-            self.meta.setdefault("skip_reasons", {}).update(
+            self.meta.skip_reasons.update(
                 {str(f): r for f, r in reasons.items()})
         return changed
 
@@ -998,7 +941,7 @@ class _Job:
 
         Damaged metadata is an error naming the fix, unless ``overwrite``."""
         try:
-            self.old = self.store.read_metadata()
+            self.old = self.store.metadata()
         except MetadataError as exc:
             if not overwrite:
                 raise
@@ -1006,9 +949,8 @@ class _Job:
         if self.old is not None and not overwrite:
             _check_same_job(self.store, self.old, self.meta)
             # Frames skipped by an earlier run are part of its chunks' identities.
-            self.meta["skipped"] = list(self.old.get("skipped", []))
-            if self.old.get("skip_reasons"):
-                self.meta["skip_reasons"] = dict(self.old["skip_reasons"])
+            self.meta.skipped = list(self.old.skipped)
+            self.meta.skip_reasons = dict(self.old.skip_reasons)
 
     def verify(self, overwrite):
         """Which stored chunks are this job's; refuse chunks of another job (unless
@@ -1019,9 +961,9 @@ class _Job:
         present = st.complete_chunks()
         if not present:
             return
-        if self.old is not None and is_legacy(self.old):
+        if self.old is not None and self.old.legacy:
             raise StoreMismatchError(
-                f"store {st.url} was written by daskloc {self.old.get('daskloc_version')} "
+                f"store {st.url} was written by daskloc {self.old.daskloc_version} "
                 "before chunks carried their job's identity, so its chunks cannot be "
                 "checked to be this job's: it can still be read (read_features, daskloc "
                 "info, export), but not resumed; pass overwrite=True (CLI: --overwrite) to "
@@ -1062,7 +1004,7 @@ class _Job:
                           or st.complete_chunks()):
             st.clear()  # checked beforehand (check_clear) for every job of the batch
         elif self.old is not None:
-            self.meta["created"] = self.old.get("created", self.meta["created"])
+            self.meta.created = self.old.created or self.meta.created
         st.remove_temporary()
         # Identities read by verify() (under the lease): reused where reading them again
         # costs a request per chunk and nothing since could change them (Parquet, SQL;
@@ -1083,13 +1025,13 @@ class _Job:
     def write_meta(self, finished=False):
         if self.lease is not None:
             self.lease.check()  # another writer took the store over: stop writing
-        self.meta["failed_chunks"] = [{"start": a, "stop": b, "error": why}
-                                      for (a, b), why in sorted(self.failed.items())]
-        self.meta["complete_chunks"] = [list(c) for c in sorted(self.done)]
-        self.meta["n_features"] = int(self.n_features)
-        self.meta["finished"] = bool(finished)
-        self.meta["updated"] = _now()
-        _write_metadata(self.store, self.meta)
+        self.meta.failed_chunks = [{"start": a, "stop": b, "error": why}
+                                   for (a, b), why in sorted(self.failed.items())]
+        self.meta.complete_chunks = [list(c) for c in sorted(self.done)]
+        self.meta.n_features = int(self.n_features)
+        self.meta.finished = bool(finished)
+        self.meta.updated = utc_now()
+        _write_metadata(self.store, self.meta.to_json())
 
     def refresh(self):
         """Take the store's chunks as the authority (chunks in flight may have landed)."""
@@ -1661,9 +1603,9 @@ def _read_chunk(store, start, stop, characterize):
 
 def _from_store(st):
     """A store's complete chunks as a Dask DataFrame indexed by frame, known divisions."""
-    meta = st.read_metadata() or {}
-    characterize = (meta.get("params") or {}).get("characterize", True)
-    chunks = st.valid_chunks(meta) if meta else []
+    meta = st.metadata()
+    characterize = meta.characterize if meta is not None else True
+    chunks = st.valid_chunks(meta) if meta is not None else []
     empty = _meta(characterize)
     if not chunks:
         return dd.from_pandas(empty, npartitions=1)

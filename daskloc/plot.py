@@ -382,13 +382,12 @@ def _plot_paths(out, kind):
 
 def _check_frame_stored(store, frame, table):
     """Raise ValueError unless the store holds ``frame`` (features, or a done empty frame)."""
-    from daskloc.stores import decode_frames, open_store
+    from daskloc.stores import open_store
 
     st = open_store(store, "r", table=table)
-    meta = st.read_metadata() or {}
-    source = meta.get("source") or {}
-    frames = decode_frames(source["frames"]) if source.get("frames") is not None else None
-    chunks = st.valid_chunks(meta)
+    meta = st.metadata()
+    frames = st.source_frames(meta) if meta is not None else None
+    chunks = st.valid_chunks(meta) if meta is not None else []
     in_source = frames is None or frame in set(np.asarray(frames).tolist())
     done = any(a <= frame < b for a, b in chunks)
     if in_source and done:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from daskloc.locate._params import normalize_params
-from daskloc.locate._schema import feature_columns
+from daskloc.schema import feature_columns
 from daskloc.locate.fill import fill_masked
 from daskloc.locate.maxima import close_to_drop, local_maxima
 from daskloc.locate.preprocess import _bandpass_peak, invert, scale_to_integer

@@ -7,25 +7,58 @@ can be stored beside results and compared when a job resumes.
 from __future__ import annotations
 
 import numbers
+from dataclasses import dataclass
 
 import numpy as np
 
-#: Parameter names accepted by :func:`daskloc.locate_frame`, in signature order.
-PARAM_NAMES = (
-    "diameter",
-    "minmass",
-    "maxsize",
-    "separation",
-    "noise_size",
-    "smoothing_size",
-    "threshold",
-    "invert",
-    "percentile",
-    "topn",
-    "preprocess",
-    "max_iterations",
-    "characterize",
+@dataclass(frozen=True)
+class Parameter:
+    """One locate parameter: its name, default, type and one-line help.
+
+    Attributes
+    ----------
+    name : str
+        trackpy's name (``minmass``); the CLI option is ``--`` + name with dashes.
+    default : object
+        The default of :func:`daskloc.locate_frame` (None: derived or unused).
+    type : type
+        ``int``, ``float`` or ``bool`` (a bool is a ``--name/--no-name`` flag).
+    help : str
+        One line for the CLI's ``--help`` (the units in words).
+    required : bool
+        Whether the parameter has no default (``diameter``).
+    """
+
+    name: str
+    default: object
+    type: type
+    help: str
+    required: bool = False
+
+
+#: The locate parameters, in :func:`daskloc.locate_frame`'s signature order. Every one
+#: changes the features, so all are part of a job's identity. The CLI's options,
+#: :data:`PARAM_NAMES` and :func:`normalize_params` are made from this table.
+PARAMETERS = (
+    Parameter("diameter", None, int, "Feature diameter in pixels (odd).", required=True),
+    Parameter("minmass", None, float, "Minimum integrated brightness (trackpy units)."),
+    Parameter("maxsize", None, float, "Maximum radius of gyration, pixels."),
+    Parameter("separation", None, float, "Minimum separation, pixels [diameter + 1]."),
+    Parameter("noise_size", 1, float, "Gaussian low-pass sigma, pixels."),
+    Parameter("smoothing_size", None, int, "Boxcar background side, pixels [diameter]."),
+    Parameter("threshold", None, float, "Clip the band-passed image below this."),
+    Parameter("invert", False, bool, "Dark features on a light background."),
+    Parameter("percentile", 64, float, "Peak brightness percentile."),
+    Parameter("topn", None, int, "Keep the N brightest features per frame."),
+    Parameter("preprocess", True, bool, "Band-pass first."),
+    Parameter("max_iterations", 10, int, "Refinement moves."),
+    Parameter("characterize", True, bool, "Compute size, ecc, signal, raw_mass, ep."),
 )
+
+#: Parameter names accepted by :func:`daskloc.locate_frame`, in signature order.
+PARAM_NAMES = tuple(p.name for p in PARAMETERS)
+#: Defaults of the optional parameters.
+PARAM_DEFAULTS = {p.name: p.default for p in PARAMETERS if not p.required}
 
 
 def _number(name, value, *, positive=False, allow_none=True):
@@ -43,22 +76,7 @@ def _number(name, value, *, positive=False, allow_none=True):
     return int(value) if value.is_integer() else value
 
 
-def normalize_params(
-    diameter,
-    *,
-    minmass=None,
-    maxsize=None,
-    separation=None,
-    noise_size=1,
-    smoothing_size=None,
-    threshold=None,
-    invert=False,
-    percentile=64,
-    topn=None,
-    preprocess=True,
-    max_iterations=10,
-    characterize=True,
-):
+def normalize_params(diameter, **params):
     """Check locate parameters and return them as a dict of plain JSON values.
 
     Parameters
@@ -85,8 +103,17 @@ def normalize_params(
         not larger than ``noise_size`` (the band pass would be empty), or if
         ``percentile`` is outside 0..100.
     TypeError
-        If a numeric parameter is not a number.
+        If a numeric parameter is not a number, or a name is not a locate parameter.
     """
+    unknown = sorted(set(params) - set(PARAM_DEFAULTS))
+    if unknown:
+        raise TypeError(f"unknown locate parameter(s) {', '.join(unknown)}; the parameters "
+                        f"are {', '.join(PARAM_NAMES)}")
+    p = {**PARAM_DEFAULTS, **params}
+    minmass, maxsize, separation = p["minmass"], p["maxsize"], p["separation"]
+    noise_size, smoothing_size, threshold = p["noise_size"], p["smoothing_size"], p["threshold"]
+    invert, percentile, topn, preprocess = p["invert"], p["percentile"], p["topn"], p["preprocess"]
+    max_iterations, characterize = p["max_iterations"], p["characterize"]
     if isinstance(diameter, bool) or not isinstance(diameter, numbers.Real):
         raise TypeError(f"diameter must be an odd integer number of pixels, got {diameter!r}")
     if float(diameter) != int(diameter):
@@ -135,18 +162,11 @@ def normalize_params(
     max_iterations = _number("max_iterations", max_iterations, allow_none=False)
     if not isinstance(max_iterations, int) or max_iterations < 0:
         raise ValueError(f"max_iterations must be a non-negative integer, got {max_iterations}")
-    return {
-        "diameter": diameter,
-        "minmass": minmass,
-        "maxsize": maxsize,
-        "separation": separation,
-        "noise_size": noise_size,
-        "smoothing_size": smoothing_size,
-        "threshold": threshold,
-        "invert": bool(invert),
-        "percentile": percentile,
-        "topn": topn,
-        "preprocess": bool(preprocess),
-        "max_iterations": max_iterations,
-        "characterize": bool(characterize),
+    values = {
+        "diameter": diameter, "minmass": minmass, "maxsize": maxsize,
+        "separation": separation, "noise_size": noise_size,
+        "smoothing_size": smoothing_size, "threshold": threshold, "invert": bool(invert),
+        "percentile": percentile, "topn": topn, "preprocess": bool(preprocess),
+        "max_iterations": max_iterations, "characterize": bool(characterize),
     }
+    return {name: values[name] for name in PARAM_NAMES}

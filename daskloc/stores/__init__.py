@@ -25,6 +25,7 @@ from daskloc.stores.base import (
     open_store,
     register_backend,
 )
+from daskloc.metadata import JobMetadata
 from daskloc.stores.parquet import ParquetStore
 
 __all__ = [
@@ -206,13 +207,12 @@ def read_features(store, frames=None, *, video=None, table=None, storage_options
 
 def _table_info(st):
     """store_info of one table (one video)."""
-    from daskloc.stores.metadata import is_legacy, job_identity
-
-    meta = st.read_metadata() or {}
-    planned = [tuple(c) for c in (meta.get("chunking") or {}).get("chunks", [])]
-    report = st.chunk_report(meta)
+    stored = st.metadata()
+    report = st.chunk_report(stored)
+    meta = stored if stored is not None else JobMetadata()
+    planned = meta.chunks
     done = report["valid"]
-    source = meta.get("source") or {}
+    source = meta.source
     frames = decode_frames(source["frames"]) if source.get("frames") is not None else None
     if frames is not None:
         frames_done = sum(count_frames_in(frames, a, b) for a, b in done)
@@ -231,16 +231,16 @@ def _table_info(st):
         "last_frame": int(frames[-1]) if frames is not None and len(frames) else None,
         "n_features": report["n_rows"],
         "ignored_chunks": report["ignored"],
-        "failed_chunks": list(meta.get("failed_chunks", [])),
-        "skipped_frames": sorted({int(f) for _, _, fr in meta.get("skipped", []) for f in fr}),
-        "verified": not is_legacy(meta) if meta else False,
-        "metadata_edited": bool(meta) and meta.get("job") not in (None, job_identity(meta)),
+        "failed_chunks": list(meta.failed_chunks),
+        "skipped_frames": sorted({f for fr in meta.skipped_frames().values() for f in fr}),
+        "verified": stored is not None and not meta.legacy,
+        "metadata_edited": meta.edited,
         "writer": st.lease_holder(),
-        "params": meta.get("params"),
+        "params": meta.params if stored is not None else None,
         "source": source,
-        "daskloc_version": meta.get("daskloc_version"),
-        "created": meta.get("created"),
-        "updated": meta.get("updated"),
+        "daskloc_version": meta.daskloc_version,
+        "created": meta.created,
+        "updated": meta.updated,
     }
 
 

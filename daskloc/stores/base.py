@@ -9,7 +9,7 @@ Contract every backend keeps
 ----------------------------
 - A chunk becomes visible (in :meth:`FeatureStore.complete_chunks` and to
   :meth:`FeatureStore.read`) only once it is complete: a reader never sees part of a chunk.
-- Every chunk is stored with its identity (:func:`daskloc.stores.metadata.chunk_id`),
+- Every chunk is stored with its identity (:func:`daskloc.metadata.chunk_id`),
   atomically with its rows. Reads take exactly the chunks that are in the metadata's
   chunking and whose identity is the one the metadata's parameters and source give
   (:meth:`FeatureStore.valid_chunks`); anything else present is ignored (and reported
@@ -35,17 +35,16 @@ import os
 import numpy as np
 import pandas as pd
 
-from daskloc.stores.metadata import (
+from daskloc.metadata import (
     METADATA_FORMAT,
     METADATA_VERSION,
     ChunkMark,
     ChunkVerifier,
     MetadataError,
+    JobMetadata,
     UnsafeStoreError,
-    is_legacy,
-    job_identity,
+    as_metadata,
     make_chunk_id,
-    skipped_frames,
 )
 
 __all__ = [
@@ -450,6 +449,21 @@ class FeatureStore(abc.ABC):
             JSON-able values only.
         """
 
+    def metadata(self):
+        """The job metadata of this table as a model, or None if there is none.
+
+        Returns
+        -------
+        JobMetadata or None
+
+        Raises
+        ------
+        MetadataError
+            As :meth:`read_metadata`.
+        """
+        doc = self.read_metadata()
+        return None if doc is None else JobMetadata.from_json(doc, self.url)
+
     @abc.abstractmethod
     def read_metadata(self):
         """Return the metadata document, or None if there is none.
@@ -457,7 +471,7 @@ class FeatureStore(abc.ABC):
         Returns
         -------
         dict or None
-            Checked by :func:`daskloc.stores.metadata.validate_metadata`.
+            Checked by :func:`daskloc.metadata.validate_metadata`.
 
         Raises
         ------
@@ -479,7 +493,7 @@ class FeatureStore(abc.ABC):
             Feature columns plus an int64 ``frame`` column with values in
             ``[start, stop)``; may be empty.
         chunk_id : str, optional
-            The chunk's identity (:func:`daskloc.stores.metadata.chunk_id`), stored
+            The chunk's identity (:func:`daskloc.metadata.chunk_id`), stored
             with the rows. Default: the identity the store's current metadata gives
             (the metadata must be written first).
         skipped : sequence of int, optional
@@ -499,16 +513,16 @@ class FeatureStore(abc.ABC):
         """``chunk_id``, or the identity of ``[start, stop)`` under the current metadata."""
         if chunk_id is not None:
             return chunk_id
-        meta = self.read_metadata()
+        meta = self.metadata()
         if meta is None:
             raise ValueError(f"{self.url} has no daskloc metadata: write_metadata comes first")
-        if is_legacy(meta):
+        if meta.legacy:
             raise ValueError(
                 f"{self.url} has metadata of daskloc < 0.2 (format_version 1 or none), whose "
                 "chunks carry no identity: it can be read, not appended to; write metadata "
                 "of the current format first (or run the job with overwrite=True)")
-        skipped = skipped or skipped_frames(meta).get((int(start), int(stop)), ())
-        return make_chunk_id(job_identity(meta), start, stop, skipped)
+        skipped = skipped or meta.skipped_frames().get((int(start), int(stop)), ())
+        return make_chunk_id(meta.identity, start, stop, skipped)
 
     @abc.abstractmethod
     def complete_chunks(self):
@@ -558,8 +572,8 @@ class FeatureStore(abc.ABC):
 
         Parameters
         ----------
-        meta : dict, optional
-            The metadata document, if already read.
+        meta : JobMetadata or dict, optional
+            The job metadata (or its stored document), if already read.
         chunks : iterable of (int, int), optional
             Candidates (default: every complete chunk).
 
@@ -586,8 +600,8 @@ class FeatureStore(abc.ABC):
 
         Parameters
         ----------
-        meta : dict, optional
-            The metadata document, if already read.
+        meta : JobMetadata or dict, optional
+            The job metadata (or its stored document), if already read.
 
         Returns
         -------
@@ -666,24 +680,16 @@ class FeatureStore(abc.ABC):
 
         Parameters
         ----------
-        meta : dict, optional
-            The metadata document, if already read.
+        meta : JobMetadata or dict, optional
+            The job metadata (or its stored document), if already read.
 
         Returns
         -------
         dict
             ``{column name: dtype name}`` in table order (features then ``frame``).
         """
-        meta = (self.read_metadata() if meta is None else meta) or {}
-        cols = meta.get("columns")
-        if cols:
-            return dict(cols)
-        from daskloc.locate import feature_columns
-
-        characterize = (meta.get("params") or {}).get("characterize", True)
-        out = {c: "float64" for c in feature_columns(characterize)}
-        out["frame"] = "int64"
-        return out
+        meta = self.metadata() if meta is None else meta
+        return (as_metadata(meta, self.url) if meta else JobMetadata()).column_dtypes()
 
     def empty(self, meta=None):
         """An empty table with the store's columns and dtypes (pandas.DataFrame)."""
@@ -693,8 +699,8 @@ class FeatureStore(abc.ABC):
 
     def source_frames(self, meta=None):
         """The source video's selected frames (range or ndarray), or None if unknown."""
-        meta = (self.read_metadata() if meta is None else meta) or {}
-        spec = (meta.get("source") or {}).get("frames")
+        meta = self.metadata() if meta is None else meta
+        spec = as_metadata(meta, self.url).source.get("frames") if meta else None
         return None if spec is None else decode_frames(spec)
 
     def read(self, frames=None):

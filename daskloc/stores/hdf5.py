@@ -71,11 +71,12 @@ from daskloc.stores.base import (
     decode_frames,
     normalize_selection,
 )
-from daskloc.stores.metadata import (
+from daskloc.metadata import (
     METADATA_FORMAT,
     METADATA_VERSION,
     ChunkMark,
     ChunkVerifier,
+    JobMetadata,
     MetadataError,
     UnsafeStoreError,
     id_from_words,
@@ -1282,11 +1283,11 @@ class HDF5Store(FeatureStore):
             nobody resumed since: resuming the batch repairs the file).
         """
         with self._session() as hs:
-            meta = None if hs is None else self._read_meta(hs)
-            spec = ((meta or {}).get("source") or {}).get("frames")
-            source = None if spec is None else decode_frames(spec)
+            doc = None if hs is None else self._read_meta(hs)
+            meta = JobMetadata.from_json(doc, self.url) if doc else None
+            source = self.source_frames(meta) if meta else None
             lo, hi, wanted = normalize_selection(frames, source, where=self.url)
-            columns = self._columns_of(meta)
+            columns = self.columns(meta) if meta else JobMetadata().column_dtypes()
             out = None
             if hs is not None and hi > lo and meta:
                 verifier = ChunkVerifier(meta)
@@ -1297,15 +1298,6 @@ class HDF5Store(FeatureStore):
         if out is None or len(out) == 0:
             return pd.DataFrame({c: np.empty(0, dtype=dt) for c, dt in columns.items()})
         return out
-
-    def _columns_of(self, meta):
-        cols = (meta or {}).get("columns")
-        if cols:
-            return dict(cols)
-        from daskloc.locate import feature_columns
-
-        characterize = ((meta or {}).get("params") or {}).get("characterize", True)
-        return {c: "float64" for c in feature_columns(characterize)} | {"frame": "int64"}
 
     def _read_selection(self, lo, hi, wanted, columns, chunks):
         with self._session() as hs:

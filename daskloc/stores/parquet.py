@@ -18,7 +18,7 @@ readers skip row groups. Part files hold the feature columns (float64) and ``fra
 (int64), compressed with zstd; the directory is an ordinary Parquet dataset that
 ``pyarrow.dataset.dataset(path)`` or ``pandas.read_parquet(path)`` can open. Each part's
 key-value metadata holds ``daskloc_chunk``: JSON ``{"id": <chunk identity>, "start":
-..., "stop": ..., "skipped": [...]}`` (see :mod:`daskloc.stores.metadata`), written with
+..., "stop": ..., "skipped": [...]}`` (see :mod:`daskloc.metadata`), written with
 the rows in the same atomic file; daskloc reads a part only if that identity is the one
 its metadata gives.
 
@@ -48,7 +48,7 @@ import pyarrow.parquet as pq
 
 from daskloc.stores._fs import fsspec_options, fsync, os_error
 from daskloc.stores.base import FeatureStore, check_chunk_features, chunk_may_hold
-from daskloc.stores.metadata import (ChunkMark, ChunkVerifier, MetadataError,
+from daskloc.metadata import (ChunkMark, ChunkVerifier, MetadataError,
                                      validate_metadata)
 
 __all__ = ["ParquetStore"]
@@ -498,7 +498,7 @@ class ParquetStore(FeatureStore):
             Exact sorted frames; None means every frame in ``[lo, hi)``.
         chunks : list of (int, int), optional
             The chunks to consider (default: every complete chunk).
-        verifier : daskloc.stores.metadata.ChunkVerifier, optional
+        verifier : daskloc.metadata.ChunkVerifier, optional
             Files whose chunk identity it does not accept are left out (default: the
             store's metadata decides).
 

@@ -22,7 +22,7 @@ any SQL tool reads, plus one row in a registry table shared by all result sets::
         start      BIGINT PK            first frame of the chunk
         stop       BIGINT NOT NULL      one past its last frame
         n_rows     BIGINT NOT NULL      number of features in it
-        chunk_id   VARCHAR(32)          the chunk's identity (daskloc.stores.metadata)
+        chunk_id   VARCHAR(32)          the chunk's identity (daskloc.metadata)
         skipped    TEXT                 JSON list of frames left out (on_error="skip")
 
     daskloc_leases                      the writers' leases: one row per table written now
@@ -57,7 +57,8 @@ from sqlalchemy.dialects import mysql as _mysql
 
 from daskloc.stores._lease import CasLeaseOps
 from daskloc.stores.base import FeatureStore
-from daskloc.stores.metadata import ChunkMark, MetadataError, validate_metadata
+from daskloc.metadata import ChunkMark, MetadataError, validate_metadata
+from daskloc.schema import feature_columns
 
 __all__ = ["SQLStore", "sql_table_name"]
 
@@ -67,8 +68,9 @@ REGISTRY_TABLE = "daskloc_stores"
 DEFAULT_TABLE = "features"
 #: Suffix of the progress table of a feature table.
 CHUNKS_SUFFIX = "_chunks"
-#: The feature columns a features table has (all DOUBLE, nullable), in table order.
-FLOAT_COLUMNS = ("y", "x", "mass", "size", "ecc", "signal", "raw_mass", "ep")
+#: The feature columns a features table has (all DOUBLE, nullable), in table order: the
+#: schema's 2-D columns (daskloc.schema).
+FLOAT_COLUMNS = feature_columns()
 #: Stand-in for +/-infinity on MySQL/MariaDB, which store neither NaN nor infinities.
 MYSQL_INF = np.finfo(np.float64).max
 

@@ -27,7 +27,7 @@ default) or at the sub-group named by ``table`` (``"bulk_water/features"`` is th
   hold no rows.
 - **chunk_ranges** (dimensions ``("chunk", "chunk_field")``): one row per appended chunk,
   ``[frame_start, frame_stop, row_start, row_stop, id_hi, id_lo]``, in append (= frame)
-  order; ``id_hi, id_lo`` are the chunk's identity (:mod:`daskloc.stores.metadata`) as
+  order; ``id_hi, id_lo`` are the chunk's identity (:mod:`daskloc.metadata`) as
   two int64 words. Stores written before identities existed have the first four only.
 - **watermark** (dimension ``"watermark_field"``): ``[n_chunks, n_rows, frame_origin,
   frame_stop, generation]``. It is the commit record: only the first ``n_chunks`` rows
@@ -85,9 +85,10 @@ from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync as _zsync
 from zarr.storage import FsspecStore, LocalStore
 
+from daskloc.schema import column_attrs
 from daskloc.stores._fs import fsspec_options, fsync, os_error
 from daskloc.stores.base import FeatureStore, chunk_may_hold
-from daskloc.stores.metadata import (ChunkMark, ChunkVerifier, MetadataError,
+from daskloc.metadata import (ChunkMark, ChunkVerifier, MetadataError,
                                      UnsafeStoreError, id_from_words, id_words,
                                      validate_metadata)
 
@@ -113,23 +114,6 @@ CHUNK_RANGES_CHUNK = 4096
 _SAFE_CODECS = frozenset({"bytes", "blosc", "zstd", "gzip", "crc32c", "transpose"})
 #: Zarr's temporary files (a LocalStore writes ``<key>.<hex>.partial`` then renames it).
 _PARTIAL_SUFFIX = ".partial"
-
-#: Attributes of the known columns (shown by xarray as variable attributes).
-_COLUMN_ATTRS = {
-    "y": {"long_name": "feature centre, row (origin at the centre of the top-left pixel, "
-                       "y down)", "units": "pixel"},
-    "x": {"long_name": "feature centre, column (origin at the centre of the top-left "
-                       "pixel)", "units": "pixel"},
-    "mass": {"long_name": "integrated brightness of the bandpassed image", "units": "grey level"},
-    "size": {"long_name": "radius of gyration of the brightness", "units": "pixel"},
-    "ecc": {"long_name": "eccentricity (0 is circular)", "units": "1"},
-    "signal": {"long_name": "peak brightness of the bandpassed image", "units": "grey level"},
-    "raw_mass": {"long_name": "integrated brightness of the raw image", "units": "grey level"},
-    "ep": {"long_name": "static error of the position (NaN when not estimable)",
-           "units": "pixel"},
-    "frame": {"long_name": "absolute frame number in the source video", "units": "1"},
-}
-
 
 class _DurableLocalStore(LocalStore):
     """A LocalStore that fsyncs every key it writes before the write returns.
@@ -818,7 +802,7 @@ class ZarrStore(FeatureStore):
                 name, shape=(0,), dtype=dt, chunks=(self.chunk_rows,),
                 compressors=[blosc("shuffle" if floating else "bitshuffle")],
                 fill_value=np.nan if floating else 0, dimension_names=["feature"],
-                attributes={**_COLUMN_ATTRS.get(name, {}), ROLE_ATTR: "column"},
+                attributes={**column_attrs(name), ROLE_ATTR: "column"},
                 overwrite=True,
             )
         group.create_array(

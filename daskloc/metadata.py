@@ -26,11 +26,16 @@ choices (cluster, chunk order, the error policy) are not part of it.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import numbers
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timezone
 
 import numpy as np
+
+from daskloc.schema import feature_dtypes
 
 __all__ = [
     "METADATA_FORMAT",
@@ -38,13 +43,16 @@ __all__ = [
     "SOURCE_IDENTITY",
     "ChunkMark",
     "ChunkVerifier",
+    "JobMetadata",
     "MetadataError",
     "UnsafeStoreError",
+    "as_metadata",
     "chunk_id",
     "id_from_words",
     "id_words",
     "job_identity",
     "make_chunk_id",
+    "utc_now",
     "validate_metadata",
 ]
 
@@ -219,22 +227,6 @@ def validate_metadata(meta, where):
     return meta
 
 
-def is_legacy(meta):
-    """True for metadata written before chunk identities (format version 1)."""
-    return meta.get("format_version", 1) in LEGACY_VERSIONS
-
-
-def planned_chunks(meta):
-    """The job's chunks ``[(start, stop), ...]`` from the metadata, or None if not listed."""
-    chunks = (meta.get("chunking") or {}).get("chunks")
-    return None if chunks is None else [tuple(c) for c in chunks]
-
-
-def skipped_frames(meta):
-    """``{(start, stop): tuple of skipped frame numbers}`` recorded in the metadata."""
-    return {(int(a), int(b)): tuple(int(f) for f in fr) for a, b, fr in meta.get("skipped", [])}
-
-
 # ----------------------------------------------------------------- identities
 
 
@@ -332,16 +324,16 @@ class ChunkVerifier:
 
     Parameters
     ----------
-    meta : dict
-        A validated metadata document.
+    meta : JobMetadata or dict
+        The job's metadata (a dict is a stored document, validated first).
     """
 
     def __init__(self, meta):
-        self.legacy = is_legacy(meta)
-        planned = planned_chunks(meta)
-        self.planned = None if planned is None else set(planned)
-        self.identity = job_identity(meta)
-        self.skipped = skipped_frames(meta)
+        meta = as_metadata(meta)
+        self.legacy = meta.legacy
+        self.planned = set(meta.chunks) if "chunks" in meta.chunking else None
+        self.identity = meta.identity
+        self.skipped = meta.skipped_frames()
 
     def expected(self, chunk, mark=None):
         """The identity a chunk of this job has (given what is stored with it)."""
@@ -368,3 +360,255 @@ class ChunkVerifier:
 
     def accepts(self, chunk, mark):
         return self.reason(chunk, mark) is None
+
+
+# ----------------------------------------------------------------- the model
+
+
+def utc_now():
+    """The current time as ISO 8601 UTC text to the second (``2026-12-01T14:00:00+00:00``)."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+#: Locate parameters recorded only when set (mask and background corrections, see
+#: daskloc.correct.Correction.identity), so stores written without them still resume.
+OPTIONAL_PARAMS = ("mask", "background")
+
+
+def _describe_chunking(chunks):
+    if not chunks:
+        return "no chunks"
+    sizes = sorted({b - a for a, b in chunks})
+    return (
+        f"{len(chunks)} chunks of frames {chunks[0][0]}..{chunks[-1][1] - 1} "
+        f"(first [{chunks[0][0]}, {chunks[0][1]}), spans {sizes[:3]}"
+        f"{'...' if len(sizes) > 3 else ''})"
+    )
+
+
+@dataclass
+class JobMetadata:
+    """The job-metadata document of one result set (one table of a store), as a model.
+
+    Every writer (the pipeline, export) builds one and stores :meth:`to_json`; every
+    reader (resume, ``daskloc info``, read-back, export, plots) goes through
+    :meth:`from_json`, which validates the document. Fields are the document's keys.
+
+    Attributes
+    ----------
+    params : dict
+        The normalised locate parameters (plus ``mask``/``background`` when used):
+        what changes features, the job's identity with the source's
+        :data:`SOURCE_IDENTITY` fields.
+    source : dict
+        The source video: ``path``, ``file_size``, ``file_mtime_ns``, ``n_frames``,
+        ``frames`` (an :func:`~daskloc.stores.base.encode_frames` spec), ``shape``,
+        ``dtype``, ``channel``, ...
+    chunking : dict
+        ``{"chunk_frames": [int, ...], "chunks": [[start, stop], ...]}``: the job's
+        chunks as absolute frame ranges (a resume with other chunks is refused).
+    columns : dict or None
+        Column name → dtype name of the feature table; None for documents that do not
+        list them (the schema's columns for ``params["characterize"]`` apply).
+    options : dict
+        Execution options (``on_error``, the kernel ``engine`` ...): recorded, never
+        part of the identity, so a later engine or policy resumes the same store.
+    store : dict or None
+        ``{"backend": name}`` of the store that holds the result set.
+    video : str or None
+        The video's name in a many-video store.
+    complete_chunks, failed_chunks, skipped, skip_reasons, n_features, finished
+        Progress: chunks written, chunks that failed (with the error), frames left out
+        by ``on_error="skip"`` per chunk and why, rows stored, and whether every chunk
+        is done.
+    format_version : int
+        :data:`METADATA_VERSION` for documents of this daskloc; 1 for daskloc 0.1's.
+    job : str or None
+        The identity recorded when written (differs from :attr:`identity` if edited).
+    daskloc_version, created, updated, versions, exported_from
+        Provenance: who wrote it and when, library versions, and the store an
+        exported copy came from.
+    extra : dict
+        Keys this daskloc does not know (kept as they are when written back).
+
+    Examples
+    --------
+    >>> m = JobMetadata(params={"diameter": 11}, source={"path": "movie.mov"},
+    ...                 chunking={"chunk_frames": [64], "chunks": [[0, 64]]})
+    >>> JobMetadata.from_json(m.to_json(), "example") == m
+    True
+    >>> m.diff(JobMetadata(params={"diameter": 9}, source={"path": "movie.mov"},
+    ...                    chunking=m.chunking))
+    [('diameter=11', 'diameter=9')]
+    """
+
+    params: dict = field(default_factory=dict)
+    source: dict = field(default_factory=dict)
+    chunking: dict = field(default_factory=dict)
+    columns: dict | None = None
+    options: dict = field(default_factory=dict)
+    store: dict | None = None
+    video: str | None = None
+    complete_chunks: list = field(default_factory=list)
+    n_features: int = 0
+    finished: bool = False
+    failed_chunks: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)
+    skip_reasons: dict = field(default_factory=dict)
+    format_version: int = METADATA_VERSION
+    job: str | None = None
+    daskloc_version: str | None = None
+    created: str | None = None
+    updated: str | None = None
+    versions: dict | None = None
+    exported_from: dict | None = None
+    extra: dict = field(default_factory=dict)
+
+    # ------------------------------------------------------------- JSON
+
+    #: Keys written only when they hold something (documents stay as daskloc 0.2 wrote).
+    _OPTIONAL = ("options", "video", "skip_reasons", "exported_from")
+
+    @classmethod
+    def from_json(cls, doc, where="the store"):
+        """The model of a stored document.
+
+        Parameters
+        ----------
+        doc : dict
+            The parsed JSON document.
+        where : str
+            The store's location, for messages.
+
+        Returns
+        -------
+        JobMetadata
+
+        Raises
+        ------
+        MetadataError
+            As :func:`validate_metadata`: not daskloc metadata, a newer format, or a
+            field of the wrong type.
+        """
+        validate_metadata(doc, where)
+        known = {f.name for f in fields(cls)} - {"extra"}
+        kwargs = {k: v for k, v in doc.items() if k in known and v is not None}
+        for k in ("params", "source", "chunking", "options", "skip_reasons"):
+            kwargs[k] = dict(doc.get(k) or {})
+        kwargs["extra"] = {k: v for k, v in doc.items() if k not in known and k != "format"}
+        kwargs.setdefault("format_version", 1)
+        return cls(**kwargs)
+
+    def to_json(self):
+        """The document to store: JSON values only, ``format`` first.
+
+        Returns
+        -------
+        dict
+        """
+        doc = {"format": METADATA_FORMAT}
+        for f in fields(self):
+            if f.name == "extra":
+                continue
+            value = getattr(self, f.name)
+            if f.name in self._OPTIONAL and not value:
+                continue
+            doc[f.name] = copy.deepcopy(value)
+        doc.update(copy.deepcopy(self.extra))
+        return doc
+
+    def copy(self):
+        """A deep copy."""
+        return copy.deepcopy(self)
+
+    # ------------------------------------------------------------- what it says
+
+    @property
+    def identity(self):
+        """:func:`job_identity` of the parameters and source (64 hex digits)."""
+        return job_identity({"params": self.params, "source": self.source})
+
+    @property
+    def edited(self):
+        """True if the recorded identity is not the one the parameters and source give."""
+        return self.job is not None and self.job != self.identity
+
+    @property
+    def legacy(self):
+        """True for documents of daskloc 0.1 (chunks without identities)."""
+        return self.format_version in LEGACY_VERSIONS
+
+    @property
+    def chunks(self):
+        """The job's chunks, ``[(start, stop), ...]`` (empty if not listed)."""
+        return [tuple(c) for c in self.chunking.get("chunks", [])]
+
+    @property
+    def characterize(self):
+        """Whether the features have the characterisation columns."""
+        return self.params.get("characterize", True)
+
+    def skipped_frames(self):
+        """``{(start, stop): tuple of frame numbers}`` left out per chunk."""
+        return {(int(a), int(b)): tuple(int(f) for f in fr) for a, b, fr in self.skipped}
+
+    def column_dtypes(self):
+        """Column name → dtype name of the feature table, ``frame`` last.
+
+        Returns
+        -------
+        dict of str to str
+            :attr:`columns`, or for documents without them the schema's columns of
+            :attr:`characterize` (see :func:`daskloc.schema.feature_dtypes`).
+        """
+        if self.columns:
+            return dict(self.columns)
+        return feature_dtypes(self.characterize)
+
+    def diff(self, other):
+        """What differs between the job this document describes and ``other``.
+
+        Only what changes the features counts: the parameters, the source's identity
+        fields and the chunk ranges. Execution options, progress and provenance do not.
+
+        Parameters
+        ----------
+        other : JobMetadata
+            The job asked for.
+
+        Returns
+        -------
+        list of (str, str)
+            ``(this, other)`` descriptions such as ``("minmass=20", "minmass=200")``;
+            empty when ``other`` may resume this result set.
+        """
+        diffs = []
+        old_p, new_p = self.params, other.params
+        for k in new_p:
+            if old_p.get(k, object()) != new_p[k]:
+                missing = None if k in OPTIONAL_PARAMS else "<missing>"
+                diffs.append((f"{k}={old_p.get(k, missing)!r}", f"{k}={new_p[k]!r}"))
+        for k in OPTIONAL_PARAMS:  # recorded only when used: absent means None
+            if k in old_p and k not in new_p:
+                diffs.append((f"{k}={old_p[k]!r}", f"{k}=None"))
+        for k in SOURCE_IDENTITY:
+            if self.source.get(k) != other.source.get(k):
+                diffs.append((f"source {k}={self.source.get(k)!r}",
+                              f"source {k}={other.source.get(k)!r}"))
+        if self.chunks != other.chunks:
+            diffs.append((f"chunking {_describe_chunking(self.chunks)}",
+                          f"chunking {_describe_chunking(other.chunks)}"))
+        return diffs
+
+
+def as_metadata(meta, where="the store"):
+    """``meta`` as a :class:`JobMetadata` (a dict is a stored document: validated).
+
+    Raises
+    ------
+    MetadataError
+        A document that is not valid daskloc metadata.
+    """
+    if isinstance(meta, JobMetadata):
+        return meta
+    return JobMetadata.from_json(meta, where)
