@@ -165,6 +165,13 @@ class ImageSequenceSource(Source):
             return "video"
         return "frame" if Path(os.fspath(item)).suffix.lower() in cls.suffixes else None
 
+    @classmethod
+    def stem(cls, path):
+        """A folder's name (whatever its suffix), else the file's stem."""
+        text = os.fspath(path)
+        folder = Path(text.rstrip("/" + os.sep) or text)
+        return folder.name if folder.is_dir() else folder.stem
+
     def __init__(self, source):
         paths, description = _paths_of(source)
         self.paths = list(paths)
