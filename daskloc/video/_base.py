@@ -463,7 +463,7 @@ class Source:
 
         In-memory sources override it to slice their array with plain dask operations.
         """
-        return None
+        return
 
 
 # --- auto-chunking (shared by the sources and open_video) -----------------------------

@@ -112,8 +112,17 @@ class ChunkRequest:
         per frame and which file a frame comes from.
     """
 
-    __slots__ = ("reader", "spec", "arg", "n", "frame_shape", "dtype", "channel", "labels",
-                 "source")
+    __slots__ = (
+        "arg",
+        "channel",
+        "dtype",
+        "frame_shape",
+        "labels",
+        "n",
+        "reader",
+        "source",
+        "spec",
+    )
 
     def __init__(self, reader, spec, arg, n, frame_shape, dtype, channel, labels,
                  source=None):

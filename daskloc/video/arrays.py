@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from daskloc.video._base import AUTO_FRAMES, Source, VideoError, auto_frames, frame_layout
+from daskloc.video._base import (
+    AUTO_FRAMES,
+    Source,
+    VideoError,
+    auto_frames,
+    frame_layout,
+)
 from daskloc.video._chunks import apply_channel_block, build_attrs, dims, output_frame
 
 __all__ = ["ArraySource"]

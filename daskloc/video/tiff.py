@@ -8,7 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
-from daskloc.video._base import Source, UnsupportedSourceError, VideoError, is_glob, is_path
+from daskloc.video._base import (
+    Source,
+    UnsupportedSourceError,
+    VideoError,
+    is_glob,
+    is_path,
+)
 
 __all__ = ["TIFF_EXTENSIONS", "TiffSource"]
 
