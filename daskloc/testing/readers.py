@@ -98,7 +98,7 @@ def count_chunk_reads():
     >>> import numpy as np, tifffile, tempfile, os
     >>> from daskloc.video import open_video
     >>> path = os.path.join(tempfile.mkdtemp(), "s.tif")
-    >>> tifffile.imwrite(path, np.zeros((5, 4, 4), np.uint8))
+    >>> tifffile.imwrite(path, np.zeros((5, 8, 8), np.uint8), photometric="minisblack")
     >>> with count_chunk_reads() as reads:
     ...     video = open_video(path, chunks=2)
     >>> _ = video[:3].compute(scheduler="sync")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import textwrap
+import warnings
 
 import numpy as np
 import pytest
@@ -145,13 +146,15 @@ def test_a_broken_plugin_warns_and_is_ignored(tmp_path, monkeypatch):
         "buggy": f"{PLUGIN_MODULE}:RaisingSource",
     })
     try:
-        with pytest.warns(RuntimeWarning) as caught:
+        bug = tmp_path / "x.bug"
+        bug.write_bytes(b"\0")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             v = open_video(np.zeros((3, 4, 5), np.uint8))  # decided before any plugin
-            assert v.shape == (3, 4, 5)
-            bug = tmp_path / "x.bug"
-            bug.write_bytes(b"\0")
             with pytest.raises(VideoError, match="unknown file type"):
                 open_video(str(bug))
+        assert v.shape == (3, 4, 5)
+        assert all(issubclass(w.category, RuntimeWarning) for w in caught)
         messages = " ".join(str(w.message) for w in caught)
         assert "no_such_module_for_daskloc" in messages and "ModuleNotFoundError" in messages
         assert "NotASource" in messages and "not a daskloc.video.Source subclass" in messages
@@ -190,7 +193,7 @@ def test_classify_tells_videos_from_frames(tmp_path):
     assert classify(np.zeros((2, 3, 4))) == ("video", ArraySource, None)
     assert classify({"not": "a video"}).kind == "video"  # open_video says what is wrong
 
-    found = dict((p.rsplit("/", 1)[-1], f.kind) for p, f in find_videos(tmp_path))
+    found = {p.rsplit("/", 1)[-1]: f.kind for p, f in find_videos(tmp_path)}
     assert found == {"bad.tif": "unknown", "frame.png": "frame", "frames.zarr": "video",
                      "images": "video", "page.tif": "frame", "stack.tif": "video"}
     with pytest.raises(NotADirectoryError):
