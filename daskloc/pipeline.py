@@ -35,7 +35,7 @@ from daskloc.stores import StoreMismatchError, encode_frames, open_store
 from daskloc.stores.base import check_table_name
 from daskloc.metadata import ChunkVerifier, JobMetadata, MetadataError, chunk_id, utc_now
 from daskloc.schema import feature_dtypes
-from daskloc.video import VideoDecodeError
+from daskloc.video import VideoDecodeError, classify
 
 logger = logging.getLogger(__name__)
 
@@ -618,43 +618,11 @@ def _is_glob(text):
     return any(ch in text for ch in "*?[")
 
 
-def _tiff_pages(path):
-    """1 or 2 (meaning: more than one) pages in a TIFF file; None if it cannot be read."""
-    try:
-        import tifffile
-
-        with tifffile.TiffFile(path) as tf:
-            try:
-                tf.pages[1]
-            except IndexError:
-                return 1
-            return 2
-    except Exception:  # noqa: BLE001 - missing, unreadable: the video's own error later
-        return None
-
-
 def _kind(item):
     """How an item of a list given to batch counts: a "video", one "frame" of an image
-    sequence, or "unknown" (cannot tell: missing or unreadable)."""
-    from daskloc.video import IMAGE_EXTENSIONS, MOVIE_EXTENSIONS, TIFF_EXTENSIONS
-
-    if not isinstance(item, (str, os.PathLike)):
-        return "video"
-    text = os.fspath(item)
-    if isinstance(item, str) and _is_glob(text) and not os.path.exists(text):
-        return "video"  # a pattern inside a list: an image sequence of its own
-    path = Path(text)
-    if path.is_dir():
-        return "video"
-    suffix = path.suffix.lower()
-    if suffix in MOVIE_EXTENSIONS or suffix == ".zarr":
-        return "video"
-    if suffix in TIFF_EXTENSIONS:
-        pages = _tiff_pages(text)
-        return "unknown" if pages is None else ("video" if pages > 1 else "frame")
-    if suffix in IMAGE_EXTENSIONS:
-        return "frame"
-    return "unknown"
+    sequence, or "unknown" (cannot tell: missing or unreadable); the video registry
+    decides (:func:`daskloc.video.classify`)."""
+    return classify(item).kind
 
 
 def _clean_name(text):
@@ -673,10 +641,7 @@ def _name_from_path(text):
                 break
             fixed.append(part)
         return _clean_name(Path(*fixed).name) if fixed else None
-    path = Path(text.rstrip("/" + os.sep) or text)
-    if path.is_dir() and path.suffix.lower() != ".zarr":
-        return _clean_name(path.name)
-    return _clean_name(path.stem)
+    return _clean_name(classify(text).stem)
 
 
 def _base_name(item):

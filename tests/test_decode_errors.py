@@ -28,8 +28,9 @@ import threading
 import numpy as np
 import pytest
 
-import daskloc.video as video
+import daskloc.video.movie as movie_module
 from daskloc.video import VideoDecodeError, VideoError, open_video, skip_undecodable
+from daskloc.video._chunks import ChunkRequest, read_chunk, to_dataarray
 from tests._damage import damage_packet, packet_table
 
 try:
@@ -95,10 +96,10 @@ def pts_mode_lost(table, broken):
 
 def as_count_mode(path, chunks, channel=None):
     """open_video of ``path`` with frames numbered by counting (count mode) forced."""
-    src = video._MovieSource(str(path))
+    src = movie_module.MovieSource(str(path))
     packets = [(p[0], p[1], p[4]) for p in packet_table(path)]
-    src.toc = video._MovieToc(packets, "count")
-    return src.to_dataarray(np.arange(src.toc.n), chunks, channel)
+    src.toc = movie_module.MovieToc(packets, "count")
+    return to_dataarray(src, np.arange(src.toc.n), chunks, channel)
 
 
 def encode(path, n=60, keyint=12, bframes=2):
@@ -342,7 +343,7 @@ def test_skip_resumes_at_the_next_keyframe_in_the_chunk(tmp_path, name, mode):
     damage_packet(clean_path, path, broken)
     before, error = decode_until_error(path)
     assert error is not None and error[0] == broken, "the damage missed packet 16"
-    assert video._MovieSource(str(path)).toc.mode == mode
+    assert movie_module.MovieSource(str(path)).toc.mode == mode
     if mode == "pts":
         lost = pts_mode_lost(table, broken)
     else:  # H.264 with B-frames in AVI: the timestamps do not give the order
@@ -573,12 +574,12 @@ def _raising_reader(spec, arg):
 
 @pytest.mark.parametrize("kind", [MemoryError, KeyboardInterrupt])
 def test_memory_error_and_interrupts_are_never_wrapped(kind):
-    request = video._ChunkRequest(_raising_reader, kind, (0, 1), 2, (3, 4), "uint8", None,
+    request = ChunkRequest(_raising_reader, kind, (0, 1), 2, (3, 4), "uint8", None,
                                   (0, 1, 2))
     with pytest.raises(kind):
-        video._read_chunk(request)
+        read_chunk(request)
     with skip_undecodable() as skipped, pytest.raises(kind):
-        video._read_chunk(request)
+        read_chunk(request)
     assert skipped == []
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 import signal
 import time
+from pathlib import Path
 
 import dask
 import numpy as np
@@ -14,10 +14,17 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from tests.conftest import DIAMETER, PARAMS, CountingArray, as_video, make_spots, start_batch_process
 from daskloc.locate import feature_columns, locate_stack
 from daskloc.pipeline import IN_FLIGHT_PER_THREAD, StoreMismatchError, batch, locate
 from daskloc.stores import read_features, store_info
+from tests.conftest import (
+    DIAMETER,
+    PARAMS,
+    CountingArray,
+    as_video,
+    make_spots,
+    start_batch_process,
+)
 
 COLS = list(feature_columns(True))
 
@@ -94,17 +101,18 @@ def test_loc_reads_only_the_chunks_needed(spots):
 
 
 def test_real_movie_loc_decodes_only_the_chunks_needed():
-    from daskloc import video as video_module
+    from daskloc.testing.readers import count_chunk_reads
     from daskloc.video import open_video
     from tests._data import data_path
 
-    movie = open_video(data_path("bulk-water.mov"), channel=0, chunks=64)
+    with count_chunk_reads() as reads:
+        movie = open_video(data_path("bulk-water.mov"), channel=0, chunks=64)
     ddf = locate(movie, 11, minmass=20, invert=True)
     assert ddf.npartitions == 8 and ddf.divisions == (0, 64, 128, 192, 256, 320, 384, 448, 479)
     with dask.config.set(scheduler="synchronous"):
-        before = video_module.CHUNK_READS
+        before = reads.count
         got = ddf.loc[100:150].compute()
-        assert video_module.CHUNK_READS - before == 2  # chunks [64, 128) and [128, 192)
+        assert reads.count - before == 2  # chunks [64, 128) and [128, 192)
     assert sorted(set(got.index)) == list(range(100, 151))
     frame = movie.sel(frame=120).values
     expected = locate_stack(frame[None], 11, frame_numbers=[120], minmass=20, invert=True)

@@ -1,0 +1,506 @@
+"""The interface every video source implements, and the errors all sources share.
+
+A *source* is one kind of thing :func:`daskloc.video.open_video` can read: a movie file,
+a multi-page TIFF, an image sequence, a Zarr array, an in-memory array, or a
+third-party format registered through the ``daskloc.readers`` entry point group (see
+:mod:`daskloc.video`). A source is a subclass of :class:`Source`; it says what it can
+open (:meth:`Source.can_open`), learns the frame layout once on the client when it is
+constructed, and reads one chunk of frames inside a Dask task (:meth:`Source.read`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["SkippedFrames", "Source", "UnsupportedSourceError", "VideoDecodeError",
+           "VideoError", "skip_undecodable"]
+
+
+class VideoError(ValueError):
+    """A source exists but cannot be read as a video (corrupt, unsupported, inconsistent)."""
+
+
+class VideoDecodeError(VideoError):
+    """Frames of a file source could not be read or decoded when a chunk was computed.
+
+    Raised by the read task of one chunk of an :func:`open_video` array (so at compute
+    time, not by ``open_video`` itself) when reading or decoding fails: an FFmpeg error
+    (a packet the decoder refuses, an unreadable container), an ``OSError`` (including
+    a file deleted or truncated since ``open_video``), a tifffile, PIL or imageio error,
+    a frame of the wrong shape. The original exception is chained (``__cause__``) and
+    summarised in :attr:`reason`. ``MemoryError``, ``KeyboardInterrupt`` and
+    ``SystemExit`` are never turned into a ``VideoDecodeError``.
+
+    Inside :func:`skip_undecodable` chunk reads do not raise it: they skip the frames
+    that cannot be decoded instead.
+
+    Parameters
+    ----------
+    path : str
+        The file that failed: the movie or TIFF, or for an image sequence the image
+        file of the failing frame.
+    frame : int
+        Absolute frame number (the value of the ``frame`` coordinate of the array
+        ``open_video`` returned) of the first frame of the chunk that could not be read.
+    chunk : tuple of (int, int)
+        Absolute frame numbers of the first and last frames of the chunk.
+    reason : str
+        The underlying error as ``"ExceptionType: message"``.
+
+    Attributes
+    ----------
+    path, frame, chunk, reason
+        As given. The exception pickles with all four (``__reduce__``), so it arrives
+        intact from Dask workers in other processes; the chained ``__cause__`` does not
+        travel, which is why :attr:`reason` holds its text.
+    """
+
+    def __init__(self, path, frame, chunk, reason):
+        self.path = str(path)
+        self.frame = int(frame)
+        self.chunk = (int(chunk[0]), int(chunk[1]))
+        self.reason = str(reason)
+        super().__init__(
+            f"{self.path}: cannot decode frame {self.frame} (in the chunk of frames "
+            f"{self.chunk[0]}..{self.chunk[1]}): {self.reason}; the file is damaged (or "
+            "changed since open_video) there: rerun with on_error='skip' (CLI: "
+            "--on-error skip) to skip the frames that cannot be decoded and locate "
+            "features in all the others"
+        )
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.frame, self.chunk, self.reason))
+
+
+# ---------------------------------------------------------------------------------------
+# Skipping undecodable frames
+# ---------------------------------------------------------------------------------------
+
+
+class SkippedFrames(list):
+    """The list :func:`skip_undecodable` yields: frame numbers (int), sorted, unique.
+
+    A plain ``list`` of the absolute frame numbers that chunk reads skipped, plus
+    :attr:`reasons`, a dict mapping each of those frame numbers to the error (as
+    ``"ExceptionType: message"``) that made it unreadable.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.reasons = {}
+
+
+#: The SkippedFrames of the innermost active skip_undecodable(), or None.
+_SKIPPED = contextvars.ContextVar("daskloc_video_skipped", default=None)
+_SKIPPED_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def skip_undecodable():
+    """Within this block, chunk reads skip undecodable frames instead of raising.
+
+    Use it around computing :func:`open_video` chunks::
+
+        with daskloc.video.skip_undecodable() as skipped:
+            block = dask.compute(video.data.blocks[3], scheduler="sync")[0]
+        # skipped == [101, 102, ...]: frames of the block filled with zeros
+
+    Inside the block a chunk read task does not raise :class:`VideoDecodeError`. The
+    frames it cannot read are filled with zeros and their absolute frame numbers (the
+    ``frame`` coordinate) are added to ``skipped``. Every other frame is exactly what a
+    read of an undamaged file gives, bit for bit, and carries its right frame number.
+
+    Yields
+    ------
+    SkippedFrames
+        A ``list`` of the skipped frame numbers (int), sorted and without duplicates
+        whenever no chunk read is running (each read merges its frames in when it
+        ends), across all chunks read in the block; its ``reasons`` attribute maps each
+        skipped frame to the error that made it unreadable.
+
+    Notes
+    -----
+    **Scope.** The setting lives in a :mod:`contextvars` variable: it applies to chunk
+    reads run in the calling thread's context, i.e. by Dask's synchronous scheduler
+    (``scheduler="sync"``) and by its threaded scheduler (which runs tasks in a copy of
+    the caller's context), never to other threads started elsewhere, other processes or
+    distributed workers, which read in raise mode. Blocks nest; the innermost wins.
+    Outside the block nothing changes: chunk reads raise :class:`VideoDecodeError`.
+
+    **What is skipped: movies.** A movie chunk is decoded in segments, each starting
+    at a keyframe (a group of pictures, GOP). When decoding fails in a segment -- the
+    decoder refuses a packet, the demuxer or a seek fails, or a wanted frame does not
+    come out (missing, out of order, the file ends early) -- the wanted frames from the
+    failure to the next keyframe are skipped and decoding resumes by seeking to that
+    keyframe. The frames after a broken packet in the same GOP are skipped even though
+    the decoder might return pictures for them: they are predicted from the broken one
+    (directly or through other frames), so FFmpeg would hand back concealed, silently
+    wrong images. A failure before the first wanted frame (in the pre-roll decoded from
+    the keyframe up to it) skips the segment's frames up to the next keyframe for the
+    same reason.
+
+    Frames are identified as in a normal read: by presentation timestamp when the
+    movie's timestamps give the presentation order, and each decoded frame is kept only
+    if its timestamp is one of the wanted ones. In that mode the frames the decoder had
+    finished before the broken packet (held back for reordering, e.g. the P-frame a
+    B-frame is predicted from) are still collected by flushing the decoder, except the
+    frame of the broken packet itself. Without usable timestamps frames are numbered by
+    counting from a keyframe; a lost packet would shift that count, so after an error
+    nothing more of the segment is counted or kept: decoding restarts at the next
+    keyframe (whose position is known) and counts from there.
+
+    Limits: a packet that FFmpeg accepts but decodes wrongly (garbage the decoder
+    conceals without reporting an error) cannot be detected; and in counting mode a
+    frame the decoder drops without reporting an error shifts the numbering of the
+    frames after it up to the next keyframe.
+
+    **Other sources.** When reading a chunk of a TIFF, an image sequence or a Zarr
+    array fails, its frames are read again one at a time; only those that fail alone
+    are skipped.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from daskloc.video import open_video, skip_undecodable
+    >>> video = open_video(np.zeros((4, 2, 2), np.uint8))  # in memory: nothing to skip
+    >>> with skip_undecodable() as skipped:
+    ...     _ = video.data.compute(scheduler="sync")
+    >>> skipped
+    []
+    """
+    skipped = SkippedFrames()
+    token = _SKIPPED.set(skipped)
+    try:
+        yield skipped
+    finally:
+        _SKIPPED.reset(token)
+
+
+def skipping():
+    """The :class:`SkippedFrames` of the innermost active :func:`skip_undecodable`, or None."""
+    return _SKIPPED.get()
+
+
+def record_skipped(skipped, reasons):
+    """Merge ``{frame number: reason}`` into ``skipped`` (thread-safe)."""
+    with _SKIPPED_LOCK:
+        skipped.reasons.update(reasons)
+        skipped[:] = sorted(set(skipped).union(reasons))
+
+
+class UnsupportedSourceError(VideoError):
+    """A source was chosen for a file that turns out not to be of its format.
+
+    Raised by a :class:`Source` constructor (for instance a ``.mov`` file that FFmpeg
+    cannot open); :func:`daskloc.video.open_video` adds the list of supported sources
+    to the message. A ``VideoError``, hence a ``ValueError``.
+    """
+
+
+class Unreadable:
+    """Yielded by :meth:`Source.read` instead of a block: these frames cannot be decoded.
+
+    The reader yields ``(index, Unreadable(exc))`` (``index`` a slice of chunk
+    indices) and goes on with the frames after them; frames of ``index`` that it did
+    yield before stay as they are.
+
+    Parameters
+    ----------
+    exc : Exception
+        Why the frames cannot be read.
+    """
+
+    __slots__ = ("exc",)
+
+    def __init__(self, exc):
+        self.exc = exc
+
+
+def reraise_fatal(exc):
+    """Raise ``exc`` again if it is a problem of this process, never of the file.
+
+    ``MemoryError`` (``av.error.MemoryError`` is one too) is never reported as
+    undecodable frames. ``KeyboardInterrupt`` and ``SystemExit`` are not ``Exception``
+    and are never caught in the first place.
+    """
+    if isinstance(exc, MemoryError):
+        raise exc
+
+
+def is_path(source):
+    """Whether ``source`` is a ``str`` or path-like (what file sources accept)."""
+    return isinstance(source, (str, os.PathLike))
+
+
+def is_glob(source):
+    """Whether ``source`` is a ``str`` glob pattern (``*?[``) naming no existing path."""
+    return (isinstance(source, str) and any(ch in source for ch in "*?[")
+            and not os.path.exists(source))
+
+
+class Source:
+    """One kind of video: how to recognise it, its frame layout, how to read a chunk.
+
+    Subclass it to add a reader (and register the class through the
+    ``daskloc.readers`` entry point group, see :mod:`daskloc.video`). The constructor
+    takes what was given to :func:`daskloc.video.open_video` (a path, an array ...),
+    does the client-side discovery (frame count, frame shape, dtype; one pass over the
+    file at most) and sets the four attributes below. Chunk reads then happen in Dask
+    tasks through :meth:`read`, which must be a ``staticmethod`` generator that needs
+    nothing but its two picklable arguments.
+
+    Attributes
+    ----------
+    name : str
+        Class attribute: short name of the source (``"movie"``, ``"tiff"`` ...).
+    suffixes : tuple of str
+        Class attribute: lower-case file suffixes the source reads (``(".tif",
+        ".tiff")``); the default :meth:`can_open` claims existing files with one.
+    summary : str
+        Class attribute: what it reads, for "supported sources: ..." messages.
+    priority : int
+        Class attribute: sources are asked in increasing priority (ties in
+        registration order). Built-in sources use 10-40 and the image sequence, which
+        takes any directory, glob or list, 90; plugins default to 50.
+    per_frame : bool
+        Class attribute: the per-chunk argument from :meth:`chunk_args` is a tuple with
+        one entry per frame, so ``arg[i:i + 1]`` reads frame ``i`` alone; a failed
+        chunk read is then retried frame by frame and only the failing frames are
+        reported or skipped.
+    labels : numpy.ndarray of int64, shape (n_frames,)
+        Frame numbers of the source, strictly increasing (usually ``0..n - 1``).
+    frame_shape : tuple of int
+        ``(y, x)`` or ``(y, x, channel)``, in pixels.
+    dtype : numpy.dtype
+        Pixel dtype of a read frame.
+    attrs : dict
+        ``source`` (str), ``original_shape`` (tuple of int), ``original_dtype`` (str),
+        ``n_frames`` (int) and, when known, ``fps`` (float, frames per second); a value
+        None is dropped.
+    path : str
+        What the source was opened from, for messages and tokens.
+    """
+
+    name = "source"
+    suffixes: tuple = ()
+    summary = ""
+    priority = 50
+    per_frame = False
+
+    labels: np.ndarray
+    frame_shape: tuple
+    dtype: np.dtype
+    attrs: dict
+    path = ""
+
+    @classmethod
+    def can_open(cls, source):
+        """Whether this source reads ``source`` (a cheap test: no decoding).
+
+        The default claims an existing file (not a directory) whose suffix,
+        lower-cased, is in :attr:`suffixes`.
+
+        Parameters
+        ----------
+        source : object
+            What was given to :func:`daskloc.video.open_video`.
+
+        Returns
+        -------
+        bool
+        """
+        if not is_path(source) or is_glob(source):
+            return False
+        path = Path(os.fspath(source))
+        return path.suffix.lower() in cls.suffixes and path.is_file()
+
+    @classmethod
+    def role(cls, item):
+        """What ``item`` is for this source, when a list of things is given to ``batch``.
+
+        Parameters
+        ----------
+        item : object
+            One item of the list (a path, an array ...). It may not exist.
+
+        Returns
+        -------
+        {"video", "frame", "unknown"} or None
+            ``"video"``: a whole video of this source; ``"frame"``: one frame of an
+            image sequence; ``"unknown"``: of this source's kind but unreadable; None:
+            not this source's. The default is ``"video"`` when :meth:`can_open` says so
+            or ``item`` is a path with one of :attr:`suffixes`, else None.
+        """
+        if cls.can_open(item):
+            return "video"
+        if is_path(item) and not is_glob(item):
+            path = Path(os.fspath(item))
+            if path.suffix.lower() in cls.suffixes and not path.is_dir():
+                return "video"
+        return None
+
+    @classmethod
+    def stem(cls, path):
+        """The name of the video at ``path`` without its format's suffix.
+
+        Parameters
+        ----------
+        path : str or path-like
+
+        Returns
+        -------
+        str
+            The file's stem, or the directory's name (its stem when the directory's
+            suffix is one of :attr:`suffixes`, e.g. ``frames.zarr``).
+        """
+        path = Path(os.fspath(path).rstrip("/" + os.sep) or os.fspath(path))
+        if path.is_dir() and path.suffix.lower() not in cls.suffixes:
+            return path.name
+        return path.stem
+
+    # --- reading --------------------------------------------------------------------
+
+    def spec(self):
+        """Constants every chunk read needs (small and picklable: a path, a format ...)."""
+        raise NotImplementedError
+
+    def chunk_args(self, positions):
+        """The picklable argument of :meth:`read` for one chunk.
+
+        Parameters
+        ----------
+        positions : numpy.ndarray of int64
+            Sorted positions (indices into :attr:`labels`) of the chunk's frames.
+
+        Returns
+        -------
+        object
+            With :attr:`per_frame`, a tuple with one entry per position.
+        """
+        raise NotImplementedError
+
+    @staticmethod
+    def read(spec, arg):
+        """Read one chunk (runs in a Dask task, maybe in another process).
+
+        Parameters
+        ----------
+        spec : object
+            :meth:`spec` of the source.
+        arg : object
+            :meth:`chunk_args` of the chunk.
+
+        Yields
+        ------
+        (int or slice, numpy.ndarray or Unreadable)
+            Indices into the chunk (0-based) and their frames, shape ``(k,) +
+            frame_shape`` and the source dtype; or :class:`Unreadable` for frames that
+            cannot be decoded. Raising is fine too: the chunk's frames are then read
+            again one at a time (:attr:`per_frame`) or all reported as failed.
+        """
+        raise NotImplementedError
+
+    @classmethod
+    def frame_path(cls, spec, arg, i):
+        """The file frame ``i`` of a chunk is read from, for error messages.
+
+        Parameters
+        ----------
+        spec, arg : object
+            As given to :meth:`read`.
+        i : int
+            Index of the frame in the chunk.
+
+        Returns
+        -------
+        str
+            By default the first item of ``spec`` when it is a str.
+        """
+        if isinstance(spec, tuple) and spec and isinstance(spec[0], str):
+            return spec[0]
+        return str(spec)
+
+    def token_parts(self):
+        """What identifies the data read (for Dask keys): path, mtime and size by default."""
+        try:
+            st = os.stat(self.path)
+            return (self.path, st.st_mtime_ns, st.st_size)
+        except (OSError, TypeError, ValueError):
+            return (repr(self.path),)
+
+    def chunk_groups(self, positions, chunks, out_shape, out_dtype):
+        """The positions of each chunk, for an int ``chunks`` or ``"auto"``.
+
+        Parameters
+        ----------
+        positions : numpy.ndarray of int64
+            Sorted positions of the selected frames.
+        chunks : int or "auto"
+            Frames per chunk.
+        out_shape : tuple of int
+            Shape of one output frame (after the channel choice).
+        out_dtype : numpy.dtype
+            Dtype of the output frames.
+
+        Returns
+        -------
+        list of numpy.ndarray of int64
+            By default chunks of ``chunks`` frames, or for ``"auto"``
+            :data:`daskloc.video.AUTO_FRAMES` (fewer for big frames).
+        """
+        if chunks == "auto":
+            chunks = auto_frames(AUTO_FRAMES, out_shape, out_dtype)
+        return fixed_groups(positions, chunks)
+
+    def dataarray(self, positions, chunks, channel):
+        """Build the DataArray without chunk reads, or None (the default) to use them.
+
+        In-memory sources override it to slice their array with plain dask operations.
+        """
+        return
+
+
+# --- auto-chunking (shared by the sources and open_video) -----------------------------
+
+#: ``chunks="auto"``: longest group of pictures of a movie kept whole in one chunk.
+AUTO_MOVIE_FRAMES = 256
+#: ``chunks="auto"``: frames per chunk of other sources; for movies, the size up to
+#: which short groups of pictures are gathered.
+AUTO_FRAMES = 64
+#: ``chunks="auto"``: most bytes of output frames per chunk (dask's default chunk size).
+AUTO_CHUNK_BYTES = 128 * 2**20
+
+
+def auto_frames(cap, out_shape, out_dtype):
+    """Frames per chunk for ``chunks="auto"``: ``cap``, fewer if that exceeds the bytes cap."""
+    frame_bytes = int(np.prod(out_shape, dtype=np.int64)) * np.dtype(out_dtype).itemsize
+    return int(max(1, min(cap, AUTO_CHUNK_BYTES // max(frame_bytes, 1))))
+
+
+def fixed_groups(positions, size):
+    """``positions`` cut into consecutive pieces of ``size`` (the last may be shorter)."""
+    return [positions[i : i + size] for i in range(0, len(positions), size)]
+
+
+def frame_layout(shape, what):
+    """(n_frames, frame_shape) for an array-like of ``shape``."""
+    if any(isinstance(s, float) and np.isnan(s) for s in shape):
+        raise VideoError(
+            f"{what}: has unknown chunk sizes (shape {shape}); call "
+            "compute_chunk_sizes() on it first"
+        )
+    shape = tuple(int(s) for s in shape)
+    if len(shape) == 2:
+        return 1, shape
+    if len(shape) in (3, 4):
+        return shape[0], shape[1:]
+    raise VideoError(
+        f"{what}: cannot read an array of shape {shape} as a video; expected "
+        "(frame, y, x), (frame, y, x, channel) or a single (y, x) image"
+    )

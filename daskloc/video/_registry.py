@@ -1,0 +1,347 @@
+"""The registry of video sources: which :class:`~daskloc.video.Source` opens a thing.
+
+Built from the built-in source classes and, lazily on first use, the third-party
+readers of the ``daskloc.readers`` entry point group (see :mod:`daskloc.video`).
+Sources are asked in increasing :attr:`~daskloc.video.Source.priority`, ties in
+registration order (built-ins first).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import warnings
+from collections import namedtuple
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from daskloc.video._base import Source, UnsupportedSourceError, is_glob, is_path
+from daskloc.video.arrays import ArraySource
+from daskloc.video.images import ImageSequenceSource, natural_key
+from daskloc.video.movie import MovieSource
+from daskloc.video.tiff import TiffSource
+from daskloc.video.zarr import ZarrSource
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Found",
+    "Registry",
+    "classify",
+    "find_videos",
+    "open_source",
+    "reload_readers",
+    "source_for",
+    "sources",
+    "supported",
+]
+
+#: The entry point group third-party readers register :class:`Source` subclasses in.
+ENTRY_POINT_GROUP = "daskloc.readers"
+
+#: The built-in sources, in registration order.
+BUILTIN_SOURCES = (ArraySource, ZarrSource, MovieSource, TiffSource, ImageSequenceSource)
+
+#: The order in which the "supported sources" message lists the built-ins.
+_SUMMARY_ORDER = (MovieSource, TiffSource, ImageSequenceSource, ZarrSource, ArraySource)
+
+Found = namedtuple("Found", ["kind", "source", "stem"])
+Found.__doc__ = """What :func:`classify` found out about one item.
+
+Attributes
+----------
+kind : {"video", "frame", "unknown"}
+    A whole video; one frame of an image sequence; cannot tell (a path no source
+    recognises, a missing or unreadable file).
+source : type or None
+    The :class:`~daskloc.video.Source` subclass that recognised the item.
+stem : str or None
+    For a path, the video's name without its format's suffix (a file's stem, a
+    folder's name, the stem of ``frames.zarr``); None for other items.
+"""
+
+
+class Registry:
+    """An ordered collection of :class:`~daskloc.video.Source` classes.
+
+    Parameters
+    ----------
+    builtins : sequence of type
+        Source classes always present, in registration order.
+    group : str or None
+        Entry point group whose entries (each a ``module:Class`` of a ``Source``
+        subclass) are added on first use; None for none.
+
+    Notes
+    -----
+    An entry point that cannot be loaded, is not a ``Source`` subclass, or whose
+    ``can_open`` raises gives a ``RuntimeWarning`` naming it and is then ignored; it
+    never breaks opening what other sources read.
+    """
+
+    def __init__(self, builtins=BUILTIN_SOURCES, group=ENTRY_POINT_GROUP):
+        self.builtins = tuple(builtins)
+        self.group = group
+        self._lock = threading.Lock()
+        self._sources = None
+        self._broken = set()
+
+    def reload(self):
+        """Forget the loaded plugins: the entry points are read again on next use."""
+        with self._lock:
+            self._sources = None
+            self._broken = set()
+
+    def _plugins(self):
+        if self.group is None:
+            return []
+        found = []
+        for ep in entry_points(group=self.group):
+            try:
+                cls = ep.load()
+            except Exception as exc:  # noqa: BLE001 - any failure of a plugin's import
+                _warn(f"cannot load the video reader {ep.name!r} ({ep.value}) of entry "
+                      f"point group {self.group!r}: {type(exc).__name__}: {exc}; it is "
+                      "ignored")
+                continue
+            if not (isinstance(cls, type) and issubclass(cls, Source)):
+                _warn(f"the video reader {ep.name!r} ({ep.value}) of entry point group "
+                      f"{self.group!r} is not a daskloc.video.Source subclass; it is "
+                      "ignored")
+                continue
+            if cls not in found and cls not in self.builtins:
+                found.append(cls)
+        return found
+
+    def sources(self):
+        """The source classes, in the order they are asked.
+
+        Returns
+        -------
+        list of type
+            Built-ins and plugins sorted by ``priority`` (stable: built-ins first among
+            equals).
+        """
+        with self._lock:
+            if self._sources is None:
+                every = list(self.builtins) + self._plugins()
+                self._sources = sorted(every, key=lambda cls: cls.priority)
+            return list(self._sources)
+
+    def _ask(self, cls, method, item):
+        try:
+            return getattr(cls, method)(item)
+        except Exception as exc:
+            if cls in self.builtins:
+                raise
+            key = (cls, method)
+            if key not in self._broken:
+                self._broken.add(key)
+                _warn(f"the video reader {cls.__module__}.{cls.__qualname__}.{method} "
+                      f"raised {type(exc).__name__}: {exc}; it is skipped")
+            return None
+
+    def source_for(self, source):
+        """The first source class whose ``can_open(source)`` is true, or None.
+
+        Parameters
+        ----------
+        source : object
+            What would be given to :func:`daskloc.video.open_video`.
+
+        Returns
+        -------
+        type or None
+        """
+        for cls in self.sources():
+            if self._ask(cls, "can_open", source):
+                return cls
+        return None
+
+    def supported(self):
+        """What can be opened, as a sentence fragment for messages.
+
+        Returns
+        -------
+        str
+            E.g. ``"movies (.mov, ...), multi-page TIFF (.tif, .tiff), ..."``.
+        """
+        ordered = [c for c in _SUMMARY_ORDER if c in self.builtins]
+        ordered += [c for c in self.sources() if c not in ordered]
+        return ", ".join(c.summary or c.name for c in ordered)
+
+    def open(self, source):
+        """Open ``source`` with the first source class that can.
+
+        Parameters
+        ----------
+        source : object
+            What was given to :func:`daskloc.video.open_video`.
+
+        Returns
+        -------
+        Source
+            The opened source.
+
+        Raises
+        ------
+        FileNotFoundError
+            A path that does not exist and no source opens.
+        VideoError
+            An existing path no source opens (unknown file type), or the source's own
+            error; an :class:`~daskloc.video.UnsupportedSourceError` gets the list of
+            supported sources appended.
+        TypeError
+            An object no source opens.
+        """
+        cls = self.source_for(source)
+        if cls is None:
+            if is_path(source):
+                text = os.fspath(source)
+                path = Path(text)
+                if not path.exists():
+                    raise FileNotFoundError(f"no such file or directory: {text!r}")
+                raise UnsupportedSourceError(
+                    f"{text}: unknown file type {path.suffix!r}; supported sources: "
+                    f"{self.supported()}"
+                )
+            raise TypeError(
+                f"cannot open a {type(source).__name__} as a video; supported sources: "
+                f"{self.supported()}"
+            )
+        try:
+            return cls(source)
+        except UnsupportedSourceError as exc:
+            if "supported sources:" in str(exc):
+                raise
+            raise UnsupportedSourceError(
+                f"{exc}; supported sources: {self.supported()}"
+            ) from (exc.__cause__ or exc)
+
+    def classify(self, item):
+        """What ``item`` of a list given to :func:`daskloc.batch` is.
+
+        Parameters
+        ----------
+        item : object
+            A path (which may not exist), an array, a DataArray ...
+
+        Returns
+        -------
+        Found
+            ``kind`` is the first non-None :meth:`~daskloc.video.Source.role` of the
+            sources, in order; for an item no source recognises, ``"video"`` when it
+            is not a path (``open_video`` will say what is wrong with it) and
+            ``"unknown"`` for a path.
+        """
+        for cls in self.sources():
+            kind = self._ask(cls, "role", item)
+            if kind is not None:
+                return Found(kind, cls, _stem(cls, item))
+        if is_path(item):
+            return Found("unknown", None, _stem(Source, item))
+        return Found("video", None, None)
+
+    def find_videos(self, folder):
+        """The videos (and single images) in a folder, and which source opens each.
+
+        Parameters
+        ----------
+        folder : str or path-like
+            A directory.
+
+        Returns
+        -------
+        list of (str, Found)
+            The folder's entries (hidden ones skipped) that some source recognises,
+            as ``(path, found)`` in natural order; ``found.kind`` tells a video from a
+            single image (``"frame"``) or an unreadable file of a known type.
+
+        Raises
+        ------
+        NotADirectoryError
+            ``folder`` is not a directory.
+        """
+        folder = Path(os.fspath(folder))
+        if not folder.is_dir():
+            raise NotADirectoryError(f"not a directory: {str(folder)!r}")
+        out = []
+        for entry in sorted(folder.iterdir(), key=natural_key):
+            if entry.name.startswith("."):
+                continue
+            found = self.classify(str(entry))
+            if found.source is not None:
+                out.append((str(entry), found))
+        return out
+
+
+def _stem(cls, item):
+    if not is_path(item) or is_glob(item):
+        return None
+    return cls.stem(item)
+
+
+def _warn(message):
+    warnings.warn(f"daskloc: {message}", RuntimeWarning, stacklevel=4)
+
+
+#: The registry :func:`daskloc.video.open_video` uses.
+REGISTRY = Registry()
+
+
+def sources():
+    """The source classes of the default registry, in the order they are asked.
+
+    Returns
+    -------
+    list of type
+    """
+    return REGISTRY.sources()
+
+
+def source_for(source):
+    """The source class that would open ``source``, or None (see :meth:`Registry.source_for`)."""
+    return REGISTRY.source_for(source)
+
+
+def open_source(source):
+    """Open ``source`` with the default registry (see :meth:`Registry.open`)."""
+    return REGISTRY.open(source)
+
+
+def classify(item):
+    """What ``item`` of a list of videos is (see :meth:`Registry.classify`).
+
+    Parameters
+    ----------
+    item : object
+
+    Returns
+    -------
+    Found
+    """
+    return REGISTRY.classify(item)
+
+
+def find_videos(folder):
+    """The videos in ``folder`` and which source opens each (see :meth:`Registry.find_videos`).
+
+    Parameters
+    ----------
+    folder : str or path-like
+
+    Returns
+    -------
+    list of (str, Found)
+    """
+    return REGISTRY.find_videos(folder)
+
+
+def supported():
+    """What can be opened, for messages (see :meth:`Registry.supported`)."""
+    return REGISTRY.supported()
+
+
+def reload_readers():
+    """Read the ``daskloc.readers`` entry points again on next use (e.g. after installing
+    a plugin in a running process, or in tests)."""
+    REGISTRY.reload()

@@ -1,0 +1,147 @@
+"""Zarr arrays: a ``zarr.Array``, or a path to one (ending in ``.zarr``, or a directory
+holding Zarr metadata), shape ``(frame, y, x[, channel])``."""
+
+from __future__ import annotations
+
+import numbers
+import os
+from pathlib import Path
+
+import numpy as np
+
+from daskloc.video._base import Source, VideoError, frame_layout, is_glob, is_path
+from daskloc.video._chunks import runs
+
+__all__ = ["ZarrSource"]
+
+
+def _is_zarr_array(x):
+    try:
+        import zarr
+    except ImportError:  # pragma: no cover - zarr is a dependency
+        return False
+    return isinstance(x, zarr.Array)
+
+
+def _is_zarr_dir(path):
+    return path.is_dir() and (
+        path.suffix.lower() == ".zarr"
+        or (path / "zarr.json").exists()
+        or (path / ".zarray").exists()
+        or (path / ".zgroup").exists()
+    )
+
+
+def _describe_zarr(arr):
+    return f"zarr array {arr.store}" + (f" {arr.path}" if arr.path else "")
+
+
+class ZarrSource(Source):
+    """A Zarr array of frames (Zarr format 2 or 3).
+
+    Parameters
+    ----------
+    source : zarr.Array, str or path-like
+        The array, or the path of its directory.
+
+    Raises
+    ------
+    VideoError
+        The path cannot be opened as Zarr, is a group (the message lists its arrays),
+        or the array has an unsupported shape or no frames.
+
+    Notes
+    -----
+    ``attrs["fps"]`` comes from the array's ``fps`` attribute when it is a number.
+    """
+
+    name = "zarr"
+    suffixes = (".zarr",)
+    summary = "Zarr arrays (a path ending in .zarr or a zarr.Array)"
+    priority = 20
+    per_frame = True
+
+    @classmethod
+    def can_open(cls, source):
+        """True for a ``zarr.Array`` or a directory that is a Zarr store."""
+        if _is_zarr_array(source):
+            return True
+        if not is_path(source) or is_glob(source):
+            return False
+        return _is_zarr_dir(Path(os.fspath(source)))
+
+    def __init__(self, source):
+        import zarr
+
+        if is_path(source):
+            target = os.fspath(source)
+            self.path = target
+            try:
+                node = zarr.open(target, mode="r")
+            except Exception as exc:
+                raise VideoError(
+                    f"{target}: cannot open as Zarr ({type(exc).__name__}: {exc})"
+                ) from exc
+            if not isinstance(node, zarr.Array):
+                names = sorted(name for name, _ in node.arrays())
+                raise VideoError(
+                    f"{target} is a Zarr group, not an array; open one of its arrays, "
+                    f"e.g. {target + '/' + names[0] if names else target + '/<array>'!r} "
+                    f"(arrays: {', '.join(names) or 'none'})"
+                )
+            arr = node
+            self.target = target
+        else:
+            arr = source
+            self.target = source
+            self.path = _describe_zarr(arr)
+        n, frame_shape = frame_layout(arr.shape, self.path)
+        if n == 0:
+            raise VideoError(f"{self.path}: has no frames")
+        self.ndim = arr.ndim
+        self.frame_shape = tuple(frame_shape)
+        self.dtype = np.dtype(arr.dtype)
+        self.labels = np.arange(n, dtype=np.int64)
+        self.attrs = {
+            "source": self.path,
+            "original_shape": tuple(int(s) for s in arr.shape),
+            "original_dtype": str(self.dtype),
+            "n_frames": int(n),
+        }
+        fps = arr.attrs.get("fps") if hasattr(arr, "attrs") else None
+        if isinstance(fps, numbers.Real) and not isinstance(fps, bool):
+            self.attrs["fps"] = float(fps)
+
+    def token_parts(self):
+        """The path's mtime and size, or the identity of an in-memory ``zarr.Array``."""
+        if isinstance(self.target, str):
+            return super().token_parts()
+        return (self.path, id(self.target))
+
+    def spec(self):
+        """``(path or zarr.Array, ndim)``."""
+        return (self.target, self.ndim)
+
+    def chunk_args(self, positions):
+        """The chunk's frame positions, a tuple of int."""
+        return tuple(int(p) for p in positions)
+
+    @classmethod
+    def frame_path(cls, spec, arg, i):
+        """The store's path, or a description of a ``zarr.Array``."""
+        if _is_zarr_array(spec[0]):
+            return _describe_zarr(spec[0])
+        return super().frame_path(spec, arg, i)
+
+    @staticmethod
+    def read(spec, arg):
+        """Read runs of consecutive frames of the array."""
+        import zarr
+
+        target, ndim = spec
+        arr = zarr.open_array(target, mode="r") if isinstance(target, str) else target
+        for a, b, offset in runs(arg):
+            block = arr[a:b]
+            if ndim == 2:
+                block = block[None]
+            yield slice(offset, offset + (b - a)), block
