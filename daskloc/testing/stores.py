@@ -37,8 +37,14 @@ import pandas as pd
 import pytest
 
 from daskloc.locate import feature_columns, locate_stack
-from daskloc.stores import (StoreBusyError, StoreMismatchError, open_store, read_features,
-                            store_class, store_info)
+from daskloc.stores import (
+    StoreBusyError,
+    StoreMismatchError,
+    open_store,
+    read_features,
+    store_class,
+    store_info,
+)
 from daskloc.testing._batch import as_video, start_batch_process
 
 __all__ = ["CHUNKS", "COLUMNS", "StoreLocation", "StoreTests", "fake_features",

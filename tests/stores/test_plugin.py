@@ -16,10 +16,21 @@ import pandas as pd
 import pytest
 
 import daskloc
-from daskloc.stores import (ParquetStore, StorePluginWarning, clear_registry_cache,
-                            open_store, store_class, store_formats)
-from daskloc.testing.stores import (CHUNKS, StoreLocation, StoreTests, fake_features,
-                                    source_metadata)
+from daskloc.stores import (
+    ParquetStore,
+    StorePluginWarning,
+    clear_registry_cache,
+    open_store,
+    store_class,
+    store_formats,
+)
+from daskloc.testing.stores import (
+    CHUNKS,
+    StoreLocation,
+    StoreTests,
+    fake_features,
+    source_metadata,
+)
 from tests.stores._jsonl_store import JSONLinesStore
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
