@@ -25,17 +25,16 @@ import uuid
 import numpy as np
 
 from daskloc._version import __version__
-from daskloc.stores.base import (
-    _BACKENDS,
-    _OBJECT_SCHEMES,
-    _SCHEMES,
+from daskloc.stores import (
+    OBJECT_SCHEMES,
     FeatureStore,
-    chunk_may_hold,
     encode_frames,
-    normalize_selection,
+    is_store_location,
     open_store,
+    store_formats,
 )
 from daskloc.metadata import METADATA_VERSION, JobMetadata, chunk_id, utc_now
+from daskloc.stores.base import chunk_may_hold, normalize_selection, write_error
 
 __all__ = ["FILE_FORMATS", "MAT_MAX_VARIABLE_BYTES", "XLSX_MAX_ROWS", "export"]
 
@@ -60,12 +59,15 @@ def _hide_password(url):
 
 
 def _formats_text():
+    formats = store_formats()
+    suffixes = [s for f in formats for s in f.store_class.suffixes]
     first = [".parquet", ".zarr", ".h5", ".hdf5"]
-    stores = [s for s in first if s in _BACKENDS] + sorted(set(_BACKENDS) - set(first))
+    stores = [s for s in first if s in suffixes] + sorted(set(suffixes) - set(first))
+    urls = [", ".join(f.store_class.url_examples) for f in formats
+            if f.url_schemes and f.store_class.url_examples]
     return (
-        f"files {', '.join(FILE_FORMATS)}; stores {', '.join(stores)}; or a database URL "
-        "(sqlite:///features.db, postgresql+psycopg://user:pw@host/db, "
-        "mysql+pymysql://user:pw@host/db)"
+        f"files {', '.join(FILE_FORMATS)}; stores {', '.join(stores)}"
+        + (f"; or a database URL ({', '.join(urls)})" if urls else "")
     )
 
 
@@ -81,8 +83,8 @@ def _output_kind(out):
         return "store"
     text = os.fspath(out)
     scheme = text.split("://", 1)[0].lower() if "://" in text else ""
-    if scheme.split("+", 1)[0] in _SCHEMES:
-        return "store"
+    if scheme not in ("", "file") and is_store_location(text):
+        return "store"  # a database URL, or a store format on object storage
     location = text.split("#", 1)[0] if scheme in ("", "file") else text
     suffix = os.path.splitext(location.rstrip("/" + os.sep))[1].lower()
     if suffix in FILE_FORMATS:
@@ -93,8 +95,9 @@ def _output_kind(out):
                 "(.parquet/.zarr) on object storage"
             )
         return suffix
-    if suffix in _BACKENDS and (scheme in ("", "file") or scheme in _OBJECT_SCHEMES):
-        return "store"
+    if is_store_location(location) or (
+            scheme in OBJECT_SCHEMES and any(suffix in f.suffixes for f in store_formats())):
+        return "store"  # (a format object storage cannot hold: open_store says so)
     what = f"unknown output format {suffix!r}" if suffix else "no file suffix"
     if suffix == ".xls":
         what += " (old Excel; use .xlsx)"
@@ -146,11 +149,9 @@ def _temp_file(out):
         with open(tmp, "xb"):
             pass
     except OSError as e:
-        raise type(e)(
-            e.errno,
-            f"cannot write {out} ({e.strerror}); choose a writable output path or fix the "
-            "folder's permissions",
-        ) from e
+        raise write_error(
+            e, f"cannot write {out} ({e.strerror}); choose a writable output path or fix the "
+            "folder's permissions") from e
     return tmp
 
 
@@ -388,17 +389,10 @@ def _write_mat(tmp, chunks, columns, info, upper_rows):
 def _same_store(a, b):
     if type(a) is not type(b) or a.table != b.table:
         return False
-    pa, pb = (_local_file(getattr(s, "root", s.path)) for s in (a, b))
+    pa, pb = a.store_path, b.store_path
     if "://" in pa or "://" in pb:
         return pa == pb
     return os.path.realpath(pa) == os.path.realpath(pb)
-
-
-def _local_file(location):
-    """The file of a local store location (``sqlite:///x.db`` -> ``x.db``), else as is."""
-    if location.startswith("sqlite:///") and location != "sqlite:///":
-        return location[len("sqlite:///"):].split("?", 1)[0]
-    return location
 
 
 def _copy_metadata(src_meta, dst, info, frames, lo, hi, wanted, source_frames, pieces):

@@ -32,6 +32,7 @@ from daskloc._version import __version__
 from daskloc.locate import (feature_columns, locate_stack_counted, nonfinite_message,
                             normalize_params)
 from daskloc.stores import StoreMismatchError, encode_frames, open_store
+from daskloc.stores._names import VIDEO_KEY, video_table
 from daskloc.stores.base import check_table_name
 from daskloc.metadata import ChunkVerifier, JobMetadata, MetadataError, chunk_id, utc_now
 from daskloc.schema import feature_dtypes
@@ -588,30 +589,6 @@ class BatchError(RuntimeError):
         self.sources = dict(sources or {})
         self.completed = list(completed or [])
         self.store = store
-
-
-#: The table of a video of a many-video batch is ``<table>/VIDEO_KEY=<name>``.
-VIDEO_KEY = "video"
-
-
-def video_table(name, table=None):
-    """Table name of one video of a many-video batch: ``"[table/]video=<name>"``.
-
-    Parameters
-    ----------
-    name : str
-        The video's name (see :func:`batch`).
-    table : str, optional
-        The base table given to :func:`batch`.
-
-    Returns
-    -------
-    str
-    """
-    base = check_table_name(table)
-    own = f"{VIDEO_KEY}={name}"
-    check_table_name(own)
-    return own if base is None else f"{base}/{own}"
 
 
 def _is_glob(text):

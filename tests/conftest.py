@@ -4,15 +4,12 @@ and a helper that runs :func:`daskloc.batch` in a separate process."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import textwrap
 import threading
 
-import dask.array as da
 import numpy as np
 import pytest
-import xarray as xr
+
+from daskloc.testing._batch import as_video  # noqa: F401 - the tests import it from here
 
 #: Locate parameters used with :func:`make_spots` videos.
 DIAMETER = 9
@@ -96,33 +93,6 @@ class CountingArray:
         return out
 
 
-def as_video(arr, chunks=4, first_frame=0, attrs=None):
-    """Wrap an array (or :class:`CountingArray`) as a daskloc video DataArray.
-
-    Parameters
-    ----------
-    arr : numpy.ndarray or CountingArray, shape (n, y, x)
-    chunks : int
-        Frames per dask chunk.
-    first_frame : int
-        Absolute number of the first frame (the ``frame`` coordinate counts from it).
-    attrs : dict, optional
-
-    Returns
-    -------
-    xarray.DataArray
-        dims ``("frame", "y", "x")``, dask-backed, chunked along frame only.
-    """
-    n = arr.shape[0]
-    data = da.from_array(arr, chunks=(chunks, -1, -1), meta=np.empty((0, 0, 0), arr.dtype))
-    return xr.DataArray(
-        data,
-        dims=("frame", "y", "x"),
-        coords={"frame": np.arange(first_frame, first_frame + n, dtype=np.int64)},
-        attrs=dict(attrs or {}),
-    )
-
-
 @pytest.fixture(scope="session")
 def spots():
     """24 frames of 96 x 96 spots; frames 8..11 are black (chunk 2 of 4-frame chunks)."""
@@ -154,52 +124,19 @@ def client(cluster):
 
 # ----------------------------------------------------------------- batch in another process
 
-_BATCH_SCRIPT = textwrap.dedent(
-    """
-    import json, sys, time
-    import numpy as np, dask.array as da, xarray as xr
-    from daskloc.pipeline import batch
-
-    npy, store, delay, chunks, params = sys.argv[1:6]
-    store_kwargs = json.loads(sys.argv[6]) if len(sys.argv) > 6 else {}
-    arr = np.load(npy)
-    delay = float(delay)
-
-    def slow(block):
-        time.sleep(delay)
-        return block
-
-    data = da.from_array(arr, chunks=(int(chunks), -1, -1)).map_blocks(
-        slow, dtype=arr.dtype, meta=np.empty((0, 0, 0), arr.dtype))
-    video = xr.DataArray(data, dims=("frame", "y", "x"),
-                         coords={"frame": np.arange(len(arr), dtype=np.int64)})
-    params = json.loads(params)
-    batch(video, params.pop("diameter"), store=store, do_not_return=True, **store_kwargs, **params)
-    """
-)
-
 
 def start_batch_process(tmp_path, arr, store, *, delay, chunks, diameter=DIAMETER, params=None,
                         store_kwargs=None):
     """Start ``batch`` on ``arr`` in a new Python process; each chunk read sleeps ``delay`` s.
 
-    ``store_kwargs`` (JSON-able, e.g. ``table`` and ``storage_options``) go to ``batch``.
+    :func:`daskloc.testing._batch.start_batch_process` with this suite's parameters
+    (``DIAMETER``, ``PARAMS``) as defaults.
 
     Returns
     -------
     subprocess.Popen
     """
-    import json
+    from daskloc.testing._batch import start_batch_process as start
 
-    npy = os.path.join(tmp_path, "video.npy")
-    np.save(npy, arr)
-    script = os.path.join(tmp_path, "run_batch.py")
-    with open(script, "w") as f:
-        f.write(_BATCH_SCRIPT)
-    p = dict(PARAMS if params is None else params, diameter=diameter)
-    return subprocess.Popen(
-        [sys.executable, script, npy, os.fspath(store), str(delay), str(chunks), json.dumps(p),
-         json.dumps(store_kwargs or {})],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    return start(tmp_path, arr, store, delay=delay, chunks=chunks, diameter=diameter,
+                 params=PARAMS if params is None else params, store_kwargs=store_kwargs)

@@ -48,7 +48,7 @@ from tests._data import data_path
 from tests.conftest import DIAMETER, PARAMS, as_video, make_spots, start_batch_process
 # ``location``: the conformance suite's fixture (one store of a backend; parametrised
 # indirectly here), which leaves nothing behind on the shared servers.
-from tests.stores.test_conformance import location, make_location  # noqa: F401
+from tests.stores._locations import location, make_location  # noqa: F401
 
 DASKLOC = [sys.executable, "-m", "daskloc"]
 BACKENDS = ["parquet", "zarr", "hdf5", "sqlite", "postgresql", "mariadb", "parquet-s3",

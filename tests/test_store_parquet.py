@@ -25,6 +25,7 @@ from daskloc.stores import (
     read_features,
     store_info,
 )
+from tests.stores._suite import DasklocStoreTests
 
 FIRST = 100  # absolute number of the first frame of the test videos
 
@@ -349,3 +350,15 @@ def test_concurrent_reader_in_another_process(tmp_path):
     assert proc.returncode == 0, err.decode()
     assert observations >= 2, "the reader never overlapped the run"
     pd.testing.assert_frame_equal(read_features(store), ref)
+
+
+# ----------------------------------------------------------------- the conformance suite
+
+
+class TestParquetStore(DasklocStoreTests):
+    """The package's store conformance suite on a local Parquet directory."""
+
+    backend = "parquet"
+    store_class = ParquetStore
+    capabilities = {"supports_remote": True, "lists_tables": True, "concurrent_writers": True,
+                    "ordered_appends": False, "live_reads": True}

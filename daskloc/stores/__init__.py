@@ -1,8 +1,12 @@
 """Feature stores: where :func:`daskloc.batch` streams features, and how to read them back.
 
-One small interface (:class:`FeatureStore`) with one backend per format; only Parquet
-(:class:`ParquetStore`) exists so far. :func:`open_store` picks the backend from the
-path's suffix; :func:`read_features` and :func:`store_info` are the reading API.
+One small interface (:class:`FeatureStore`) with one class per format: Parquet
+(:class:`ParquetStore`), Zarr, HDF5 and SQL, plus any a plugin adds through the
+entry-point group ``daskloc.stores``. Each class declares the suffixes and URL schemes
+it opens and what it can do (:data:`~daskloc.stores.base.CAPABILITIES`); the registry
+built from them (:func:`store_formats`, :func:`store_class`) lets :func:`open_store`
+pick the class of a location. :func:`read_features` and :func:`store_info` are the
+reading API.
 """
 
 from __future__ import annotations
@@ -12,7 +16,22 @@ import re
 
 import pandas as pd
 
+from daskloc.stores._names import VIDEO_KEY, video_table
+from daskloc.stores._registry import (
+    ENTRY_POINT_GROUP,
+    OBJECT_SCHEMES,
+    StoreFormat,
+    StorePluginWarning,
+    clear_registry_cache,
+    is_store_location,
+    open_store,
+    register_backend,
+    register_store,
+    store_class,
+    store_formats,
+)
 from daskloc.stores.base import (
+    CAPABILITIES,
     FeatureStore,
     MetadataError,
     StoreBusyError,
@@ -22,25 +41,34 @@ from daskloc.stores.base import (
     count_frames_in,
     decode_frames,
     encode_frames,
-    open_store,
-    register_backend,
+    normalize_selection,
 )
 from daskloc.metadata import JobMetadata
 from daskloc.stores.parquet import ParquetStore
 
 __all__ = [
+    "CAPABILITIES",
+    "ENTRY_POINT_GROUP",
+    "OBJECT_SCHEMES",
     "FeatureStore",
     "MetadataError",
     "ParquetStore",
     "StoreBusyError",
+    "StoreFormat",
     "StoreInUseError",
     "StoreMismatchError",
+    "StorePluginWarning",
     "UnsafeStoreError",
+    "clear_registry_cache",
     "decode_frames",
     "encode_frames",
+    "is_store_location",
     "open_store",
     "read_features",
     "register_backend",
+    "register_store",
+    "store_class",
+    "store_formats",
     "store_info",
 ]
 
@@ -51,17 +79,17 @@ def _video_tables(store, table=None, storage_options=None):
     Names are in natural order (``a2`` before ``a10``); ``{}`` when there are none or the
     backend cannot list its tables.
     """
-    from daskloc.pipeline import VIDEO_KEY
-
     if isinstance(store, FeatureStore):
         root = store
         if store.table is not None and table is None:
             table = store.table
     else:
         root = open_store(store, "a", storage_options=storage_options)
+    if not root.lists_tables:
+        return {}
     try:
         tables = root.list_tables()
-    except NotImplementedError:
+    except NotImplementedError:  # a class that says it lists its tables, yet does not
         return {}
     prefix = f"{table}/" if table else ""
     key = f"{VIDEO_KEY}="
@@ -79,8 +107,6 @@ def _natural_key(text):
 
 def _open_video(store, video, table, storage_options):
     """The store of one video of a many-video batch; a clear error listing the others."""
-    from daskloc.pipeline import video_table
-
     if isinstance(store, FeatureStore):
         raise TypeError(
             f"video= needs the store's location (a path or URL), not the store object {store!r}"
@@ -110,16 +136,10 @@ def _location(store):
 
 def _read_videos(stores, frames):
     """Rows of several videos, with a categorical ``video`` column (videos in order)."""
-    from daskloc.stores.base import normalize_selection
-
-    lo, hi, wanted = normalize_selection(frames)  # per video: frames it lacks give no rows
+    normalize_selection(frames)  # a malformed selection raises, whatever the videos
     parts = []
-    for name, st in stores.items():
-        meta = st.read_metadata() or {}
-        df = st._read_chunks(lo, hi, wanted, st.columns(meta), meta) if hi > lo and meta else None
-        if df is None or len(df) == 0:
-            df = st.empty(meta)
-        parts.append(df.assign(video=name))
+    for name, st in stores.items():  # per video: frames it lacks give no rows
+        parts.append(st.read(frames, strict=False).assign(video=name))
     out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({"video": []})
     out["video"] = pd.Categorical(out["video"], categories=list(stores))
     return out

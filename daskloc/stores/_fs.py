@@ -16,16 +16,6 @@ def fsspec_options(url, storage_options):
     return options
 
 
-def os_error(exc, message):
-    """An OSError of the same builtin kind as ``exc`` (errno kept), with ``message``."""
-    for kind in (PermissionError, FileNotFoundError, NotADirectoryError, FileExistsError):
-        if isinstance(exc, kind):
-            break
-    else:
-        kind = OSError
-    return kind(exc.errno, message) if exc.errno is not None else kind(message)
-
-
 def fsync(path):
     fd = os.open(path, os.O_RDONLY)
     try:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import abc
 import bisect
-import importlib
 import numbers
 import os
 
@@ -56,10 +55,10 @@ __all__ = [
     "StoreBusyError",
     "StoreInUseError",
     "StoreMismatchError",
+    "CAPABILITIES",
     "decode_frames",
     "encode_frames",
-    "open_store",
-    "register_backend",
+    "write_error",
     "UnsafeStoreError",
 ]
 
@@ -237,6 +236,38 @@ def normalize_selection(frames, source_frames=None, where=""):
     return int(wanted[0]), int(wanted[-1]) + 1, wanted
 
 
+def write_error(exc, message):
+    """The error a store raises when its location cannot be written.
+
+    Every backend (and :func:`daskloc.export`) maps an OSError of its file system or
+    object store through this one function, so the caller sees the same kind of error
+    with a message that names the location and the fix.
+
+    Parameters
+    ----------
+    exc : OSError
+        The error met.
+    message : str
+        What could not be written, why (``exc.strerror``) and what to do.
+
+    Returns
+    -------
+    OSError
+        Of the class of ``exc`` if that is a builtin one (``PermissionError``,
+        ``IsADirectoryError``, ...), else of the nearest of ``PermissionError``,
+        ``FileNotFoundError``, ``NotADirectoryError``, ``FileExistsError`` or plain
+        ``OSError`` (a library's own subclass is not re-created); ``errno`` kept.
+    """
+    kind = type(exc)
+    if kind.__module__ != "builtins":
+        for kind in (PermissionError, FileNotFoundError, NotADirectoryError, FileExistsError):
+            if isinstance(exc, kind):
+                break
+        else:
+            kind = OSError
+    return kind(exc.errno, message) if exc.errno is not None else kind(message)
+
+
 def chunk_may_hold(start, stop, lo, hi, wanted):
     """Whether frames ``[start, stop)`` can hold any frame of the selection ``(lo, hi, wanted)``."""
     if start >= hi or stop <= lo:
@@ -250,28 +281,44 @@ def chunk_may_hold(start, stop, lo, hi, wanted):
 def check_chunk_features(start, stop, features):
     """Validate one chunk's features for :meth:`FeatureStore.append_chunk`.
 
+    Every backend checks its input here, before it writes anything.
+
     Parameters
     ----------
     start, stop : int
         The chunk's frame range ``[start, stop)``.
     features : pandas.DataFrame
-        Feature columns and an int64 ``frame`` column.
+        Feature columns and an integer ``frame`` column (whole numbers of another
+        dtype are accepted).
 
     Returns
     -------
     start, stop : int
     features : pandas.DataFrame
-        Sorted by frame (stable) if it was not.
+        With ``frame`` as int64, sorted by frame (stable) if it was not.
 
     Raises
     ------
     ValueError
-        No ``frame`` column, or a frame outside ``[start, stop)``.
+        An empty range (``stop <= start``), no ``frame`` column, frames that are not
+        whole numbers, or a frame outside ``[start, stop)``.
     """
     start, stop = int(start), int(stop)
+    if stop <= start:
+        raise ValueError(f"chunk [{start}, {stop}) is empty: stop must exceed start")
     if "frame" not in features.columns:
         raise ValueError("features must have a 'frame' column")
     frame = features["frame"].to_numpy()
+    if frame.dtype != np.int64:
+        if frame.size and not np.issubdtype(frame.dtype, np.integer):
+            try:
+                f = frame.astype(np.float64)
+            except (TypeError, ValueError):
+                f = np.array([np.nan])
+            if not np.all(np.isfinite(f)) or not np.all(f == np.round(f)):
+                raise ValueError("the 'frame' column must hold integer frame numbers")
+        frame = frame.astype(np.int64)
+        features = features.assign(frame=frame)
     if frame.size and (frame.min() < start or frame.max() >= stop):
         raise ValueError(
             f"chunk [{start}, {stop}) got features of frames {frame.min()}..{frame.max()}"
@@ -282,6 +329,12 @@ def check_chunk_features(start, stop, features):
 
 
 # ----------------------------------------------------------------- the interface
+
+#: The capability attributes of a store class (class attributes of
+#: :class:`FeatureStore`, all bool): ``supports_remote``, ``lists_tables``,
+#: ``concurrent_writers``, ``ordered_appends``, ``live_reads``.
+CAPABILITIES = ("supports_remote", "lists_tables", "concurrent_writers", "ordered_appends",
+                "live_reads")
 
 
 class FeatureStore(abc.ABC):
@@ -302,8 +355,29 @@ class FeatureStore(abc.ABC):
         ``"bulk_water/features"``). None is the backend's default table.
     """
 
+    # -- what the class opens (read by the registry, daskloc.stores._registry) ----
     #: Short name of the backend, recorded in the metadata (e.g. ``"parquet"``).
     backend = None
+    #: Name of the format for people (e.g. ``"Parquet"``), used in messages.
+    format_name = None
+    #: File-name suffixes of the locations this class opens, lower case, the usual one
+    #: first (e.g. ``(".parquet", ".parq", ".pq")``).
+    suffixes = ()
+    #: URL schemes this class opens (the part before ``+`` of ``postgresql+psycopg://``).
+    url_schemes = ()
+    #: For messages: what the URLs of :attr:`url_schemes` are, and examples.
+    url_description = None
+    url_examples = ()
+    #: True for the class that opens local paths whose suffix no class claims.
+    fallback = False
+
+    # -- capabilities (see CAPABILITIES; FeatureStore.capabilities lists them) ---
+    #: True if the store can live on object storage (``s3://bucket/name<suffix>``,
+    #: through fsspec, with ``storage_options``).
+    supports_remote = False
+    #: True if :meth:`list_tables` lists the tables of the store (a many-video batch's
+    #: videos are found this way); False: readers must name the table.
+    lists_tables = False
     #: True if any number of processes may append chunks at once (each chunk written by
     #: the Dask worker that computed it). False for single-writer formats: then
     #: :func:`daskloc.batch` brings each chunk's features back to the client, which
@@ -316,10 +390,29 @@ class FeatureStore(abc.ABC):
     #: that cannot offer it raises :class:`StoreBusyError` from reads during a write.
     live_reads = True
 
+    @classmethod
+    def capabilities(cls):
+        """What the class can do: ``{name: bool}`` for every name of :data:`CAPABILITIES`.
+
+        Returns
+        -------
+        dict
+        """
+        return {name: bool(getattr(cls, name)) for name in CAPABILITIES}
+
     def __init__(self, path, *, table=None):
         path = os.fspath(path)
         self.path = path if "://" in path else os.path.abspath(path)
         self.table = check_table_name(table)
+
+    @property
+    def store_path(self):
+        """str: Where the whole store (all its tables) lives: a local path or a URL.
+
+        Two stores of the same class and :attr:`table` whose ``store_path`` names the
+        same place are the same table.
+        """
+        return self.path
 
     @property
     def url(self):
@@ -637,13 +730,16 @@ class FeatureStore(abc.ABC):
         """The complete chunks that can hold frames of the selection."""
         return [c for c in self.complete_chunks() if chunk_may_hold(*c, lo, hi, wanted)]
 
-    def _read_chunks(self, lo, hi, wanted, columns, meta):
-        """Rows of the selection from the chunks that :meth:`valid_chunks` accepts.
+    def _read_chunks(self, lo, hi, wanted, columns, meta, chunks=None):
+        """Rows of the selection from the chunks that :meth:`valid_chunks` accepts
+        (among ``chunks``, a set of ``(start, stop)``, if given).
 
         Backends override this to check identities where they read them anyway
         (Parquet: in the footers of the chosen files; Zarr: in one read of the chunk
         table)."""
         candidates = self._candidates(lo, hi, wanted)
+        if chunks is not None:
+            candidates = [c for c in candidates if c in chunks]
         if not candidates:
             return None
         return self._read_selection(lo, hi, wanted, columns,
@@ -703,7 +799,7 @@ class FeatureStore(abc.ABC):
         spec = as_metadata(meta, self.url).source.get("frames") if meta else None
         return None if spec is None else decode_frames(spec)
 
-    def read(self, frames=None):
+    def read(self, frames=None, *, chunks=None, strict=True):
         """Read the features of some frames from the complete chunks.
 
         Parameters
@@ -711,6 +807,14 @@ class FeatureStore(abc.ABC):
         frames : None, int, slice, range or sequence of int, optional
             Absolute frame numbers; slices and ranges are half-open (``slice(10, 20)``
             is frames 10..19). None reads every complete chunk.
+        chunks : iterable of (int, int), optional
+            Read only from these chunks (``(start, stop)`` as :meth:`valid_chunks`
+            lists them); chunks that are not valid give no rows. Default: every valid
+            chunk.
+        strict : bool, default True
+            Raise ValueError when ``frames`` reaches outside the source video's frames.
+            False: such frames simply give no rows (as each video of a many-video read
+            contributes the frames it has).
 
         Returns
         -------
@@ -727,17 +831,23 @@ class FeatureStore(abc.ABC):
             both), or is malformed.
         """
         meta = self.read_metadata() or {}  # read once: it can be large for long videos
-        lo, hi, wanted = normalize_selection(frames, self.source_frames(meta), where=self.url)
+        lo, hi, wanted = normalize_selection(
+            frames, self.source_frames(meta) if strict else None, where=self.url)
         columns = self.columns(meta)
         if hi <= lo or not meta:
             return self.empty(meta)
-        out = self._read_chunks(lo, hi, wanted, columns, meta)
+        out = self._read_chunks(lo, hi, wanted, columns, meta, _chunk_set(chunks))
         if out is None or len(out) == 0:
             return self.empty(meta)
         return out
 
 
-# ----------------------------------------------------------------- opening stores
+def _chunk_set(chunks):
+    """``{(start, stop)}`` of a ``chunks=`` argument (None stays None)."""
+    return None if chunks is None else {(int(a), int(b)) for a, b in chunks}
+
+
+# ----------------------------------------------------------------- table names
 
 
 def _name_word_ok(word):
@@ -780,172 +890,3 @@ def check_table_name(table):
                 "key=value (e.g. 'video=bulk-water')"
             )
     return "/".join(parts)
-
-
-#: Backends by file-name suffix: ``suffix -> "module:Class"`` (imported on first use).
-_BACKENDS = {
-    ".parquet": "daskloc.stores.parquet:ParquetStore",
-    ".parq": "daskloc.stores.parquet:ParquetStore",
-    ".pq": "daskloc.stores.parquet:ParquetStore",
-    ".zarr": "daskloc.stores.zarr:ZarrStore",
-    ".h5": "daskloc.stores.hdf5:HDF5Store",
-    ".hdf5": "daskloc.stores.hdf5:HDF5Store",
-    ".hdf": "daskloc.stores.hdf5:HDF5Store",
-}
-#: Backends by URL scheme (the part before ``+`` for SQLAlchemy URLs).
-_SCHEMES = {
-    "sqlite": "daskloc.stores.sql:SQLStore",
-    "postgresql": "daskloc.stores.sql:SQLStore",
-    "postgres": "daskloc.stores.sql:SQLStore",
-    "mysql": "daskloc.stores.sql:SQLStore",
-    "mariadb": "daskloc.stores.sql:SQLStore",
-}
-#: Object-storage schemes (through fsspec) and the suffixes that may live there.
-_OBJECT_SCHEMES = ("s3", "gs", "gcs", "az", "abfs", "memory")
-_OBJECT_SUFFIXES = (".parquet", ".parq", ".pq", ".zarr")
-_DEFAULT_BACKEND = "daskloc.stores.parquet:ParquetStore"
-
-
-def register_backend(suffix, target):
-    """Register a store backend for paths ending in ``suffix``.
-
-    Parameters
-    ----------
-    suffix : str
-        E.g. ``".zarr"`` (case-insensitive).
-    target : str or type
-        A :class:`FeatureStore` subclass or its ``"module:Class"`` name.
-    """
-    _BACKENDS[suffix.lower()] = target
-
-
-def _backend_class(target):
-    if isinstance(target, str):
-        module, _, name = target.partition(":")
-        return getattr(importlib.import_module(module), name)
-    return target
-
-
-def _split_table(location, table):
-    """``"path#table"`` -> (path, table); an explicit ``table`` must agree."""
-    if "#" in location and "://" not in location.split("#", 1)[1]:
-        location, _, from_url = location.partition("#")
-        if table is not None and check_table_name(table) != check_table_name(from_url):
-            raise ValueError(f"two table names given: {from_url!r} in the location and {table!r}")
-        table = from_url
-    return location, table
-
-
-def backend_for(location):
-    """The backend class (or its ``"module:Class"`` name) for a location.
-
-    Parameters
-    ----------
-    location : str
-        Local path or URL.
-
-    Returns
-    -------
-    str or type
-
-    Raises
-    ------
-    ValueError
-        An unknown URL scheme, or a format that object storage cannot hold.
-    """
-    scheme = location.split("://", 1)[0].lower() if "://" in location else ""
-    suffix = os.path.splitext(location.rstrip("/" + os.sep))[1].lower()
-    if scheme in ("", "file"):
-        return _BACKENDS.get(suffix, _DEFAULT_BACKEND)
-    base = scheme.split("+", 1)[0]
-    if base in _SCHEMES:
-        return _SCHEMES[base]
-    if base in _OBJECT_SCHEMES:
-        if suffix in _OBJECT_SUFFIXES:
-            return _BACKENDS[suffix]
-        raise ValueError(
-            f"only Parquet (.parquet) and Zarr (.zarr) stores can live on object storage; "
-            f"{location!r} has neither suffix"
-        )
-    raise ValueError(
-        f"unknown store location {location!r}: use a path ending in .parquet, .zarr or .h5, "
-        "an SQLAlchemy URL (sqlite:///features.db, postgresql+psycopg://..., "
-        "mysql+pymysql://...) or an s3:// URL ending in .parquet or .zarr"
-    )
-
-
-def open_store(path, mode="r", *, table=None, storage_options=None, **options):
-    """Open a feature store, choosing the backend from the location.
-
-    Parameters
-    ----------
-    path : str, os.PathLike or FeatureStore
-        Where the store is:
-
-        - a local path ending in ``.parquet`` (or no suffix: Parquet), ``.zarr``,
-          ``.h5``/``.hdf5``, or a ``file://`` URL;
-        - an SQLAlchemy URL: ``sqlite:///features.db``,
-          ``postgresql+psycopg://user:pw@host/db``, ``mysql+pymysql://user:pw@host/db``;
-        - an object-storage URL ending in ``.parquet`` or ``.zarr``
-          (``s3://bucket/features.zarr``), opened through fsspec.
-
-        ``LOCATION#TABLE`` names a table as ``table`` does. A :class:`FeatureStore` is
-        returned as is.
-    mode : {"r", "a"}
-        ``"r"``: the store must exist. ``"a"``: the store may not exist yet; nothing is
-        touched until :meth:`FeatureStore.prepare` or a write.
-    table : str, optional
-        One result set among several in the same store (``"bulk_water/features"``).
-    storage_options : dict, optional
-        fsspec options for object storage (e.g. ``{"endpoint_url": ..., "key": ...,
-        "secret": ...}``).
-    **options
-        Passed to the backend (e.g. ``row_group_rows`` for Parquet).
-
-    Returns
-    -------
-    FeatureStore
-
-    Raises
-    ------
-    FileNotFoundError
-        ``mode="r"`` and there is no store (or no such table) at the location.
-    ValueError
-        ``mode="r"`` and the location is not a daskloc store; an unknown mode or
-        location; a bad table name.
-    """
-    if isinstance(path, FeatureStore):
-        if table is not None and check_table_name(table) != path.table:
-            raise ValueError(f"{path!r} is already open on table {path.table!r}, not {table!r}")
-        return path
-    if mode not in ("r", "a"):
-        raise ValueError(f"mode must be 'r' or 'a', got {mode!r}")
-    location, table = _split_table(os.fspath(path), table)
-    if location.startswith("file://"):
-        location = location[len("file://"):]
-    cls = _backend_class(backend_for(location))
-    if storage_options is not None:
-        options["storage_options"] = storage_options
-    store = cls(location, table=table, **options)
-    if mode == "r":
-        if not store.exists():
-            if not store.location_exists():
-                raise FileNotFoundError(f"no feature store at {store.url}: the path does not exist")
-            try:
-                orphans = len(store.complete_chunks())
-            except Exception:  # noqa: BLE001 - not a store at all: the message below
-                orphans = 0
-            if orphans:
-                raise MetadataError(
-                    f"{store.url} holds {orphans} chunks of daskloc features but no metadata "
-                    "(its metadata document is missing or was deleted), and daskloc reads no "
-                    "chunk it cannot check: run the job that wrote it again (its chunks are "
-                    "kept if they are that job's, else it is refused), or with "
-                    "overwrite=True (CLI: --overwrite)"
-                )
-            raise ValueError(
-                f"{store.url} is not a daskloc feature store (it has no daskloc metadata"
-                f"{'' if store.table is None else ' for table ' + repr(store.table)}); "
-                "point to a store written by daskloc batch / daskloc locate --out"
-            )
-    return store

@@ -70,6 +70,7 @@ from daskloc.stores.base import (
     check_chunk_features,
     decode_frames,
     normalize_selection,
+    write_error,
 )
 from daskloc.metadata import (
     METADATA_FORMAT,
@@ -485,6 +486,9 @@ class HDF5Store(FeatureStore):
     """
 
     backend = "hdf5"
+    format_name = "HDF5"
+    suffixes = (".h5", ".hdf5", ".hdf")
+    lists_tables = True
     concurrent_writers = False
     ordered_appends = True
     live_reads = True
@@ -930,8 +934,8 @@ class HDF5Store(FeatureStore):
             if not os.access(target, os.W_OK):
                 raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
         except OSError as e:
-            raise type(e)(
-                e.errno,
+            raise write_error(
+                e,
                 f"cannot write the feature store at {path} ({e.strerror}); choose a "
                 "writable output path (CLI: --out) or fix the permissions",
             ) from e
@@ -1267,10 +1271,10 @@ class HDF5Store(FeatureStore):
         return sum(counts.get((int(a), int(b)), 0) for a, b in chunks)
 
     # -- reading -----------------------------------------------------------------
-    def read(self, frames=None):
+    def read(self, frames=None, *, chunks=None, strict=True):
         """Read the features of some frames from the complete chunks.
 
-        As :meth:`FeatureStore.read`; the metadata, the chunk records and the rows come
+        As :meth:`FeatureStore.read` (the same parameters); the metadata, the chunk records and the rows come
         from one opening of the file, so they agree with each other.
 
         Raises
@@ -1286,13 +1290,16 @@ class HDF5Store(FeatureStore):
             doc = None if hs is None else self._read_meta(hs)
             meta = JobMetadata.from_json(doc, self.url) if doc else None
             source = self.source_frames(meta) if meta else None
-            lo, hi, wanted = normalize_selection(frames, source, where=self.url)
+            lo, hi, wanted = normalize_selection(frames, source if strict else None,
+                                                 where=self.url)
             columns = self.columns(meta) if meta else JobMetadata().column_dtypes()
             out = None
             if hs is not None and hi > lo and meta:
                 verifier = ChunkVerifier(meta)
+                keep = None if chunks is None else {(int(a), int(b)) for a, b in chunks}
                 valid = [(int(r["start"]), int(r["stop"])) for r in self._chunks(hs)
-                         if verifier.accepts((int(r["start"]), int(r["stop"])), ChunkMark(
+                         if (keep is None or (int(r["start"]), int(r["stop"])) in keep)
+                         and verifier.accepts((int(r["start"]), int(r["stop"])), ChunkMark(
                              id_from_words(r["id_hi"], r["id_lo"])))]
                 out = self._select(hs, lo, hi, wanted, columns, valid)
         if out is None or len(out) == 0:

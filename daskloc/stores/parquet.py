@@ -46,8 +46,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from daskloc.stores._fs import fsspec_options, fsync, os_error
-from daskloc.stores.base import FeatureStore, check_chunk_features, chunk_may_hold
+from daskloc.stores._fs import fsspec_options, fsync
+from daskloc.stores.base import (FeatureStore, check_chunk_features, chunk_may_hold,
+                                  write_error)
 from daskloc.metadata import (ChunkMark, ChunkVerifier, MetadataError,
                                      validate_metadata)
 
@@ -118,6 +119,14 @@ class ParquetStore(FeatureStore):
     """
 
     backend = "parquet"
+    format_name = "Parquet"
+    suffixes = (".parquet", ".parq", ".pq")
+    fallback = True
+    supports_remote = True
+    lists_tables = True
+    concurrent_writers = True
+    ordered_appends = False
+    live_reads = True
 
     def __init__(self, path, *, table=None, storage_options=None, row_group_rows=65536,
                  compression="zstd"):
@@ -138,6 +147,10 @@ class ParquetStore(FeatureStore):
             self.path = self.root
         self.row_group_rows = int(row_group_rows)
         self.compression = compression
+
+    @property
+    def store_path(self):
+        return self.root
 
     @property
     def url(self):
@@ -275,8 +288,8 @@ class ParquetStore(FeatureStore):
                 f.write(b"daskloc")
             os.remove(probe)
         except OSError as e:
-            raise type(e)(
-                e.errno,
+            raise write_error(
+                e,
                 f"cannot write the feature store at {path} ({e.strerror}); choose a "
                 "writable output path (CLI: --out) or fix the directory's permissions",
             ) from e
@@ -307,7 +320,7 @@ class ParquetStore(FeatureStore):
             self.fs.pipe_file(probe, b"daskloc")
             self.fs.rm_file(probe)
         except OSError as e:
-            raise os_error(
+            raise write_error(
                 e,
                 f"cannot write the feature store at {self.path} ({e.strerror or e}); check "
                 "that the bucket exists and that the credentials in storage_options may "
@@ -545,9 +558,10 @@ class ParquetStore(FeatureStore):
         return [(path, groups) for path, groups, _ in self._plan(lo, hi, wanted, chunks,
                                                                  verifier)]
 
-    def _read_chunks(self, lo, hi, wanted, columns, meta):
+    def _read_chunks(self, lo, hi, wanted, columns, meta, chunks=None):
         # Identities are checked in the footers plan() reads anyway: no second read.
-        return self._read_plan(self._plan(lo, hi, wanted, None, ChunkVerifier(meta)),
+        some = None if chunks is None else [c for c in self.complete_chunks() if c in chunks]
+        return self._read_plan(self._plan(lo, hi, wanted, some, ChunkVerifier(meta)),
                                lo, hi, wanted, columns)
 
     def _read_selection(self, lo, hi, wanted, columns, chunks):

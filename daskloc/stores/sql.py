@@ -56,7 +56,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql as _mysql
 
 from daskloc.stores._lease import CasLeaseOps
-from daskloc.stores.base import FeatureStore
+from daskloc.stores.base import FeatureStore, check_chunk_features, write_error
 from daskloc.metadata import ChunkMark, MetadataError, validate_metadata
 from daskloc.schema import feature_columns
 
@@ -422,6 +422,11 @@ class SQLStore(FeatureStore):
     #: Use the drivers' bulk paths (psycopg COPY and binary reads, pysqlite/pymysql
     #: executemany); False runs plain SQLAlchemy Core statements (any driver).
     fast_paths = True
+    format_name = "SQL"
+    url_schemes = ("sqlite", "postgresql", "postgres", "mysql", "mariadb")
+    url_description = "an SQLAlchemy URL"
+    url_examples = ("sqlite:///features.db", "postgresql+psycopg://...", "mysql+pymysql://...")
+    lists_tables = True
     concurrent_writers = True
     ordered_appends = False
     live_reads = True
@@ -475,6 +480,11 @@ class SQLStore(FeatureStore):
     def name(self):
         """str: The daskloc table name (``"features"`` when ``table`` is None)."""
         return self.table if self.table is not None else DEFAULT_TABLE
+
+    @property
+    def store_path(self):
+        """str: The SQLite file, or the database URL (password included)."""
+        return self.database_file or self.path
 
     @property
     def masked_url(self):
@@ -769,8 +779,8 @@ class SQLStore(FeatureStore):
         try:
             os.makedirs(parent, exist_ok=True)
         except OSError as e:
-            raise type(e)(
-                e.errno,
+            raise write_error(
+                e,
                 f"cannot create the directory {parent} for the SQLite database {path} "
                 f"({e.strerror}); choose a writable path",
             ) from e
@@ -962,29 +972,15 @@ class SQLStore(FeatureStore):
 
     # -- chunks ------------------------------------------------------------------
     def _rows(self, start, stop, features):
-        """Validate one chunk's features; return (column names, row tuples)."""
-        if "frame" not in features.columns:
-            raise ValueError("features must have a 'frame' column")
+        """One chunk's features (checked by check_chunk_features: int64 frames in the
+        chunk, sorted): validate the columns; return (column names, row tuples)."""
         unknown = [c for c in features.columns if c != "frame" and c not in FLOAT_COLUMNS]
         if unknown:
             raise ValueError(
                 f"an SQL feature store holds the columns {', '.join(FLOAT_COLUMNS)} and "
                 f"frame; got also {unknown}"
             )
-        frame = np.asarray(features["frame"])
-        if frame.size and not np.issubdtype(frame.dtype, np.integer):
-            f = frame.astype(np.float64)
-            if not np.all(np.isfinite(f)) or not np.all(f == np.round(f)):
-                raise ValueError("the 'frame' column must hold integer frame numbers")
-        frame = frame.astype(np.int64)
-        if frame.size and (frame.min() < start or frame.max() >= stop):
-            raise ValueError(
-                f"chunk [{start}, {stop}) got features of frames {frame.min()}..{frame.max()}"
-            )
-        order = None
-        if frame.size > 1 and not np.all(frame[1:] >= frame[:-1]):
-            order = np.argsort(frame, kind="stable")
-            frame = frame[order]
+        frame = np.asarray(features["frame"], dtype=np.int64)
         cols = [c for c in FLOAT_COLUMNS if c in features.columns]
         lists = []
         for c in cols:
@@ -992,8 +988,6 @@ class SQLStore(FeatureStore):
                 a = np.asarray(features[c], dtype=np.float64)
             except (TypeError, ValueError) as e:
                 raise ValueError(f"column {c!r} is not numeric: {e}") from None
-            if order is not None:
-                a = a[order]
             if self._mysql():
                 a = np.where(np.isposinf(a), MYSQL_INF, np.where(np.isneginf(a), -MYSQL_INF, a))
             values = a.tolist()
@@ -1067,9 +1061,7 @@ class SQLStore(FeatureStore):
         a chunk again replaces it atomically. Within a frame, rows keep their order
         (column ``feature``).
         """
-        start, stop = int(start), int(stop)
-        if stop <= start:
-            raise ValueError(f"empty chunk [{start}, {stop})")
+        start, stop, features = check_chunk_features(start, stop, features)
         names, rows = self._rows(start, stop, features)
         skipped = sorted(int(f) for f in skipped)
         chunk_id = self._chunk_id_for(start, stop, chunk_id, skipped)

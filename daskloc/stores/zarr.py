@@ -80,14 +80,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import zarr
+from zarr.buffer import default_buffer_prototype
 from zarr.codecs import BloscCodec
-from zarr.core.buffer import default_buffer_prototype
-from zarr.core.sync import sync as _zsync
+from zarr.errors import ContainsArrayError, ContainsGroupError
 from zarr.storage import FsspecStore, LocalStore
 
 from daskloc.schema import column_attrs
-from daskloc.stores._fs import fsspec_options, fsync, os_error
-from daskloc.stores.base import FeatureStore, chunk_may_hold
+from daskloc.stores._fs import fsspec_options, fsync
+from daskloc.stores.base import FeatureStore, check_chunk_features, chunk_may_hold, write_error
 from daskloc.metadata import (ChunkMark, ChunkVerifier, MetadataError,
                                      UnsafeStoreError, id_from_words, id_words,
                                      validate_metadata)
@@ -123,9 +123,17 @@ class _DurableLocalStore(LocalStore):
     (data first, watermark last) also hold after a power loss.
     """
 
-    async def _set(self, key, value, exclusive=False):
-        await super()._set(key, value, exclusive=exclusive)
+    async def set(self, key, value):
+        await super().set(key, value)
         await asyncio.to_thread(fsync, self.root / key)
+
+    async def set_if_not_exists(self, key, value):
+        await super().set_if_not_exists(key, value)
+        await asyncio.to_thread(fsync, self.root / key)
+
+    def set_sync(self, key, value):
+        super().set_sync(key, value)
+        fsync(self.root / key)
 
 
 def _merge_ranges(ranges):
@@ -137,6 +145,21 @@ def _merge_ranges(ranges):
         else:
             out.append((a, b))
     return out
+
+
+def _zsync(coro):
+    """Run a coroutine on zarr's event loop and return its result.
+
+    zarr-python 3 has no public function for this, and it is needed: the async API
+    (``zarr.api.asynchronous``, ``AsyncArray``, ``Store.get/set/list_dir``) is public,
+    but a store's connections (s3fs's aiohttp session) belong to the loop zarr's own
+    synchronous API runs them on, so running our coroutines on another loop
+    (``asyncio.run``) would break them. This is the one use of zarr's internals
+    (``zarr.core.sync.sync``, what ``zarr.Array``'s methods call).
+    """
+    from zarr.core.sync import sync
+
+    return sync(coro)
 
 
 def _gather(coros):
@@ -260,6 +283,10 @@ class ZarrStore(FeatureStore):
     """
 
     backend = "zarr"
+    format_name = "Zarr"
+    suffixes = (".zarr",)
+    supports_remote = True
+    lists_tables = True
     concurrent_writers = False
     ordered_appends = True
     live_reads = True
@@ -320,10 +347,8 @@ class ZarrStore(FeatureStore):
                           zarr_format=3)
         except (FileNotFoundError, NotADirectoryError):  # zarr's NodeNotFoundError too
             return None
-        except ValueError as e:  # e.g. a group where an array is expected, or vice versa
-            if type(e).__name__ in ("ContainsArrayError", "ContainsGroupError"):
-                return None
-            raise
+        except (ContainsArrayError, ContainsGroupError):  # a group where an array is
+            return None                                   # expected, or vice versa
         return node
 
     async def _open_async(self, h, name):
@@ -462,10 +487,8 @@ class ZarrStore(FeatureStore):
             root = zarr.open_group(store=h.store, path="", mode="r", zarr_format=3)
         except (FileNotFoundError, NotADirectoryError):
             return []
-        except ValueError as e:  # the root is an array
-            if type(e).__name__ in ("ContainsArrayError", "ContainsGroupError"):
-                return []
-            raise
+        except (ContainsArrayError, ContainsGroupError):  # the root is an array
+            return []
         out, todo = [], [(root, "")]
         while todo:
             group, rel = todo.pop()
@@ -557,7 +580,7 @@ class ZarrStore(FeatureStore):
             else:  # prove the location writable without rewriting what a writer may
                 self._probe_write(h)   # be writing now (this runs before the lease)
         except OSError as e:
-            raise os_error(
+            raise write_error(
                 e,
                 f"cannot write the feature store at {self.url} ({e.strerror or e}); choose a "
                 "writable output path (CLI: --out), fix the permissions, or check that the "
@@ -842,19 +865,8 @@ class ZarrStore(FeatureStore):
         return _Mark(0, 0, 0, 0, generation)
 
     def append_chunk(self, start, stop, features, chunk_id=None, skipped=()):
-        start, stop = int(start), int(stop)
-        if stop <= start:
-            raise ValueError(f"chunk [{start}, {stop}) is empty: stop must exceed start")
-        if "frame" not in features.columns:
-            raise ValueError("features must have a 'frame' column")
+        start, stop, features = check_chunk_features(start, stop, features)
         frame = features["frame"].to_numpy()
-        if frame.size and (frame.min() < start or frame.max() >= stop):
-            raise ValueError(
-                f"chunk [{start}, {stop}) got features of frames {frame.min()}..{frame.max()}"
-            )
-        if frame.size > 1 and not np.all(frame[1:] >= frame[:-1]):
-            features = features.sort_values("frame", kind="stable")
-            frame = features["frame"].to_numpy()
         columns = [str(c) for c in features.columns]
         bad = [c for c in columns if c in _INDEX_NAMES]
         if bad:
@@ -1030,17 +1042,19 @@ class ZarrStore(FeatureStore):
                 runs.append((s, e))
         return runs
 
-    def _read_chunks(self, lo, hi, wanted, columns, meta):
+    def _read_chunks(self, lo, hi, wanted, columns, meta, chunks=None):
         # One read of the watermark and of the chunk table: candidates and identities.
         mark = self._mark()
         verifier = ChunkVerifier(meta)
-        chunks = []
+        chosen = []
         for r in self._chunk_table(mark):
             c = (int(r[0]), int(r[1]))
+            if chunks is not None and c not in chunks:
+                continue
             if chunk_may_hold(*c, lo, hi, wanted) and verifier.accepts(
                     c, ChunkMark(id_from_words(r[4], r[5]) if len(r) >= 6 else None)):
-                chunks.append(c)
-        return self._read_selection(lo, hi, wanted, columns, chunks, mark)
+                chosen.append(c)
+        return self._read_selection(lo, hi, wanted, columns, chosen, mark)
 
     def _read_selection(self, lo, hi, wanted, columns, chunks, mark=None):
         mark = self._mark() if mark is None else mark

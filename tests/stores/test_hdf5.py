@@ -1,6 +1,7 @@
 """The HDF5 store: what plain pandas sees, layout, SIGKILL and repair, concurrent access.
 
-The conformance suite (test_conformance.py) checks the interface; these tests check what
+The conformance suite (daskloc.testing.stores, run by TestHDF5Store at the end) checks
+the interface; these tests check what
 is particular to HDF5: the file is an ordinary pandas/PyTables table file, a kill in the
 middle of a write is repaired or reported (never silently wrong), and what a second
 process gets while a batch writes.
@@ -32,6 +33,7 @@ from daskloc.stores import StoreBusyError, open_store, read_features, store_info
 from daskloc.stores.hdf5 import DamagedStoreError, HDF5Store
 from tests.conftest import (DIAMETER, PARAMS, CountingArray, as_video, make_spots,
                             start_batch_process)
+from tests.stores._suite import DasklocStoreTests
 
 COLUMNS = list(feature_columns(True))
 KEY = "bulk_water/features"
@@ -613,3 +615,15 @@ def test_plain_pandas_reads_while_a_batch_writes(tmp_path):
     assert proc.returncode == 0, err.decode()
     assert seen >= 2, (seen, refused, last_refusal)
     pd.testing.assert_frame_equal(pd.read_hdf(path, KEY).reset_index(drop=True), reference)
+
+
+# ----------------------------------------------------------------- the conformance suite
+
+
+class TestHDF5Store(DasklocStoreTests):
+    """The package's store conformance suite on an HDF5 file."""
+
+    backend = "hdf5"
+    store_class = HDF5Store
+    capabilities = {"supports_remote": False, "lists_tables": True, "concurrent_writers": False,
+                    "ordered_appends": True, "live_reads": True}

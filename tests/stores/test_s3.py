@@ -26,6 +26,7 @@ from daskloc.stores import ParquetStore, open_store, read_features, store_info
 from daskloc.stores.zarr import ZarrStore
 from tests.conftest import DIAMETER, PARAMS, CountingArray, as_video, make_spots
 from tests.stores import _services
+from tests.stores._suite import DasklocStoreTests
 
 FIRST = 100
 COLUMNS = ["y", "x", "mass", "size", "ecc", "signal", "raw_mass", "ep"]
@@ -321,3 +322,24 @@ def test_zarr_on_a_missing_bucket(s3):
     assert "Errno None" not in str(e.value)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         read_features(url, storage_options=options)
+
+
+# ----------------------------------------------------------------- the conformance suite
+
+
+class TestParquetS3Store(DasklocStoreTests):
+    """The package's store conformance suite on Parquet on the S3 test server."""
+
+    backend = "parquet-s3"
+    store_class = ParquetStore
+    capabilities = {"supports_remote": True, "lists_tables": True, "concurrent_writers": True,
+                    "ordered_appends": False, "live_reads": True}
+
+
+class TestZarrS3Store(DasklocStoreTests):
+    """The package's store conformance suite on Zarr on the S3 test server."""
+
+    backend = "zarr-s3"
+    store_class = ZarrStore
+    capabilities = {"supports_remote": True, "lists_tables": True, "concurrent_writers": False,
+                    "ordered_appends": True, "live_reads": True}

@@ -33,6 +33,7 @@ from daskloc.stores import open_store, read_features, store_info
 from daskloc.stores.sql import MYSQL_INF, SQLStore, sql_table_name
 from tests.conftest import DIAMETER, PARAMS, as_video, make_spots, start_batch_process
 from tests.stores import _services
+from tests.stores._suite import DasklocStoreTests
 
 COLUMNS = list(feature_columns(True))
 DIALECTS = ["sqlite", "postgresql", "mariadb"]
@@ -778,3 +779,30 @@ def test_urls_without_a_driver_use_the_installed_ones():
     assert SQLStore("mariadb://u:p@h/db").path.startswith("mariadb+pymysql://")
     with pytest.raises(ValueError, match="storage_options"):
         SQLStore("sqlite:///x.db", storage_options={"key": "k"})
+
+
+# ----------------------------------------------------------------- the conformance suite
+
+
+class _SQLSuite(DasklocStoreTests):
+    store_class = SQLStore
+    capabilities = {"supports_remote": False, "lists_tables": True, "concurrent_writers": True,
+                    "ordered_appends": False, "live_reads": True}
+
+
+class TestSQLiteStore(_SQLSuite):
+    """The package's store conformance suite on an SQLite file."""
+
+    backend = "sqlite"
+
+
+class TestPostgreSQLStore(_SQLSuite):
+    """The package's store conformance suite on the test PostgreSQL server."""
+
+    backend = "postgresql"
+
+
+class TestMariaDBStore(_SQLSuite):
+    """The package's store conformance suite on the test MariaDB server."""
+
+    backend = "mariadb"

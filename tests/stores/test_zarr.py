@@ -1,7 +1,8 @@
 """daskloc.stores.zarr: the ragged Zarr table, its index and watermark, and plain readers.
 
 The backend-agnostic behaviour (append, chunks, metadata, tables, pickling, resume and
-live reads through daskloc) is in test_conformance.py; here: the layout, what a frame
+live reads through daskloc) is the package's conformance suite
+(daskloc.testing.stores.StoreTests, run by TestZarrStore at the end); here: the layout, what a frame
 range read touches, stepped selections, the watermark protocol (rows beyond it ignored,
 cut off, readers in another process), SIGKILL in the middle of an append, and reading
 the store with plain xarray / zarr.
@@ -31,6 +32,7 @@ from daskloc.pipeline import batch
 from daskloc.stores import open_store, read_features, store_info
 from daskloc.stores.zarr import ZarrStore
 from tests.conftest import DIAMETER, PARAMS, CountingArray, as_video, make_spots
+from tests.stores._suite import DasklocStoreTests
 
 FIRST = 100  # absolute number of the first frame of the test videos
 COLUMNS = ["y", "x", "mass", "size", "ecc", "signal", "raw_mass", "ep"]
@@ -610,3 +612,15 @@ def test_foreign_locations_are_refused_and_kept(tmp_path):
         with pytest.raises(ValueError, match="not a daskloc feature store"):
             read_features(path)
     assert (plain_dir / "notes.txt").read_text() == "mine"
+
+
+# ----------------------------------------------------------------- the conformance suite
+
+
+class TestZarrStore(DasklocStoreTests):
+    """The package's store conformance suite on a local Zarr store."""
+
+    backend = "zarr"
+    store_class = ZarrStore
+    capabilities = {"supports_remote": True, "lists_tables": True, "concurrent_writers": False,
+                    "ordered_appends": True, "live_reads": True}

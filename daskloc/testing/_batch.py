@@ -1,0 +1,108 @@
+"""Videos for tests of whole jobs, and :func:`daskloc.batch` run in a separate process
+(to kill it, or to read beside it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+__all__ = ["as_video", "start_batch_process"]
+
+_BATCH_SCRIPT = textwrap.dedent(
+    """
+    import json, sys, time
+    import numpy as np, dask.array as da, xarray as xr
+    from daskloc.pipeline import batch
+
+    npy, store, delay, chunks, params = sys.argv[1:6]
+    store_kwargs = json.loads(sys.argv[6]) if len(sys.argv) > 6 else {}
+    arr = np.load(npy)
+    delay = float(delay)
+
+    def slow(block):
+        time.sleep(delay)
+        return block
+
+    data = da.from_array(arr, chunks=(int(chunks), -1, -1)).map_blocks(
+        slow, dtype=arr.dtype, meta=np.empty((0, 0, 0), arr.dtype))
+    video = xr.DataArray(data, dims=("frame", "y", "x"),
+                         coords={"frame": np.arange(len(arr), dtype=np.int64)})
+    params = json.loads(params)
+    batch(video, params.pop("diameter"), store=store, do_not_return=True, **store_kwargs, **params)
+    """
+)
+
+
+def start_batch_process(tmp_path, arr, store, *, delay, chunks, diameter, params,
+                        store_kwargs=None):
+    """Start ``batch`` on ``arr`` in a new Python process; each chunk read sleeps ``delay`` s.
+
+    Parameters
+    ----------
+    tmp_path : str or os.PathLike
+        A folder for the video (``.npy``) and the script.
+    arr : numpy.ndarray, shape (n, y, x)
+        The video; frames are numbered from 0.
+    store : str or os.PathLike
+        Where ``batch`` writes.
+    delay : float
+        Seconds each chunk's read sleeps (so another process can act meanwhile).
+    chunks : int
+        Frames per chunk.
+    diameter : int
+    params : dict
+        Other locate parameters (JSON-able).
+    store_kwargs : dict, optional
+        JSON-able keywords of the store (e.g. ``table``, ``storage_options``).
+
+    Returns
+    -------
+    subprocess.Popen
+        With ``stdout`` and ``stderr`` piped.
+    """
+    npy = os.path.join(tmp_path, "video.npy")
+    np.save(npy, arr)
+    script = os.path.join(tmp_path, "run_batch.py")
+    with open(script, "w") as f:
+        f.write(_BATCH_SCRIPT)
+    p = dict(params, diameter=diameter)
+    return subprocess.Popen(
+        [sys.executable, script, npy, os.fspath(store), str(delay), str(chunks), json.dumps(p),
+         json.dumps(store_kwargs or {})],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def as_video(arr, chunks=4, first_frame=0, attrs=None):
+    """Wrap an array (or an array-like with shape, dtype and slicing) as a video DataArray.
+
+    Parameters
+    ----------
+    arr : numpy.ndarray or array-like, shape (n, y, x)
+    chunks : int
+        Frames per dask chunk.
+    first_frame : int
+        Absolute number of the first frame (the ``frame`` coordinate counts from it).
+    attrs : dict, optional
+
+    Returns
+    -------
+    xarray.DataArray
+        dims ``("frame", "y", "x")``, dask-backed, chunked along frame only.
+    """
+    n = arr.shape[0]
+    data = da.from_array(arr, chunks=(chunks, -1, -1), meta=np.empty((0, 0, 0), arr.dtype))
+    return xr.DataArray(
+        data,
+        dims=("frame", "y", "x"),
+        coords={"frame": np.arange(first_frame, first_frame + n, dtype=np.int64)},
+        attrs=dict(attrs or {}),
+    )

@@ -1,0 +1,533 @@
+"""The conformance suite of feature stores: every store daskloc ships passes it, and so can yours.
+
+Subclass :class:`StoreTests` in a pytest module (the subclass's name must start with
+``Test``) and say where a store of yours lives::
+
+    from daskloc.testing.stores import StoreLocation, StoreTests
+
+    class TestMyStore(StoreTests):
+        store_class = MyStore
+        capabilities = {"concurrent_writers": True, "ordered_appends": False}
+
+        def make_location(self, tmp_path, name="features"):
+            return StoreLocation("mystore", str(tmp_path / f"{name}.mine"))
+
+The suite checks the :class:`daskloc.stores.FeatureStore` interface directly (append,
+complete chunks, reads by frames, metadata, tables, clear, pickling), that the registry
+opens the location with the class, and then whole jobs through :func:`daskloc.batch`:
+the features of a video land as :func:`daskloc.locate_stack` finds them, a job killed
+with SIGKILL resumes, a reader in another process sees complete chunks only while a job
+writes, and a store written with other parameters is refused until ``overwrite=True``.
+Set ``job_tests = False`` to run the interface tests only.
+
+A ``client`` fixture (a ``distributed.Client``), if the test session has one, runs the
+jobs; else they run on Dask's local scheduler.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import pickle
+import signal
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from daskloc.locate import feature_columns, locate_stack
+from daskloc.stores import (
+    StoreBusyError,
+    StoreMismatchError,
+    open_store,
+    read_features,
+    store_class,
+    store_info,
+)
+from daskloc.testing._batch import as_video, start_batch_process
+
+__all__ = ["CHUNKS", "COLUMNS", "StoreLocation", "StoreTests", "fake_features",
+           "source_metadata"]
+
+#: The feature columns of a store written with ``characterize=True``.
+COLUMNS = list(feature_columns(True))
+#: The chunks of the store the ``filled`` fixture writes.
+CHUNKS = [(0, 10), (10, 20), (20, 30)]
+
+
+@dataclasses.dataclass
+class StoreLocation:
+    """Where one test's store lives, and the keywords every call needs to reach it.
+
+    Attributes
+    ----------
+    backend : str
+        A label of the kind of location (e.g. ``"parquet-s3"``), for messages.
+    url : str
+        The location :func:`daskloc.stores.open_store` and :func:`daskloc.batch` take.
+    kwargs : dict
+        Keywords of every call (e.g. ``table``, ``storage_options``); JSON-able, since
+        they are passed to a job in another process.
+    """
+
+    backend: str
+    url: str
+    kwargs: dict = dataclasses.field(default_factory=dict)
+
+    def open(self, mode="a", **extra):
+        """The store, opened with :func:`daskloc.stores.open_store` (mode ``"a"``)."""
+        return open_store(self.url, mode, **{**self.kwargs, **extra})
+
+    @property
+    def batch_kwargs(self):
+        """dict: The keywords :func:`daskloc.batch` needs for this location."""
+        return dict(self.kwargs)
+
+
+def fake_features(frames, per_frame, seed=0):
+    """A feature table (inputs for a store, not outputs of daskloc) for some frames.
+
+    Parameters
+    ----------
+    frames : sequence of int
+    per_frame : sequence of int
+        Features in each frame.
+    seed : int
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`COLUMNS` (float64, ``ep`` NaN in about a fifth of the rows) and ``frame``
+        (int64), sorted by frame.
+    """
+    rng = np.random.default_rng(seed)
+    counts = np.asarray(per_frame, dtype=np.int64)
+    frame = np.repeat(np.asarray(frames, dtype=np.int64), counts)
+    n = len(frame)
+    df = pd.DataFrame({c: rng.normal(100, 30, n) for c in COLUMNS})
+    df["ep"] = np.where(rng.random(n) < 0.2, np.nan, df["ep"])  # NaN must survive
+    df["frame"] = frame
+    return df
+
+
+def source_metadata(first, stop, chunks):
+    """A minimal metadata document describing frames ``first..stop-1`` cut in ``chunks``.
+
+    Returns
+    -------
+    dict
+        Of the current metadata format (chunks carry identities), with unicode text and
+        nested values that must round-trip.
+    """
+    return {
+        "format": "daskloc-features",
+        "format_version": 2,
+        "params": {"diameter": 9, "minmass": 100, "note": "unicode µm ✓",
+                   "nested": {"a": [1, 2.5, None]}},
+        "source": {"path": "synthetic", "frames": {"start": first, "stop": stop, "step": 1}},
+        "chunking": {"chunks": [list(c) for c in chunks]},
+        "columns": {**{c: "float64" for c in COLUMNS}, "frame": "int64"},
+    }
+
+
+@functools.lru_cache(maxsize=4)
+def _located(n_frames, diameter, params, seed):
+    """A synthetic video (numpy) and what locate_stack finds in it (computed once)."""
+    from daskloc.synthetic import make_video
+
+    arr, _ = make_video(n_frames=n_frames, shape=(64, 64), n_particles=6, diameter=diameter,
+                        seed=seed)
+    return arr, locate_stack(arr, diameter, **dict(params))
+
+
+class StoreTests:
+    """The conformance tests of a :class:`daskloc.stores.FeatureStore` (pytest).
+
+    Subclass it (as ``Test...``) and implement :meth:`make_location`; set
+    :attr:`store_class` and :attr:`capabilities` to have them checked.
+    """
+
+    #: The FeatureStore subclass the locations open (None: not checked).
+    store_class = None
+    #: ``{capability: bool}`` the class must declare (see
+    #: :data:`daskloc.stores.CAPABILITIES`); None: not checked.
+    capabilities = None
+    #: Whether to run the tests of whole jobs (:func:`daskloc.batch`, several seconds).
+    job_tests = True
+    #: Locate parameters of the jobs (the videos are made for them).
+    diameter = 9
+    params = {"minmass": 100}
+
+    # -- what a subclass provides --------------------------------------------------
+    def make_location(self, tmp_path, name="features"):
+        """A location no store exists at yet.
+
+        Parameters
+        ----------
+        tmp_path : pathlib.Path
+            The test's temporary folder.
+        name : str
+            A name to derive the location from.
+
+        Returns
+        -------
+        StoreLocation
+        """
+        raise NotImplementedError("a StoreTests subclass says where its stores live")
+
+    def cleanup_location(self, location):
+        """Remove what a test left at ``location`` (default: nothing; the temporary
+        folder goes anyway). Override for shared servers."""
+
+    def make_spots(self, n_frames, shape, n_particles, seed):
+        """A uint8 video (numpy, ``(n_frames, *shape)``) with features for
+        :attr:`diameter` and :attr:`params` (default: :func:`daskloc.synthetic.make_video`)."""
+        from daskloc.synthetic import make_video
+
+        return make_video(n_frames=n_frames, shape=shape, n_particles=n_particles,
+                          diameter=self.diameter, seed=seed)[0]
+
+    # -- fixtures --------------------------------------------------------------------
+    @pytest.fixture
+    def location(self, tmp_path):
+        """A location (no store yet); cleaned up after the test."""
+        loc = self.make_location(tmp_path)
+        yield loc
+        self.cleanup_location(loc)
+
+    @pytest.fixture
+    def filled(self, location):
+        """A store holding three chunks; chunk [10, 20) has no features at all."""
+        st = location.open()
+        st.prepare()
+        st.write_metadata(source_metadata(0, 30, CHUNKS))
+        parts = {
+            (0, 10): fake_features(range(0, 10), [3, 0, 5, 1, 2, 0, 0, 4, 6, 2], seed=1),
+            (10, 20): fake_features([], [], seed=2),
+            (20, 30): fake_features(range(20, 30), [2] * 10, seed=3),
+        }
+        for (a, b), df in parts.items():
+            st.append_chunk(a, b, df)
+        expected = pd.concat(parts.values(), ignore_index=True)
+        return st, expected
+
+    @pytest.fixture
+    def store_client(self, request):
+        """The session's ``client`` fixture if there is one, else None."""
+        try:
+            return request.getfixturevalue("client")
+        except pytest.FixtureLookupError:
+            return None
+
+    @pytest.fixture
+    def reference_video(self):
+        """``(video, reference, locate keywords)``: a video of at least 150 frames, the
+        features :func:`daskloc.locate_stack` finds in it with those keywords."""
+        arr, reference = _located(160, self.diameter, tuple(sorted(self.params.items())), 7)
+        return as_video(arr, chunks=16), reference, dict(self.params, diameter=self.diameter)
+
+    def _job_tests(self):
+        if not self.job_tests:
+            pytest.skip(f"{type(self).__name__}.job_tests is False")
+
+    # ----------------------------------------------------------------- the interface
+    def test_the_registry_opens_the_location_with_the_class(self, location):
+        st = location.open()
+        assert isinstance(st, store_class(location.url))
+        if self.store_class is not None:
+            assert type(st) is self.store_class
+        caps = type(st).capabilities()
+        if self.capabilities is not None:
+            assert {k: caps[k] for k in self.capabilities} == self.capabilities
+        for name, value in caps.items():
+            assert getattr(st, name) is value or getattr(st, name) == value
+
+    def test_a_new_location_is_not_a_store(self, location):
+        st = location.open()
+        assert not st.exists()
+        assert st.read_metadata() is None
+        assert st.complete_chunks() == []
+        with pytest.raises((FileNotFoundError, ValueError)):
+            location.open("r")
+
+    def test_metadata_round_trips_as_json(self, location):
+        st = location.open()
+        st.prepare()
+        meta = source_metadata(0, 30, CHUNKS)
+        st.write_metadata(meta)
+        assert st.exists()
+        assert location.open("r").read_metadata() == meta
+        meta["params"]["minmass"] = 200
+        st.write_metadata(meta)
+        assert location.open("r").read_metadata()["params"]["minmass"] == 200
+
+    def test_chunks_round_trip(self, filled, location):
+        st, expected = filled
+        assert st.complete_chunks() == CHUNKS
+        assert st.n_rows() == len(expected)
+        got = location.open("r").read()
+        pd.testing.assert_frame_equal(got, expected)
+        assert list(got.columns) == COLUMNS + ["frame"]
+        assert (got[COLUMNS].dtypes == np.float64).all() and got.frame.dtype == np.int64
+
+    @pytest.mark.parametrize(
+        "frames,wanted",
+        [
+            (slice(5, 15), range(5, 15)),
+            (slice(None, 3), range(0, 3)),
+            (range(8, 22), range(8, 22)),
+            ([2, 7, 20, 29], [2, 7, 20, 29]),
+            (slice(0, 30, 4), range(0, 30, 4)),
+            (12, [12]),
+        ],
+    )
+    def test_read_frame_selections(self, filled, frames, wanted):
+        st, expected = filled
+        got = st.read(frames)
+        want = expected[expected.frame.isin(list(wanted))].reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, want)
+
+    def test_read_of_chosen_chunks(self, filled):
+        st, expected = filled
+        got = st.read(chunks=[(20, 30)])
+        pd.testing.assert_frame_equal(got, expected[expected.frame >= 20].reset_index(drop=True))
+        assert len(st.read(slice(0, 10), chunks=[(20, 30)])) == 0
+        assert len(st.read(chunks=[(0, 5)])) == 0  # not a stored chunk
+
+    def test_read_of_frames_without_features_keeps_the_schema(self, filled):
+        st, expected = filled
+        got = st.read(slice(10, 20))
+        assert len(got) == 0
+        assert list(got.columns) == list(expected.columns)
+        assert (got.dtypes == expected.dtypes).all()
+
+    def test_read_outside_the_source_is_an_error(self, filled):
+        st, expected = filled
+        with pytest.raises(ValueError, match="0..29"):
+            st.read(slice(25, 40))
+        got = st.read(slice(25, 40), strict=False)  # unless asked to give what is there
+        pd.testing.assert_frame_equal(got, expected[expected.frame >= 25].reset_index(drop=True))
+
+    def test_chunks_out_of_order(self, location):
+        st = location.open()
+        st.prepare()
+        st.write_metadata(source_metadata(0, 30, CHUNKS))
+        late = fake_features(range(20, 30), [1] * 10, seed=4)
+        early = fake_features(range(0, 10), [2] * 10, seed=5)
+        st.append_chunk(20, 30, late)
+        if st.ordered_appends:
+            # A format that appends in frame order only must refuse, not corrupt the table.
+            with pytest.raises(ValueError, match="order"):
+                st.append_chunk(0, 10, early)
+            assert st.complete_chunks() == [(20, 30)]
+            pd.testing.assert_frame_equal(st.read(), late)
+            return
+        st.append_chunk(0, 10, early)
+        assert st.complete_chunks() == [(0, 10), (20, 30)]
+        pd.testing.assert_frame_equal(st.read(), pd.concat([early, late], ignore_index=True))
+
+    def test_appending_a_chunk_again_replaces_it(self, location):
+        st = location.open()
+        st.prepare()
+        st.write_metadata(source_metadata(0, 30, CHUNKS))
+        first = fake_features(range(0, 10), [2] * 10, seed=6)
+        second = fake_features(range(0, 10), [3] * 10, seed=7)
+        st.append_chunk(0, 10, first)
+        if not st.concurrent_writers:
+            # Single-writer formats are appended by one client that never repeats a chunk;
+            # a repeat must be refused, never duplicated.
+            with pytest.raises(ValueError):
+                st.append_chunk(0, 10, second)
+            pd.testing.assert_frame_equal(st.read(), first)
+            return
+        st.append_chunk(0, 10, second)  # a retried Dask task writes its chunk again
+        assert st.complete_chunks() == [(0, 10)]
+        pd.testing.assert_frame_equal(st.read(), second)
+
+    def test_append_checks_frames_belong_to_the_chunk(self, location):
+        st = location.open()
+        st.prepare()
+        st.write_metadata(source_metadata(0, 30, CHUNKS))
+        with pytest.raises(ValueError):
+            st.append_chunk(0, 10, fake_features([12], [1]))
+        with pytest.raises(ValueError, match="integer"):
+            st.append_chunk(0, 10, fake_features([2], [1]).assign(frame=2.5))
+        with pytest.raises(ValueError, match="empty"):
+            st.append_chunk(10, 10, fake_features([], []))
+        assert st.complete_chunks() == []
+
+    def test_a_pickled_store_writes_where_the_original_reads(self, location):
+        st = location.open()
+        st.prepare()
+        st.write_metadata(source_metadata(0, 30, CHUNKS))
+        st.read_metadata()  # may open handles: they must not travel
+        blob = pickle.dumps(st)
+        assert len(blob) < 10_000
+        remote = pickle.loads(blob)
+        part = fake_features(range(0, 10), [1] * 10, seed=8)
+        remote.append_chunk(0, 10, part)
+        remote.close()
+        pd.testing.assert_frame_equal(st.read(), part)
+
+    def test_tables_in_one_store_are_independent(self, location):
+        base = location.kwargs.get("table")
+        name_a = f"{base}_a/features" if base else "run_a/features"
+        name_b = f"{base}_b/features" if base else "run_b/features"
+        a = location.open(table=name_a)
+        b = location.open(table=name_b)
+        for st, seed in ((a, 1), (b, 2)):
+            st.prepare()
+            st.write_metadata(source_metadata(0, 30, CHUNKS))
+            st.append_chunk(0, 10, fake_features(range(10), [seed] * 10, seed=seed))
+        try:
+            assert len(location.open("r", table=name_a).read()) == 10
+            assert len(location.open("r", table=name_b).read()) == 20
+            if a.lists_tables:
+                assert {name_a, name_b} <= set(a.list_tables())
+            a.clear()
+            assert not a.exists() and a.complete_chunks() == []
+            assert len(location.open("r", table=name_b).read()) == 20
+        finally:
+            a.clear()
+            b.clear()
+
+    def test_clear_removes_the_store(self, filled, location):
+        st, _ = filled
+        st.clear()
+        assert not st.exists()
+        assert st.complete_chunks() == []
+        with pytest.raises((FileNotFoundError, ValueError)):
+            location.open("r")
+
+    # ----------------------------------------------------------------- the whole job
+    def test_a_video_lands_as_locate_stack_finds_it(self, location, reference_video,
+                                                    store_client):
+        self._job_tests()
+        video, reference, kw = reference_video
+        kw = dict(kw)
+        batch(video, kw.pop("diameter"), store=location.url, client=store_client,
+              do_not_return=True, **location.batch_kwargs, **kw)
+        got = read_features(location.url, **location.kwargs)
+        key = ["frame", "y", "x"]
+        pd.testing.assert_frame_equal(
+            got.sort_values(key).reset_index(drop=True),
+            reference.sort_values(key).reset_index(drop=True)
+        )
+        part = read_features(location.url, frames=slice(100, 150), **location.kwargs)
+        assert sorted(part.frame.unique()) == list(range(100, 150))
+        want = reference[reference.frame.between(100, 149)]
+        pd.testing.assert_frame_equal(
+            part.sort_values(key).reset_index(drop=True),
+            want.sort_values(key).reset_index(drop=True)
+        )
+        info = store_info(location.url, **location.kwargs)
+        assert info["complete"] and info["n_features"] == len(reference)
+        assert info["frames_complete"] == video.sizes["frame"]
+
+    def test_resume_after_sigkill(self, location, tmp_path):
+        self._job_tests()
+        arr = self.make_spots(n_frames=40, shape=(64, 64), n_particles=5, seed=21)
+        reference = locate_stack(arr, self.diameter, **self.params)
+        proc = start_batch_process(tmp_path, arr, location.url, delay=0.25, chunks=4,
+                                   diameter=self.diameter, params=self.params,
+                                   store_kwargs=location.batch_kwargs)
+        try:
+            deadline = time.monotonic() + 120
+            done = []
+            while time.monotonic() < deadline and proc.poll() is None:
+                try:
+                    done = location.open().complete_chunks()
+                except Exception:  # noqa: BLE001 - not created yet, or busy
+                    done = []
+                if len(done) >= 2:
+                    break
+                time.sleep(0.05)
+            assert proc.poll() is None, proc.communicate()[1].decode()
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert 2 <= len(location.open().complete_chunks()) < 10
+        batch(as_video(arr, chunks=4), self.diameter, store=location.url, do_not_return=True,
+              **location.batch_kwargs, **self.params)
+        got = read_features(location.url, **location.kwargs)
+        pd.testing.assert_frame_equal(got, reference)  # nothing lost, nothing twice
+
+    def test_reading_while_a_batch_writes(self, location, tmp_path):
+        self._job_tests()
+        arr = self.make_spots(n_frames=40, shape=(64, 64), n_particles=5, seed=9)
+        reference = locate_stack(arr, self.diameter, **self.params)
+        chunks = [(a, a + 2) for a in range(0, 40, 2)]
+        proc = start_batch_process(tmp_path, arr, location.url, delay=0.2, chunks=2,
+                                   diameter=self.diameter, params=self.params,
+                                   store_kwargs=location.batch_kwargs)
+        observations = refusals = 0
+        try:
+            deadline = time.monotonic() + 120
+            while proc.poll() is None and time.monotonic() < deadline:
+                try:
+                    reader = location.open("r")
+                    before = set(reader.complete_chunks())
+                    got = reader.read()
+                    after = set(reader.complete_chunks())
+                    reader.close()
+                except StoreBusyError as exc:
+                    assert not location.open().live_reads
+                    assert "Parquet" in str(exc) or "wait" in str(exc)  # says what instead
+                    refusals += 1
+                    time.sleep(0.05)
+                    continue
+                except (FileNotFoundError, ValueError):
+                    time.sleep(0.02)  # not created yet
+                    continue
+                if not before or len(after) == len(chunks):
+                    continue
+                observations += 1
+                for a, b in chunks:
+                    rows = got[got.frame.between(a, b - 1)].reset_index(drop=True)
+                    want = reference[reference.frame.between(a, b - 1)].reset_index(drop=True)
+                    if (a, b) in before:
+                        pd.testing.assert_frame_equal(rows, want)
+                    elif (a, b) not in after:
+                        assert len(rows) == 0
+                    elif len(rows):  # finished during the read: all or nothing
+                        pd.testing.assert_frame_equal(rows, want)
+                time.sleep(0.05)
+            _, err = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert proc.returncode == 0, err.decode()
+        if location.open().live_reads:
+            assert observations >= 2, "the reader never overlapped the run"
+        else:
+            assert refusals + observations >= 2
+        pd.testing.assert_frame_equal(read_features(location.url, **location.kwargs), reference)
+
+    def test_other_parameters_are_refused_until_overwrite(self, location):
+        self._job_tests()
+        arr = self.make_spots(n_frames=8, shape=(64, 64), n_particles=4, seed=2)
+        video = as_video(arr, chunks=4)
+        other = {**self.params, "minmass": 300}
+        batch(video, self.diameter, store=location.url, do_not_return=True,
+              **location.batch_kwargs, **self.params)
+        first = read_features(location.url, **location.kwargs)
+        with pytest.raises(StoreMismatchError, match="minmass"):
+            batch(video, self.diameter, store=location.url, **location.batch_kwargs, **other)
+        pd.testing.assert_frame_equal(read_features(location.url, **location.kwargs), first)
+        batch(video, self.diameter, store=location.url, overwrite=True, do_not_return=True,
+              **location.batch_kwargs, **other)
+        again = read_features(location.url, **location.kwargs)
+        assert (again.mass > 300).all() and len(again) <= len(first)
+
+
+def batch(*args, **kwargs):
+    """:func:`daskloc.batch` (imported when a job test runs: the interface tests need
+    nothing beyond the stores)."""
+    from daskloc.pipeline import batch as run
+
+    return run(*args, **kwargs)
