@@ -98,6 +98,7 @@ def in_job_rates(copies, folder, workers=2):
     """(decode-only frames/s, locate frames/s) of the chunked reader on ``workers``
     local workers, cluster start-up excluded."""
     import dask
+
     import daskloc
 
     videos = [daskloc.open_video(c, channel=0) for c in copies]

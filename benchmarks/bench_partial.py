@@ -26,7 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 FORMATS = ("parquet", "zarr")
@@ -66,7 +66,7 @@ def job_metadata(backend, n_frames, chunks):
     from daskloc.stores.metadata import METADATA_FORMAT, METADATA_VERSION
 
     params = normalize_params(DIAMETER, **PARAMS)
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    now = datetime.now(UTC).isoformat(timespec="seconds")
     return {
         "format": METADATA_FORMAT,
         "format_version": METADATA_VERSION,
@@ -118,7 +118,7 @@ def build(paths, n_frames, per_frame, chunk_frames):
         t0 = time.perf_counter()
         meta = dict(metas[fmt], complete_chunks=[[a, b] for a, b in chunks],
                     n_features=n_frames * per_frame, finished=True,
-                    updated=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+                    updated=datetime.now(UTC).isoformat(timespec="seconds"))
         st.write_metadata(meta)
         st.close()
         seconds[fmt] += time.perf_counter() - t0

@@ -92,6 +92,7 @@ def local_size(url):
 def server_size(backend, url, table):
     """Bytes the server reports for the store's two SQL tables, or None if unknown."""
     import sqlalchemy as sa
+
     from daskloc.stores import open_store
 
     st = open_store(url, "r", table=table)

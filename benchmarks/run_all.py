@@ -159,7 +159,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     names = args.only.split(",") if args.only else list(plan)
-    started = datetime.datetime.now(datetime.timezone.utc)
+    started = datetime.datetime.now(datetime.UTC)
     info = machine()
     results, seconds = {}, {}
     for name in names:

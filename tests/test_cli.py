@@ -6,7 +6,6 @@ import re
 import subprocess
 import sys
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -243,8 +242,7 @@ def test_printed_dashboard_link_is_where_it_listens(tmp_path, movie, command, op
     dashboard on the port of the printed link: on 127.0.0.1 only by default, on every
     interface with --dashboard-address 0.0.0.0:0 (and then a warning that it has no
     login); the link's page answers. The run is interrupted once this is checked."""
-    from tests._listening import (http_status, is_loopback, is_wildcard, link_port,
-                                  sockets_of)
+    from tests._listening import http_status, is_loopback, is_wildcard, link_port, sockets_of
 
     if command == "locate":
         args = ["locate", movie, "--diameter", 11, "--invert", "--channel", 0,

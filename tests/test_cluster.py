@@ -30,8 +30,16 @@ import yaml
 
 import daskloc
 from daskloc import cluster as dlc
-from tests._listening import (http_status, is_loopback, is_wildcard, link_port, listening,
-                              other_interface_address, reachable, sockets_of)
+from tests._listening import (
+    http_status,
+    is_loopback,
+    is_wildcard,
+    link_port,
+    listening,
+    other_interface_address,
+    reachable,
+    sockets_of,
+)
 from tests.conftest import DIAMETER, PARAMS, as_video, make_spots
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

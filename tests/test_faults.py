@@ -33,7 +33,14 @@ import pytest
 from daskloc.locate import locate_stack
 from daskloc.pipeline import batch
 from daskloc.stores import open_store, read_features, store_info
-from tests.conftest import DIAMETER, PARAMS, CountingArray, as_video, make_spots, start_batch_process
+from tests.conftest import (
+    DIAMETER,
+    PARAMS,
+    CountingArray,
+    as_video,
+    make_spots,
+    start_batch_process,
+)
 
 #: Generous bound for anything that should take a few seconds on an idle machine.
 PATIENCE = 120

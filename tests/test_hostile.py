@@ -41,11 +41,19 @@ import pytest
 import daskloc
 from daskloc.locate import locate_stack
 from daskloc.pipeline import UndecodableChunksError, batch
-from daskloc.stores import (MetadataError, StoreInUseError, StoreMismatchError,
-                            UnsafeStoreError, open_store, read_features, store_info)
+from daskloc.stores import (
+    MetadataError,
+    StoreInUseError,
+    StoreMismatchError,
+    UnsafeStoreError,
+    open_store,
+    read_features,
+    store_info,
+)
 from tests._damage import damage_packet
 from tests._data import data_path
 from tests.conftest import DIAMETER, PARAMS, as_video, make_spots, start_batch_process
+
 # ``location``: the conformance suite's fixture (one store of a backend; parametrised
 # indirectly here), which leaves nothing behind on the shared servers.
 from tests.stores.test_conformance import location, make_location  # noqa: F401

@@ -30,8 +30,7 @@ import xarray as xr
 
 from daskloc import locate_stack, open_video
 from daskloc.pipeline import BatchError, batch, many_videos, video_names
-from daskloc.stores import (ParquetStore, StoreMismatchError, open_store, read_features,
-                            store_info)
+from daskloc.stores import ParquetStore, StoreMismatchError, open_store, read_features, store_info
 from daskloc.stores.base import check_table_name
 from tests._data import data_path
 from tests.conftest import make_spots

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 import signal
 import time
+from pathlib import Path
 
 import dask
 import numpy as np
@@ -14,10 +14,17 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from tests.conftest import DIAMETER, PARAMS, CountingArray, as_video, make_spots, start_batch_process
 from daskloc.locate import feature_columns, locate_stack
 from daskloc.pipeline import IN_FLIGHT_PER_THREAD, StoreMismatchError, batch, locate
 from daskloc.stores import read_features, store_info
+from tests.conftest import (
+    DIAMETER,
+    PARAMS,
+    CountingArray,
+    as_video,
+    make_spots,
+    start_batch_process,
+)
 
 COLS = list(feature_columns(True))
 

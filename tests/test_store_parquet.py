@@ -15,7 +15,6 @@ import pyarrow.parquet as pq
 import pytest
 
 import daskloc
-from tests.conftest import DIAMETER, PARAMS, as_video, make_spots, start_batch_process
 from daskloc.locate import locate_stack, normalize_params
 from daskloc.pipeline import StoreMismatchError, batch
 from daskloc.stores import (
@@ -25,6 +24,7 @@ from daskloc.stores import (
     read_features,
     store_info,
 )
+from tests.conftest import DIAMETER, PARAMS, as_video, make_spots, start_batch_process
 
 FIRST = 100  # absolute number of the first frame of the test videos
 

@@ -21,8 +21,7 @@ import pytest
 
 from daskloc.locate import feature_columns, locate_stack
 from daskloc.pipeline import batch
-from daskloc.stores import (StoreBusyError, StoreMismatchError, open_store, read_features,
-                            store_info)
+from daskloc.stores import StoreBusyError, StoreMismatchError, open_store, read_features, store_info
 from tests.conftest import DIAMETER, PARAMS, as_video, make_spots, start_batch_process
 from tests.stores import _services
 

@@ -30,8 +30,14 @@ from daskloc.locate import feature_columns, locate_stack
 from daskloc.pipeline import batch
 from daskloc.stores import StoreBusyError, open_store, read_features, store_info
 from daskloc.stores.hdf5 import DamagedStoreError, HDF5Store
-from tests.conftest import (DIAMETER, PARAMS, CountingArray, as_video, make_spots,
-                            start_batch_process)
+from tests.conftest import (
+    DIAMETER,
+    PARAMS,
+    CountingArray,
+    as_video,
+    make_spots,
+    start_batch_process,
+)
 
 COLUMNS = list(feature_columns(True))
 KEY = "bulk_water/features"
