@@ -76,7 +76,7 @@ def machine():
     except (ValueError, OSError):
         mem = float("nan")
     try:
-        load = "%.2f %.2f %.2f" % os.getloadavg()
+        load = "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
     except OSError:
         load = "?"
     return {

@@ -208,7 +208,7 @@ def wait_for_dashboard_line(lines, timeout=300):
         try:
             line = lines.get(timeout=timeout)
         except queue.Empty:
-            raise AssertionError(f"no dashboard line within {timeout} s: {''.join(seen)}")
+            raise AssertionError(f"no dashboard line within {timeout} s: {''.join(seen)}") from None
         if line is None:
             raise AssertionError(f"the run ended without a dashboard line: {''.join(seen)}")
         seen.append(line)

@@ -192,7 +192,7 @@ def test_raise_names_the_file_the_first_failing_frame_and_the_chunk(damaged, tab
     first = pts_mode_lost(table, P_PACKET)[0]  # 101: a B-frame predicted from frame 104
     v = open_video(damaged, channel=0)
     assert v.data.chunks[0] == (238, 242)
-    for attempt in range(2):  # the same on every rerun
+    for _ in range(2):  # the same on every rerun
         with pytest.raises(VideoDecodeError) as info:
             sync(v.data.blocks[0])
         err = info.value

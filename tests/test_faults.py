@@ -238,8 +238,9 @@ def _kill_repeatedly(loc, directory, arr, reference, rng, kills, total, delay):
             if new_chunks == 0:
                 time.sleep(startup)  # imports, opening the store, resuming, first reads
             else:
-                wait_until(lambda: proc.poll() is not None
-                           or len(complete()) >= min(len(before) + new_chunks, total),
+                # the lambda is called only within this iteration: it sees this proc
+                wait_until(lambda: proc.poll() is not None  # noqa: B023
+                           or len(complete()) >= min(len(before) + new_chunks, total),  # noqa: B023
                            f"{new_chunks} new chunks in {loc}", interval=0.01)
                 time.sleep(jitter)
             proc.send_signal(signal.SIGKILL)

@@ -234,7 +234,7 @@ def test_batch_streams_parts_while_later_chunks_compute(spots, tmp_path):
         batch(as_video(counting, chunks=4), DIAMETER, store=store, progress=progress,
               do_not_return=True, **PARAMS)
     assert observed[0] == (0, 6, 0, 0)
-    for done, total, files, reads in observed[1:]:
+    for done, _total, files, reads in observed[1:]:
         assert files >= done  # each finished chunk is already on disk ...
         assert reads <= done + IN_FLIGHT_PER_THREAD  # ... and later chunks are not read yet
     done, total, files, reads = observed[1]

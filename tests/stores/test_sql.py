@@ -206,7 +206,7 @@ def test_input_is_checked_before_anything_is_written(db):
         "text": good.assign(mass="heavy"),
         "fractional frame": good.assign(frame=good.frame + 0.5),
     }
-    for why, df in bad.items():
+    for _why, df in bad.items():
         with pytest.raises(ValueError):
             st.append_chunk(0, 10, df)
     assert st.complete_chunks() == [] and count_rows(db, st) == 0

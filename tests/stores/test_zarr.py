@@ -216,7 +216,7 @@ def test_one_store_object_read_from_many_threads(full_store, video_and_ref):
     for _ in range(5):
         st = open_store(full_store)
         with ThreadPoolExecutor(8) as pool:
-            parts = list(pool.map(lambda a: st.read(slice(a, a + 4)), range(100, 124, 4)))
+            parts = list(pool.map(lambda a, st=st: st.read(slice(a, a + 4)), range(100, 124, 4)))
         pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), ref)
 
 
