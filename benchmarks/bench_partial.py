@@ -147,7 +147,8 @@ def time_read(path, frames, repeat):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--features", type=int, default=10_000_000, help="total features")
-    parser.add_argument("--frames", type=int, default=10_000, help="frames (features spread evenly)")
+    parser.add_argument("--frames", type=int, default=10_000,
+                        help="frames (features spread evenly)")
     parser.add_argument("--chunk-frames", type=int, default=64, help="frames per chunk (64)")
     parser.add_argument("--repeat", type=int, default=5, help="timings per read (median)")
     parser.add_argument("--formats", default=",".join(FORMATS),

@@ -741,7 +741,8 @@ def _slurm_preflight(cluster):
         detail = " ".join((res.stderr or res.stdout).split()) or "sbatch --test-only failed"
         directives = " ".join(
             line[len("#SBATCH"):].strip() for line in cluster.job_script().splitlines()
-            if line.startswith("#SBATCH") and not line[len("#SBATCH"):].strip().startswith(("-e", "-o"))
+            if line.startswith("#SBATCH")
+            and not line[len("#SBATCH"):].strip().startswith(("-e", "-o"))
         )
         raise RuntimeError(
             f"SLURM refuses daskloc's worker job ({detail}); the job asks for: {directives}. "
@@ -863,7 +864,8 @@ def kubernetes_cluster_spec(name=None, *, workers=None, config=None):
                    **copy.deepcopy(dask.config.get("daskloc.kubernetes", default={}) or {}))
     image = conf.get("image")
     env = dict(conf.get("env") or {})
-    if not image or (str(image).startswith("ghcr.io/dask/dask") and "EXTRA_PIP_PACKAGES" not in env):
+    if not image or (str(image).startswith("ghcr.io/dask/dask")
+                     and "EXTRA_PIP_PACKAGES" not in env):
         raise ValueError(
             f"kubernetes.image is {image!r}, which has no daskloc in it: build the image in "
             "cluster/kubernetes/Dockerfile, push it to a registry the cluster pulls from, and "

@@ -73,7 +73,8 @@ def test_locate_movie_then_info(tmp_path, movie):
     assert_clean_error(other, "minmass", "--overwrite")
     pd.testing.assert_frame_equal(read_features(out), features)
     replaced = run("locate", movie, "--diameter", 11, "--minmass", 30, "--invert", "--channel", 0,
-                   "--frames", "0:40", "--chunk-frames", 16, "--workers", 1, "--out", out, "--overwrite")
+                   "--frames", "0:40", "--chunk-frames", 16, "--workers", 1, "--out", out,
+                   "--overwrite")
     assert replaced.returncode == 0, replaced.stderr
     assert (read_features(out).mass > 30).all() and len(read_features(out)) < len(features)
 
@@ -97,7 +98,8 @@ def test_scheduler_that_does_not_answer_fails_in_bounded_time(tmp_path, movie):
         port = s.getsockname()[1]
     start = time.monotonic()
     result = run("locate", movie, "--diameter", 11, "--channel", 0, "--frames", "0:8",
-                 "--scheduler", f"tcp://127.0.0.1:{port}", "--out", tmp_path / "f.parquet", timeout=120)
+                 "--scheduler", f"tcp://127.0.0.1:{port}", "--out", tmp_path / "f.parquet",
+                 timeout=120)
     assert_clean_error(result, f"tcp://127.0.0.1:{port}")
     assert time.monotonic() - start < 60
 
@@ -293,7 +295,8 @@ def test_pixel_stats_dashboard_address(tmp_path):
 
 
 @pytest.mark.parametrize("command,args,phrases", [
-    ("locate", ["--dashboard-address", "8787"], ["--dashboard-address", "no HOST", "127.0.0.1:8787"]),
+    ("locate", ["--dashboard-address", "8787"],
+     ["--dashboard-address", "no HOST", "127.0.0.1:8787"]),
     ("pixel-stats", ["--dashboard-address", "203.0.113.7:8787"],
      ["--dashboard-address", "not an address of this machine"]),
     ("locate", ["--dashboard-address", "[::1]:8787"], ["--dashboard-address", "IPv6"]),

@@ -658,7 +658,8 @@ def test_kubernetes_spec_defaults_and_no_volume():
 
 def test_kubernetes_spec_refuses_the_plain_dask_image():
     with pytest.raises(ValueError, match="no daskloc in it.*Dockerfile"):
-        dlc.kubernetes_cluster_spec("x", config={"kubernetes": {"image": "ghcr.io/dask/dask:latest"}})
+        dlc.kubernetes_cluster_spec("x",
+                                    config={"kubernetes": {"image": "ghcr.io/dask/dask:latest"}})
 
 
 def assert_dask_command_parses(args):

@@ -170,7 +170,8 @@ def test_read_skips_row_groups_outside_the_frames(tmp_path):
     expected = pd.concat([_frames_table(range(0, 8)), _frames_table(range(8, 16))])
     _corrupt_row_group(path, 0)  # frames 0 and 1
     got = read_features(st.path, slice(2, 12))
-    pd.testing.assert_frame_equal(got, expected[expected.frame.between(2, 11)].reset_index(drop=True))
+    pd.testing.assert_frame_equal(got,
+                                  expected[expected.frame.between(2, 11)].reset_index(drop=True))
     with pytest.raises(OSError):  # arrow reports the corrupt page as an OSError
         read_features(st.path, [1])
 

@@ -54,11 +54,13 @@ def test_bulk_water_ep_matches_where_trackpy_is_positive(bulk_water):
     theirs = trackpy_locate(frame, **BULK)
     ours = locate_frame(frame, **BULK)
     merged = pd.merge_asof(
-        theirs.sort_values("y"), ours.sort_values("y"), on="y", direction="nearest", suffixes=("_t", "_o")
+        theirs.sort_values("y"), ours.sort_values("y"), on="y", direction="nearest",
+        suffixes=("_t", "_o")
     )
     close = (merged.x_t - merged.x_o).abs() < 0.01
     positive = merged.ep_t > 0
-    np.testing.assert_allclose(merged.ep_o[close & positive], merged.ep_t[close & positive], rtol=1e-9)
+    np.testing.assert_allclose(merged.ep_o[close & positive], merged.ep_t[close & positive],
+                               rtol=1e-9)
     assert merged.ep_o[close & ~positive].isna().all()
 
 
@@ -138,7 +140,8 @@ def test_flat_topped_peaks_give_one_feature_each():
 def test_peaks_near_the_edge():
     positions = [(3.2, 50.0), (50.0, 2.5), (96.4, 40.0), (60.0, 97.1), (7.0, 7.0), (50.3, 50.6)]
     image = np.clip(_spots((100, 100), positions), 0, 255).astype(np.uint8)
-    for params in (dict(diameter=9), dict(diameter=5, separation=3), dict(diameter=11, smoothing_size=21)):
+    for params in (dict(diameter=9), dict(diameter=5, separation=3),
+                   dict(diameter=11, smoothing_size=21)):
         ours = locate_frame(image, **params)
         assert_same_features(ours, trackpy_locate(image, **params))
         r = params["diameter"] // 2
@@ -146,7 +149,8 @@ def test_peaks_near_the_edge():
 
 
 def test_black_image_returns_the_usual_schema():
-    for image in (np.zeros((64, 64), np.uint8), np.zeros((64, 64), np.float32), np.full((64, 64), 7, np.uint16)):
+    for image in (np.zeros((64, 64), np.uint8), np.zeros((64, 64), np.float32),
+                  np.full((64, 64), 7, np.uint16)):
         out = locate_frame(image, 9)
         assert len(out) == 0
         assert list(out.columns) == list(feature_columns())
@@ -160,7 +164,8 @@ def test_negative_ep_is_nan():
     # times the mask area, where trackpy reports a negative ep.
     rng = np.random.default_rng(0)
     image = np.clip(rng.normal(100, 30, (80, 80)), 0, 255)
-    image = np.clip(image + _spots((80, 80), [(40.2, 40.7)], amplitude=60, background=0), 0, 255).astype(np.uint8)
+    spot = _spots((80, 80), [(40.2, 40.7)], amplitude=60, background=0)
+    image = np.clip(image + spot, 0, 255).astype(np.uint8)
     theirs = trackpy_locate(image, 9)
     ours = locate_frame(image, 9)
     assert (theirs.ep < 0).any(), "fixture must exercise trackpy's negative ep"

@@ -93,7 +93,8 @@ def source_metadata(first, stop, chunks):
     return {
         "format": "daskloc-features",
         "format_version": 2,
-        "params": {"diameter": 9, "minmass": 100, "note": "unicode µm ✓", "nested": {"a": [1, 2.5, None]}},
+        "params": {"diameter": 9, "minmass": 100, "note": "unicode µm ✓",
+                   "nested": {"a": [1, 2.5, None]}},
         "source": {"path": "synthetic", "frames": {"start": first, "stop": stop, "step": 1}},
         "chunking": {"chunks": [list(c) for c in chunks]},
         "columns": {**{c: "float64" for c in COLUMNS}, "frame": "int64"},
@@ -298,7 +299,8 @@ def test_bulk_water_lands_identically_in_every_backend(location, bulk_water_refe
     got = read_features(location.url, **location.kwargs)
     key = ["frame", "y", "x"]
     pd.testing.assert_frame_equal(
-        got.sort_values(key).reset_index(drop=True), reference.sort_values(key).reset_index(drop=True)
+        got.sort_values(key).reset_index(drop=True),
+        reference.sort_values(key).reset_index(drop=True),
     )
     part = read_features(location.url, frames=slice(100, 150), **location.kwargs)
     assert sorted(part.frame.unique()) == list(range(100, 150))
@@ -395,7 +397,8 @@ def test_reading_while_a_batch_writes(location, tmp_path):
 def test_other_parameters_are_refused_until_overwrite(location):
     arr = make_spots(n_frames=8, shape=(64, 64), n_particles=4, seed=2)
     video = as_video(arr, chunks=4)
-    batch(video, DIAMETER, store=location.url, do_not_return=True, **location.batch_kwargs, **PARAMS)
+    batch(video, DIAMETER, store=location.url, do_not_return=True, **location.batch_kwargs,
+          **PARAMS)
     first = read_features(location.url, **location.kwargs)
     with pytest.raises(StoreMismatchError, match="minmass"):
         batch(video, DIAMETER, store=location.url, minmass=300, **location.batch_kwargs)

@@ -608,7 +608,8 @@ def test_plain_pandas_reads_while_a_batch_writes(tmp_path):
             if len(got):
                 last = int(got.frame.iloc[-1]) // 2
                 assert len(got) == per_chunk.loc[:last].sum()  # whole chunks only
-                pd.testing.assert_frame_equal(got, reference.iloc[: len(got)].reset_index(drop=True))
+                pd.testing.assert_frame_equal(got,
+                                              reference.iloc[: len(got)].reset_index(drop=True))
                 seen += 1
             time.sleep(0.02)
         _, err = proc.communicate(timeout=120)

@@ -153,7 +153,8 @@ def test_parquet_row_groups_are_pruned_on_s3(s3):
     fs.pipe_file(key, _corrupt_row_group(fs.cat_file(key), 0))  # frames 0 and 1
     expected = pd.concat([_frames_table(range(0, 8)), _frames_table(range(8, 16))])
     got = read_features(url, slice(2, 12), storage_options=options)
-    pd.testing.assert_frame_equal(got, expected[expected.frame.between(2, 11)].reset_index(drop=True))
+    pd.testing.assert_frame_equal(got,
+                                  expected[expected.frame.between(2, 11)].reset_index(drop=True))
     with pytest.raises(OSError):
         read_features(url, [1], storage_options=options)
     assert st.n_rows() == 160

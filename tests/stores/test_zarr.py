@@ -267,7 +267,8 @@ def test_stepped_selection_gaps_and_resume(tmp_path):
     pd.testing.assert_frame_equal(read_features(path), ref)
     pd.testing.assert_frame_equal(read_features(path, slice(4, 20)), expect(ref, range(6, 20, 3)))
     pd.testing.assert_frame_equal(read_features(path, [5, 7, 22, 23]), expect(ref, []))
-    pd.testing.assert_frame_equal(read_features(path, range(0, 70, 6)), expect(ref, range(0, 70, 6)))
+    pd.testing.assert_frame_equal(read_features(path, range(0, 70, 6)),
+                                  expect(ref, range(0, 70, 6)))
     info = store_info(path)
     assert info["complete"] and info["frames_complete"] == 24 and info["n_features"] == len(ref)
 
