@@ -33,6 +33,7 @@ def movie():
     return data_path("bulk-water.mov")
 
 
+@pytest.mark.data
 def test_locate_movie_then_info(tmp_path, movie):
     out = tmp_path / "features.parquet"
     result = run("locate", movie, "--diameter", 11, "--minmass", 20, "--invert", "--channel", 0,
@@ -79,6 +80,7 @@ def test_locate_movie_then_info(tmp_path, movie):
     assert (read_features(out).mass > 30).all() and len(read_features(out)) < len(features)
 
 
+@pytest.mark.data
 def test_locate_on_a_running_scheduler(tmp_path, movie, cluster):
     out = tmp_path / "features.parquet"
     result = run("locate", movie, "--diameter", 11, "--minmass", 20, "--invert", "--channel", 0,
@@ -89,6 +91,7 @@ def test_locate_on_a_running_scheduler(tmp_path, movie, cluster):
     assert sorted(read_features(out).frame.unique()) == list(range(20))
 
 
+@pytest.mark.data
 def test_scheduler_that_does_not_answer_fails_in_bounded_time(tmp_path, movie):
     import socket
     import time
@@ -104,6 +107,7 @@ def test_scheduler_that_does_not_answer_fails_in_bounded_time(tmp_path, movie):
     assert time.monotonic() - start < 60
 
 
+@pytest.mark.data
 @pytest.mark.parametrize(
     "args,phrases",
     [
@@ -125,6 +129,7 @@ def test_errors_a_person_can_act_on(tmp_path, movie, args, phrases):
     assert not out.exists() or not any(p.suffix == ".parquet" for p in out.iterdir())
 
 
+@pytest.mark.data
 def test_unwritable_output(tmp_path, movie):
     if os.geteuid() == 0:
         target = "/proc/daskloc-cannot-write-here.parquet"  # not writable even for root
@@ -157,6 +162,7 @@ def test_demo_reports_accuracy_against_known_positions(tmp_path):
     assert f"{report['recall']:.2%}" in result.stdout
 
 
+@pytest.mark.data
 def test_chunk_failure_on_a_worker_prints_one_clean_error(tmp_path):
     """A chunk failing on a worker (a truncated image) ends in one error line naming the
     file, not in the worker's traceback dump, and the other chunks are kept."""
@@ -237,6 +243,7 @@ def stop(proc, lines):
     return "".join(rest)
 
 
+@pytest.mark.data
 @pytest.mark.parametrize("command,option", [("locate", None), ("locate", "0.0.0.0:0"),
                                             ("demo", None)])
 def test_printed_dashboard_link_is_where_it_listens(tmp_path, movie, command, option):
@@ -273,6 +280,7 @@ def test_printed_dashboard_link_is_where_it_listens(tmp_path, movie, command, op
         assert "no login" in head + tail and f"ssh -L {port}:localhost:{port}" in head + tail
 
 
+@pytest.mark.data
 def test_pixel_stats_dashboard_address(tmp_path):
     """pixel-stats takes --dashboard-address too: the printed link is on the port asked
     for; 0.0.0.0 (every interface) brings the warning that the dashboard has no login."""
@@ -294,6 +302,7 @@ def test_pixel_stats_dashboard_address(tmp_path):
     assert f"warning: the dashboard listens on 0.0.0.0:{port}" in public.stderr
 
 
+@pytest.mark.data
 @pytest.mark.parametrize("command,args,phrases", [
     ("locate", ["--dashboard-address", "8787"],
      ["--dashboard-address", "no HOST", "127.0.0.1:8787"]),

@@ -310,6 +310,7 @@ def test_missing_or_edited_metadata_never_passes_old_rows_off_as_new(location, v
     assert store_info(loc.url, **loc.kwargs)["ignored_chunks"] == []
 
 
+@pytest.mark.data
 def test_the_issue_case_parquet_without_metadata_on_the_real_movie(tmp_path, cluster):
     """As found: locate with minmass 20 and 60-frame chunks, delete _daskloc.json, rerun
     with minmass 200 (here on 120 frames): refused (exit 1) instead of "done" with the
@@ -680,6 +681,7 @@ def clean_features():
     return locate_stack(video.values, 11, minmass=20, invert=True)
 
 
+@pytest.mark.data
 @pytest.mark.parametrize("backend", ["parquet", "zarr"])
 def test_a_damaged_movie_names_file_and_frames_and_skip_keeps_the_rest(
         backend, damaged_movie, clean_features, tmp_path):
@@ -720,6 +722,7 @@ def test_a_damaged_movie_names_file_and_frames_and_skip_keeps_the_rest(
         batch(video, 11, store=loc.url, do_not_return=True, minmass=20, invert=True)
 
 
+@pytest.mark.data
 def test_the_cli_on_a_damaged_movie(damaged_movie, tmp_path, cluster):
     out = tmp_path / "s.parquet"
     args = ["locate", damaged_movie, "--frames", "0:300", "--diameter", "11", "--minmass",
@@ -736,6 +739,7 @@ def test_the_cli_on_a_damaged_movie(damaged_movie, tmp_path, cluster):
 # ============================================================ 9. NaN pixels
 
 
+@pytest.mark.data
 def test_one_nan_pixel_per_frame_is_masked_with_one_warning(tmp_path):
     movie = data_path("bulk-water.mov")
     frames = daskloc.open_video(movie, channel=0, frames=slice(0, 16)).values
@@ -761,6 +765,7 @@ def test_one_nan_pixel_per_frame_is_masked_with_one_warning(tmp_path):
 # ============================================================ 10. colour video, no --channel
 
 
+@pytest.mark.data
 def test_a_colour_movie_without_channel_is_told_in_cli_words_before_any_cluster(tmp_path):
     out = run_cli("locate", data_path("bulk-water.mov"), "--diameter", "11",
                   "--out", tmp_path / "x.parquet", timeout=120)

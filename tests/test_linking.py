@@ -16,6 +16,8 @@ import pytest
 import daskloc
 from tests._data import data_path
 
+pytestmark = pytest.mark.data  # every test here locates the real movie
+
 trackpy = pytest.importorskip("trackpy")
 
 DIAMETER = 11

@@ -100,6 +100,7 @@ def test_loc_reads_only_the_chunks_needed(spots):
         assert sorted(counting.reads) == [0, 4, 8, 12, 16, 20]
 
 
+@pytest.mark.data
 def test_real_movie_loc_decodes_only_the_chunks_needed():
     from daskloc import video as video_module
     from daskloc.video import open_video

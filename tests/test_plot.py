@@ -21,6 +21,8 @@ from daskloc import plot
 from daskloc.cli import main
 from tests._data import data_path
 
+pytestmark = pytest.mark.data  # every test here plots features of the real movie
+
 PARAMS = {"minmass": 20, "invert": True}
 DIAMETER = 11
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

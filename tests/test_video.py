@@ -121,6 +121,7 @@ def _keyframes(path):
                 if p.is_keyframe]
 
 
+@pytest.mark.data
 def test_movie_dims_coords_attrs_chunks(movie):
     v = open_video(movie)
     assert isinstance(v, xr.DataArray)
@@ -145,6 +146,7 @@ def test_movie_dims_coords_attrs_chunks(movie):
     assert set(v.coords) == {"frame"}
 
 
+@pytest.mark.data
 def test_auto_chunks_start_at_keyframes_and_respect_the_bytes_cap(tmp_path, movie):
     # 300 frames with a keyframe every 12: chunks of whole groups of pictures, as many
     # groups as fit in 64 frames.
@@ -182,6 +184,7 @@ def test_auto_chunks_start_at_keyframes_and_respect_the_bytes_cap(tmp_path, movi
         open_video(movie, chunks="big")
 
 
+@pytest.mark.data
 def test_chunks_argument(movie):
     v = open_video(movie, chunks=100, channel=0)
     assert v.data.chunks[0] == (100, 100, 100, 100, 80)
@@ -197,6 +200,7 @@ def test_chunks_argument(movie):
 # ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.data
 @pytest.mark.parametrize("chunks", [7, 32])
 def test_movie_channel0_matches_png_sequence(movie, pngs, chunks):
     # chunks of 7 start in the middle of the first GOP (keyframes at 0, 238, 478)
@@ -205,6 +209,7 @@ def test_movie_channel0_matches_png_sequence(movie, pngs, chunks):
     np.testing.assert_array_equal(got, pngs[..., 0])
 
 
+@pytest.mark.data
 @pytest.mark.parametrize("chunks", [64, 45, "auto"])
 def test_movie_chunks_match_sequential_decode(movie, movie_reference, chunks):
     hashes, _ = movie_reference
@@ -213,6 +218,7 @@ def test_movie_chunks_match_sequential_decode(movie, movie_reference, chunks):
     assert got == hashes
 
 
+@pytest.mark.data
 def test_movie_frame_selection_slice(movie, movie_reference):
     hashes, _ = movie_reference
     v = open_video(movie, chunks=4, frames=slice(230, 300, 3))
@@ -222,6 +228,7 @@ def test_movie_frame_selection_slice(movie, movie_reference):
     assert [frame_hash(f) for f in sync(v.data)] == [hashes[i] for i in expected]
 
 
+@pytest.mark.data
 def test_movie_frame_selection_list_and_negative(movie, movie_reference):
     hashes, _ = movie_reference
     wanted = [0, 5, 237, 238, 239, 400, 477, 478, 479]
@@ -238,6 +245,7 @@ def test_movie_frame_selection_list_and_negative(movie, movie_reference):
     assert r.attrs["n_frames"] == N_MOVIE
 
 
+@pytest.mark.data
 def test_movie_chunk_seeks_to_keyframe_once(movie, monkeypatch):
     """A chunk after the second keyframe seeks to it, once, instead of decoding from 0."""
     calls = []
@@ -318,6 +326,7 @@ def test_lossless_grey_movie_roundtrip(tmp_path, pix_fmt, dtype):
     np.testing.assert_array_equal(sync(g.data), frames[[2, 6]])
 
 
+@pytest.mark.data
 def test_attrs_are_netcdf_friendly(movie):
     for v in (open_video(movie, channel="grey"), open_video(np.zeros((2, 3, 4), np.uint8))):
         for key, value in v.attrs.items():
@@ -331,6 +340,7 @@ def test_attrs_are_netcdf_friendly(movie):
 # ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.data
 def test_movie_channel_int_and_grey(movie, movie_reference):
     _, red = movie_reference
     v = open_video(movie, channel=0, frames=slice(250, 260))
@@ -360,6 +370,7 @@ def test_movie_channel_int_and_grey(movie, movie_reference):
     np.testing.assert_array_equal(sync(neg.data)[0], blue)
 
 
+@pytest.mark.data
 def test_channel_errors(movie):
     with pytest.raises(ValueError, match="3 channels"):
         open_video(movie, channel=3)
@@ -382,6 +393,7 @@ def test_channel_on_grey_source():
         open_video(stack, channel=1)
 
 
+@pytest.mark.data
 def test_grey_on_rgba_png_sequence_ignores_alpha(pngs):
     folder = data_path("bulk_water_png")
     v = open_video(str(folder / "*.png"), channel="grey", frames=slice(0, 3))
@@ -394,6 +406,7 @@ def test_grey_on_rgba_png_sequence_ignores_alpha(pngs):
 # ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.data
 def test_frames_out_of_range_names_the_valid_range(movie):
     message = r"frames 400:600 outside the video \(480 frames: 0\.\.479\)"
     with pytest.raises(IndexError, match=message):
@@ -406,6 +419,7 @@ def test_frames_out_of_range_names_the_valid_range(movie):
         open_video(movie, frames=[-481])
 
 
+@pytest.mark.data
 def test_frames_malformed(movie):
     with pytest.raises(ValueError, match="strictly increasing"):
         open_video(movie, frames=[5, 3])
@@ -428,6 +442,7 @@ def test_frames_malformed(movie):
 # ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.data
 def test_multipage_tiff():
     path = data_path("stuck.tif")
     expected = tifffile.imread(path)
@@ -482,6 +497,7 @@ def test_tiff_rgb_imagej_fps_and_single_page_stack(tmp_path):
 # ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.data
 def test_png_sequence_from_glob(pngs):
     folder = data_path("bulk_water_png")
     pattern = str(folder / "bulk_water_*.png")
@@ -495,6 +511,7 @@ def test_png_sequence_from_glob(pngs):
     np.testing.assert_array_equal(sync(v.data), pngs)
 
 
+@pytest.mark.data
 def test_image_sequence_directory_list_and_identical_pairs():
     folder = data_path("image_sequence")
     files = sorted(folder.glob("*.png"))
@@ -621,6 +638,7 @@ def test_zarr_path_and_array(tmp_path):
         open_video(str(tmp_path / "group.zarr"))
 
 
+@pytest.mark.data
 def test_dataarray_input_reselects_with_absolute_frames(movie):
     base = open_video(movie, channel=0, frames=slice(100, 200))
     again = open_video(base, chunks=16, frames=slice(150, 160))
@@ -647,6 +665,7 @@ def test_dataarray_input_reselects_with_absolute_frames(movie):
 # ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.data
 def test_graph_pickles_small_without_pixel_data(movie):
     v = open_video(movie)
     graph = v.data.__dask_graph__()
@@ -663,6 +682,7 @@ def test_graph_pickles_small_without_pixel_data(movie):
     assert len(pickle.dumps(pngs.data.__dask_graph__())) < 100_000
 
 
+@pytest.mark.data
 def test_chunks_read_in_other_processes(movie, movie_reference):
     _, red = movie_reference
     v = open_video(movie, chunks=8, channel=0, frames=slice(236, 252))
@@ -670,6 +690,7 @@ def test_chunks_read_in_other_processes(movie, movie_reference):
     np.testing.assert_array_equal(got, red[236:252])
 
 
+@pytest.mark.data
 def test_chunk_read_counter(movie):
     v = open_video(movie, chunks=64, channel=0)
     before = video.CHUNK_READS
@@ -718,6 +739,7 @@ def test_corrupt_or_unknown_files(tmp_path):
         open_video({"a": 1})
 
 
+@pytest.mark.data
 def test_truncated_movies(tmp_path, movie):
     # a QuickTime file whose index (moov) is at the end: unreadable, a clear error
     data = open(movie, "rb").read()
@@ -746,6 +768,7 @@ def test_truncated_movies(tmp_path, movie):
         sync(v.data[40:])
 
 
+@pytest.mark.data
 def test_dask_config_default_scheduler_works(movie, movie_reference):
     _, red = movie_reference
     with dask.config.set(scheduler="threads"):

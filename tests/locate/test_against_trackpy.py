@@ -29,6 +29,7 @@ def bulk_water():
     return movie_channel0()
 
 
+@pytest.mark.data
 def test_bulk_water_every_frame_matches_trackpy(bulk_water):
     """The issue's bar on the whole real movie: >= 99.9 % found within 0.01 px,
     <= 0.1 % extra, mass/size/ecc/signal/raw_mass within 0.1 %."""
@@ -49,6 +50,7 @@ def test_bulk_water_every_frame_matches_trackpy(bulk_water):
     assert max(worst.values()) <= 1e-3, worst
 
 
+@pytest.mark.data
 def test_bulk_water_ep_matches_where_trackpy_is_positive(bulk_water):
     frame = bulk_water[100]
     theirs = trackpy_locate(frame, **BULK)
@@ -64,6 +66,7 @@ def test_bulk_water_ep_matches_where_trackpy_is_positive(bulk_water):
     assert merged.ep_o[close & ~positive].isna().all()
 
 
+@pytest.mark.data
 def test_bulk_water_grey_float_and_other_parameters(bulk_water):
     frame = bulk_water[7]
     grey = frame.astype(np.float64) / 255.0  # float frame on 0..1
@@ -78,6 +81,7 @@ def test_bulk_water_grey_float_and_other_parameters(bulk_water):
         assert_same_features(locate_frame(image, **params), trackpy_locate(image, **params))
 
 
+@pytest.mark.data
 def test_bulk_water_uint16_and_preprocess_false(bulk_water):
     frame16 = (bulk_water[3].astype(np.uint16) * 257)
     assert_same_features(locate_frame(frame16, 11, minmass=5000, invert=True),

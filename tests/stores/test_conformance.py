@@ -292,6 +292,7 @@ def bulk_water_reference():
     return video, reference
 
 
+@pytest.mark.data
 def test_bulk_water_lands_identically_in_every_backend(location, bulk_water_reference, client):
     video, reference = bulk_water_reference
     batch(video, 11, minmass=20, invert=True, store=location.url, client=client,

@@ -27,6 +27,8 @@ from daskloc.stores.zarr import ZarrStore
 from tests.conftest import DIAMETER, PARAMS, CountingArray, as_video, make_spots
 from tests.stores import _services
 
+pytestmark = pytest.mark.services  # the S3-compatible server
+
 FIRST = 100
 COLUMNS = ["y", "x", "mass", "size", "ecc", "signal", "raw_mass", "ep"]
 

@@ -710,6 +710,7 @@ def test_unreachable_servers_fail_fast_with_the_password_masked(dialect):
         silent.close()
 
 
+@pytest.mark.services
 def test_an_unreachable_server_fails_batch_before_computing(tmp_path):
     url = sa.make_url(_services.postgres_url()).set(port=_closed_port())
     arr = make_spots(n_frames=4, shape=(32, 32), n_particles=2)
