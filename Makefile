@@ -31,12 +31,14 @@ $(STAMP): pyproject.toml | $(BIN)/python
 demo: venv
 	$(BIN)/daskloc demo
 
+# The package's docstring examples run as doctests too (--doctest-modules daskloc).
 test: venv
-	$(BIN)/python -m pytest -q tests --nbmake notebooks
+	$(BIN)/python -m pytest -q tests --nbmake notebooks --doctest-modules daskloc
 
-# Markers are registered in pyproject.toml: services (a server), data (../shared/data), slow.
+# Markers are registered in pyproject.toml: services (a server or tool from .ci/run), data
+# (../shared/data), slow (tests/_markers.py says how they are kept true).
 test-fast: venv
-	$(BIN)/python -m pytest -q tests -m "not slow and not services"
+	$(BIN)/python -m pytest -q tests --doctest-modules daskloc -m "not slow and not services"
 
 lint: venv
 	$(BIN)/ruff check daskloc tests benchmarks

@@ -442,7 +442,10 @@ def make_client(cluster="local", *, workers=None, config=None, timeout=None,
 
     Examples
     --------
-    >>> with make_client("slurm", workers=4, config="cluster/slurm/daskloc-slurm.yaml") as c:
+    Needs a SLURM cluster, so not run as a doctest:
+
+    >>> config = "cluster/slurm/daskloc-slurm.yaml"
+    >>> with make_client("slurm", workers=4, config=config) as c:  # doctest: +SKIP
     ...     daskloc.batch("movie.mov", 11, store="/shared/f.parquet", client=c)
     """
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)

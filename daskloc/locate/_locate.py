@@ -274,8 +274,8 @@ def locate_frame(image, diameter, *, minmass=None, maxsize=None, separation=None
     >>> yy, xx = np.mgrid[:64, :64]
     >>> frame = (200 * np.exp(-((yy - 30.3)**2 + (xx - 20.6)**2) / 8)).astype(np.uint8)
     >>> f = locate_frame(frame, 9)
-    >>> round(f.y[0], 1), round(f.x[0], 1)
-    (30.3, 20.6)
+    >>> f[["y", "x"]].iloc[0].round(1).tolist()
+    [30.3, 20.6]
     """
     p = normalize_params(
         diameter, minmass=minmass, maxsize=maxsize, separation=separation,
