@@ -41,7 +41,7 @@ test-fast: venv
 	$(BIN)/python -m pytest -q tests --doctest-modules daskloc -m "not slow and not services"
 
 lint: venv
-	$(BIN)/ruff check daskloc tests benchmarks
+	$(BIN)/ruff check daskloc tests benchmarks docs
 	$(BIN)/lint-imports
 
 docs: venv
