@@ -1,7 +1,9 @@
-"""The ``daskloc`` command: a thin shell over the Python API.
+"""The ``daskloc`` command: a thin shell over the Python API. Its six commands:
 
     daskloc locate VIDEO... --diameter 11 --minmass 20 --invert --out features.parquet
     daskloc info features.parquet
+    daskloc export features.parquet features.csv
+    daskloc plot features.parquet --frame 100 --kind all --out f100.png
     daskloc pixel-stats VIDEO --out stats.zarr
     daskloc demo
 """

@@ -236,7 +236,8 @@ def locate_frame(image, diameter, *, minmass=None, maxsize=None, separation=None
     Notes
     -----
     The algorithm of Crocker & Grier (1996) as documented by trackpy
-    (``trackpy.locate``): band pass, local maxima by grey dilation above a
+    (``trackpy.locate``): band pass, local maxima (no brighter pixel in a window of
+    the separation's size, the peaks trackpy's grey dilation finds) above a
     percentile threshold away from the edges, iterative centre-of-mass refinement,
     removal of the dimmer of two features closer than ``separation``, mass/size
     filters, and characterisation; ``ep`` after Savin & Doyle (2005). Results match
