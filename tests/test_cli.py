@@ -33,6 +33,7 @@ def movie():
     return data_path("bulk-water.mov")
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_locate_movie_then_info(tmp_path, movie):
     out = tmp_path / "features.parquet"
@@ -91,6 +92,7 @@ def test_locate_on_a_running_scheduler(tmp_path, movie, cluster):
     assert sorted(read_features(out).frame.unique()) == list(range(20))
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_scheduler_that_does_not_answer_fails_in_bounded_time(tmp_path, movie):
     import socket
@@ -129,6 +131,7 @@ def test_errors_a_person_can_act_on(tmp_path, movie, args, phrases):
     assert not out.exists() or not any(p.suffix == ".parquet" for p in out.iterdir())
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_unwritable_output(tmp_path, movie):
     if os.geteuid() == 0:
@@ -146,6 +149,7 @@ def test_info_on_missing_store(tmp_path):
     assert_clean_error(run("info", tmp_path / "nothing.parquet"), "nothing.parquet")
 
 
+@pytest.mark.slow
 def test_demo_reports_accuracy_against_known_positions(tmp_path):
     result = run("demo", "--frames", 30, "--workers", 1, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -162,6 +166,7 @@ def test_demo_reports_accuracy_against_known_positions(tmp_path):
     assert f"{report['recall']:.2%}" in result.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_chunk_failure_on_a_worker_prints_one_clean_error(tmp_path):
     """A chunk failing on a worker (a truncated image) ends in one error line naming the
@@ -280,6 +285,7 @@ def test_printed_dashboard_link_is_where_it_listens(tmp_path, movie, command, op
         assert "no login" in head + tail and f"ssh -L {port}:localhost:{port}" in head + tail
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_pixel_stats_dashboard_address(tmp_path):
     """pixel-stats takes --dashboard-address too: the printed link is on the port asked

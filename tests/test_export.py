@@ -539,6 +539,7 @@ def test_url_passwords_are_hidden():
 # ----------------------------------------------------------------- the command
 
 
+@pytest.mark.slow
 def test_cli_export(src, tmp_path):
     result = cli("export", src, tmp_path / "f.csv", "--frames", "105:115")
     assert result.returncode == 0, result.stderr

@@ -159,6 +159,7 @@ def worker_video():
     return arr, locate_stack(arr, DIAMETER, **PARAMS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["parquet", "zarr", "sqlite"])
 def test_a_worker_killed_mid_job_changes_nothing(backend, fault_client, worker_video, tmp_path):
     """SIGKILL a worker process while it reads a chunk: the chunk is computed again on a
@@ -262,6 +263,7 @@ def _kill_repeatedly(loc, directory, arr, reference, rng, kills, total, delay):
     return history
 
 
+@pytest.mark.slow
 def test_client_killed_at_random_points_then_rerun(tmp_path):
     """For Parquet, Zarr and SQLite (at the same time, each its own sequence): four
     batch processes in a row, each killed with SIGKILL at a random point (fixed seeds).

@@ -310,6 +310,7 @@ def test_missing_or_edited_metadata_never_passes_old_rows_off_as_new(location, v
     assert store_info(loc.url, **loc.kwargs)["ignored_chunks"] == []
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_the_issue_case_parquet_without_metadata_on_the_real_movie(tmp_path, cluster):
     """As found: locate with minmass 20 and 60-frame chunks, delete _daskloc.json, rerun
@@ -681,6 +682,7 @@ def clean_features():
     return locate_stack(video.values, 11, minmass=20, invert=True)
 
 
+@pytest.mark.slow
 @pytest.mark.data
 @pytest.mark.parametrize("backend", ["parquet", "zarr"])
 def test_a_damaged_movie_names_file_and_frames_and_skip_keeps_the_rest(
@@ -722,6 +724,7 @@ def test_a_damaged_movie_names_file_and_frames_and_skip_keeps_the_rest(
         batch(video, 11, store=loc.url, do_not_return=True, minmass=20, invert=True)
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_the_cli_on_a_damaged_movie(damaged_movie, tmp_path, cluster):
     out = tmp_path / "s.parquet"

@@ -16,7 +16,8 @@ import pytest
 import daskloc
 from tests._data import data_path
 
-pytestmark = pytest.mark.data  # every test here locates the real movie
+# every test here locates the real movie (about 30 s) and links it with trackpy
+pytestmark = [pytest.mark.data, pytest.mark.slow]
 
 trackpy = pytest.importorskip("trackpy")
 

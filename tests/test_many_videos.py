@@ -492,6 +492,7 @@ def run(*args, cwd=None, timeout=300):
                           capture_output=True, text=True, cwd=cwd, timeout=timeout)
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_cli_several_movies_a_collision_and_a_bad_one(tmp_path, movie):
     for d in ("run1", "run2"):
@@ -528,6 +529,7 @@ def test_cli_several_movies_a_collision_and_a_bad_one(tmp_path, movie):
     assert "32 of 32 done" in info.stdout and "2 videos: bulk-water, bulk-water-2" in info.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_cli_tiff_stacks_are_videos_single_images_one_sequence(tmp_path, references):
     stacks = tmp_path / "stacks"

@@ -532,6 +532,7 @@ def run_cli(*args, cwd=None):
                           capture_output=True, text=True, cwd=cwd, timeout=300)
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_cli_pixel_stats_on_stuck_tif(tmp_path):
     import tifffile
@@ -563,6 +564,7 @@ def test_cli_pixel_stats_on_stuck_tif(tmp_path):
     assert "Traceback" not in again.stderr
 
 
+@pytest.mark.slow
 def test_cli_locate_with_mask_from_pixel_stats_and_background(tmp_path):
     import tifffile
 

@@ -29,6 +29,7 @@ def bulk_water():
     return movie_channel0()
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_bulk_water_every_frame_matches_trackpy(bulk_water):
     """The issue's bar on the whole real movie: >= 99.9 % found within 0.01 px,

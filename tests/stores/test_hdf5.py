@@ -448,6 +448,7 @@ _WRITER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_points_while_writing(tmp_path):
     """A writer appending as fast as it can (so the kill lands inside HDF5 writes) is
     killed at random moments; every time, the file opens, reads return only whole
