@@ -34,7 +34,8 @@ def sweep(movie, copies, sizes, workers=2, repeat=1):
     import daskloc
 
     rates = {}
-    with tempfile.TemporaryDirectory() as tmp, daskloc.make_client("local", workers=workers) as client:
+    with (tempfile.TemporaryDirectory() as tmp,
+          daskloc.make_client("local", workers=workers) as client):
         tmp = Path(tmp)
         warm = daskloc.open_video(movie, channel=0, frames=slice(0, 64))
         daskloc.batch(warm, 11, store=tmp / "warm.parquet", minmass=20, invert=True,

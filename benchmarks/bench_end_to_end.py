@@ -98,6 +98,7 @@ def in_job_rates(copies, folder, workers=2):
     """(decode-only frames/s, locate frames/s) of the chunked reader on ``workers``
     local workers, cluster start-up excluded."""
     import dask
+
     import daskloc
 
     videos = [daskloc.open_video(c, channel=0) for c in copies]
@@ -153,8 +154,10 @@ def main(argv=None):
         print(json.dumps(figures))
         return figures
     print(f"{args.copies} copies, {n_frames} frames, 2 workers / 2 processes")
-    print(f"daskloc locate (whole command)     {daskloc_s:8.1f} s  {n_frames / daskloc_s:7.1f} frames/s")
-    print(f"trackpy.batch  (whole command)     {trackpy_s:8.1f} s  {n_frames / trackpy_s:7.1f} frames/s")
+    print(f"daskloc locate (whole command)     {daskloc_s:8.1f} s  "
+          f"{n_frames / daskloc_s:7.1f} frames/s")
+    print(f"trackpy.batch  (whole command)     {trackpy_s:8.1f} s  "
+          f"{n_frames / trackpy_s:7.1f} frames/s")
     print(f"wall-time ratio daskloc/trackpy    {figures['wall_ratio']:8.3f}  (bar <= 0.3)")
     print(f"in the job: decode only            {decode_fps:8.1f} frames/s")
     print(f"in the job: locate to Parquet      {locate_fps:8.1f} frames/s")

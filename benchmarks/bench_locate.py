@@ -16,8 +16,6 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
-
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "bulk-water.mov"
 PARAMS = dict(diameter=11, minmass=20, invert=True)
 
@@ -32,6 +30,7 @@ def main(argv=None):
 
     import trackpy
     from scipy.spatial import cKDTree
+
     from daskloc import open_video
     from daskloc.locate import locate_frame
 

@@ -270,7 +270,8 @@ def main(argv=None):
     print(f"peak total  long/short   {ratio:6.3f}  (bar <= {BAR:.2f}: "
           f"{'pass' if ratio <= BAR else 'FAIL'})")
     print(f"peak worker long/short   {worker_ratio:6.3f}")
-    print(f"wall time {total_s:.0f} s (processes: short {short_wall:.0f} s, long {long_wall:.0f} s)")
+    print(f"wall time {total_s:.0f} s "
+          f"(processes: short {short_wall:.0f} s, long {long_wall:.0f} s)")
     return figures
 
 

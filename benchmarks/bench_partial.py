@@ -26,7 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 FORMATS = ("parquet", "zarr")
@@ -62,11 +62,11 @@ def job_metadata(backend, n_frames, chunks):
     """The metadata document batch writes for such a job (same keys and layout)."""
     import daskloc
     from daskloc.locate import feature_columns, normalize_params
-    from daskloc.stores.base import encode_frames
     from daskloc.metadata import METADATA_FORMAT, METADATA_VERSION
+    from daskloc.stores.base import encode_frames
 
     params = normalize_params(DIAMETER, **PARAMS)
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    now = datetime.now(UTC).isoformat(timespec="seconds")
     return {
         "format": METADATA_FORMAT,
         "format_version": METADATA_VERSION,
@@ -95,8 +95,8 @@ def job_metadata(backend, n_frames, chunks):
 def build(paths, n_frames, per_frame, chunk_frames):
     """Write the same chunks to every store; ``{format: write seconds}`` (generation not
     included)."""
-    from daskloc.stores import open_store
     from daskloc.metadata import chunk_id, job_identity
+    from daskloc.stores import open_store
 
     chunks = [(a, min(a + chunk_frames, n_frames)) for a in range(0, n_frames, chunk_frames)]
     stores, metas, seconds = {}, {}, {}
@@ -118,7 +118,7 @@ def build(paths, n_frames, per_frame, chunk_frames):
         t0 = time.perf_counter()
         meta = dict(metas[fmt], complete_chunks=[[a, b] for a, b in chunks],
                     n_features=n_frames * per_frame, finished=True,
-                    updated=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+                    updated=datetime.now(UTC).isoformat(timespec="seconds"))
         st.write_metadata(meta)
         st.close()
         seconds[fmt] += time.perf_counter() - t0
@@ -147,7 +147,8 @@ def time_read(path, frames, repeat):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--features", type=int, default=10_000_000, help="total features")
-    parser.add_argument("--frames", type=int, default=10_000, help="frames (features spread evenly)")
+    parser.add_argument("--frames", type=int, default=10_000,
+                        help="frames (features spread evenly)")
     parser.add_argument("--chunk-frames", type=int, default=64, help="frames per chunk (64)")
     parser.add_argument("--repeat", type=int, default=5, help="timings per read (median)")
     parser.add_argument("--formats", default=",".join(FORMATS),

@@ -49,9 +49,11 @@ def main(argv=None):
             movies = [str(args.movie)] * args.copies
             videos = [daskloc.open_video(m, channel=0) for m in movies]
             together = timed_batch(videos, tmp / "together.parquet", client)
-            apart = sum(timed_batch(v, tmp / f"apart{i}.parquet", client) for i, v in enumerate(videos))
+            apart = sum(timed_batch(v, tmp / f"apart{i}.parquet", client)
+                        for i, v in enumerate(videos))
             rows.append((f"{args.copies} videos in one job, 2 workers", n * args.copies, together))
-            rows.append((f"{args.copies} videos one after another, 2 workers", n * args.copies, apart))
+            rows.append((f"{args.copies} videos one after another, 2 workers", n * args.copies,
+                         apart))
     print(f"{'case':45s} {'frames':>7s} {'seconds':>8s} {'frames/s':>9s}")
     for name, frames, seconds in rows:
         print(f"{name:45s} {frames:7d} {seconds:8.2f} {frames / seconds:9.1f}")

@@ -67,7 +67,8 @@ def location(backend, workdir):
         return str(Path(workdir) / "bench.h5"), None
     if backend == "sqlite":
         return f"sqlite:///{Path(workdir) / 'bench.db'}", None
-    variable = {"postgresql": "DASKLOC_TEST_POSTGRES_URL", "mariadb": "DASKLOC_TEST_MYSQL_URL"}[backend]
+    variable = {"postgresql": "DASKLOC_TEST_POSTGRES_URL",
+                "mariadb": "DASKLOC_TEST_MYSQL_URL"}[backend]
     url = os.environ.get(variable)
     if not url:
         raise LookupError(f"{variable} not set")
@@ -92,6 +93,7 @@ def local_size(url):
 def server_size(backend, url, table):
     """Bytes the server reports for the store's two SQL tables, or None if unknown."""
     import sqlalchemy as sa
+
     from daskloc.stores import open_store
 
     st = open_store(url, "r", table=table)
@@ -104,8 +106,8 @@ def server_size(backend, url, table):
     try:
         with engine.connect() as conn:
             if backend == "postgresql":
-                return sum(conn.execute(sa.text("SELECT pg_total_relation_size(CAST(:t AS regclass))"),
-                                        {"t": f'"{t}"'}).scalar() for t in tables)
+                size = sa.text("SELECT pg_total_relation_size(CAST(:t AS regclass))")
+                return sum(conn.execute(size, {"t": f'"{t}"'}).scalar() for t in tables)
             for t in tables:  # InnoDB statistics are refreshed lazily
                 conn.execute(sa.text(f"ANALYZE TABLE `{t}`")).all()
             rows = conn.execute(sa.text(
@@ -118,8 +120,8 @@ def server_size(backend, url, table):
 
 def write(url, table, chunks, meta):
     """Append every chunk through the store interface, as batch does; seconds."""
-    from daskloc.stores import open_store
     from daskloc.metadata import chunk_id, job_identity
+    from daskloc.stores import open_store
 
     meta = dict(meta, complete_chunks=[], n_features=0, finished=False)
     identity = job_identity(meta)
@@ -194,9 +196,11 @@ def main(argv=None):
         import pandas as pd
 
         features = pd.concat([df for _, _, df in chunks], ignore_index=True)
-        in_range = int(((features.frame >= args.range.start) & (features.frame < args.range.stop)).sum())
+        in_range = int(((features.frame >= args.range.start)
+                        & (features.frame < args.range.stop)).sum())
         reference = (in_range, len(features))
-        print(f"{args.movie.name}: {n} frames located in {locate_s:.1f} s -> {len(features)} features "
+        print(f"{args.movie.name}: {n} frames located in {locate_s:.1f} s -> "
+              f"{len(features)} features "
               f"in {len(chunks)} chunks of <= {args.chunk_frames} frames")
         print(f"read 1%: frames {args.range.start}..{args.range.stop - 1} ({in_range} rows); "
               f"reads are medians of {args.repeat}, each opening the store\n")

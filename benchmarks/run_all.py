@@ -76,7 +76,7 @@ def machine():
     except (ValueError, OSError):
         mem = float("nan")
     try:
-        load = "%.2f %.2f %.2f" % os.getloadavg()
+        load = "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
     except OSError:
         load = "?"
     return {
@@ -92,7 +92,8 @@ def machine():
 
 def versions():
     out = {}
-    for mod in ("daskloc", "trackpy", "dask", "distributed", "numba", "numpy", "pyarrow", "zarr", "av"):
+    for mod in ("daskloc", "trackpy", "dask", "distributed", "numba", "numpy", "pyarrow", "zarr",
+                "av"):
         try:
             out[mod] = __import__(mod).__version__
         except Exception:  # noqa: BLE001 - a missing module is reported as such
@@ -122,7 +123,8 @@ def rows_from(results):
     if m:
         rows.append((f"memory: peak RSS {m['long']['frames']} vs {m['short']['frames']} frames",
                      f"{m['ratio_total']:.3f} ({m['long']['peak_total_mib']:.0f} vs "
-                     f"{m['short']['peak_total_mib']:.0f} MiB)", "<= 1.10", m["ratio_total"] <= 1.10))
+                     f"{m['short']['peak_total_mib']:.0f} MiB)", "<= 1.10",
+                     m["ratio_total"] <= 1.10))
         rows.append(("memory: peak RSS of one worker, same runs",
                      f"{m['ratio_worker']:.3f} ({m['long']['peak_worker_mib']:.0f} vs "
                      f"{m['short']['peak_worker_mib']:.0f} MiB)", "(reported)", None))
@@ -159,7 +161,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     names = args.only.split(",") if args.only else list(plan)
-    started = datetime.datetime.now(datetime.timezone.utc)
+    started = datetime.datetime.now(datetime.UTC)
     info = machine()
     results, seconds = {}, {}
     for name in names:

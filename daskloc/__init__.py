@@ -14,14 +14,20 @@ background before locating.
 
 from daskloc._version import __version__
 from daskloc.cluster import connect, make_client
+from daskloc.correct import correct_video
 from daskloc.export import export
 from daskloc.locate import locate_frame, locate_stack
-from daskloc.correct import correct_video
 from daskloc.pipeline import BatchError, UndecodableChunksError, batch, locate
 from daskloc.pixels import hot_pixels, pixel_stats, stuck_pixels
 from daskloc.progress import ProgressBar
-from daskloc.stores import (MetadataError, StoreInUseError, StoreMismatchError,
-                            UnsafeStoreError, read_features, store_info)
+from daskloc.stores import (
+    MetadataError,
+    StoreInUseError,
+    StoreMismatchError,
+    UnsafeStoreError,
+    read_features,
+    store_info,
+)
 from daskloc.video import VideoDecodeError, open_video
 
 __all__ = [

@@ -9,8 +9,14 @@ class _Progress:
     """A rich progress bar over chunks, fed by batch's progress callback."""
 
     def __init__(self, console):
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeElapsedColumn, TimeRemainingColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self.bar = Progress(
             TextColumn("[bold]locate[/]"), BarColumn(), MofNCompleteColumn(),
@@ -22,7 +28,8 @@ class _Progress:
     def __call__(self, done, total, n_features):
         if self.task is None:
             self.bar.start()
-            self.task = self.bar.add_task("locate", total=total, completed=done, features=n_features)
+            self.task = self.bar.add_task("locate", total=total, completed=done,
+                                          features=n_features)
         self.bar.update(self.task, completed=done, total=total, features=n_features)
 
     def stop(self):
@@ -111,7 +118,8 @@ def run_batch(source, *, out, diameter, chunk_frames, channel, frames, workers, 
         n_frames = video.sizes["frame"]
         console.print(
             f"video: {video.attrs.get('source', source)} -- {n_frames} frames of "
-            f"{video.sizes['y']}x{video.sizes['x']} {video.dtype}, {len(video.chunks[0])} chunks of "
+            f"{video.sizes['y']}x{video.sizes['x']} {video.dtype}, "
+            f"{len(video.chunks[0])} chunks of "
             f"<= {max(video.chunks[0], default=0)} frames"
         )
         target, open_options = video, None

@@ -1,7 +1,9 @@
-"""The ``daskloc`` command: a thin shell over the Python API.
+"""The ``daskloc`` command: a thin shell over the Python API. Its six commands:
 
     daskloc locate VIDEO... --diameter 11 --minmass 20 --invert --out features.parquet
     daskloc info features.parquet
+    daskloc export features.parquet features.csv
+    daskloc plot features.parquet --frame 100 --kind all --out f100.png
     daskloc pixel-stats VIDEO --out stats.zarr
     daskloc demo
 """
@@ -44,7 +46,8 @@ class _Chunks(click.ParamType):
         try:
             n = int(value)
         except ValueError:
-            self.fail(f"{value!r} is not a number of frames; use a positive int or 'auto'", param, ctx)
+            self.fail(f"{value!r} is not a number of frames; use a positive int or 'auto'",
+                      param, ctx)
         if n < 1:
             self.fail(f"{n} frames per chunk; use a positive int or 'auto'", param, ctx)
         return n
@@ -211,22 +214,28 @@ def main():
 @main.command()
 @click.argument("videos", nargs=-1, required=True)
 @_with_params
-@click.option("--channel", default=None, help="Colour channel number, or 'grey'. Required for colour video.")
-@click.option("--frames", default=None, help="Frames to process: START:STOP[:STEP] or a list 1,5,9.")
+@click.option("--channel", default=None,
+              help="Colour channel number, or 'grey'. Required for colour video.")
+@click.option("--frames", default=None,
+              help="Frames to process: START:STOP[:STEP] or a list 1,5,9.")
 @click.option("--chunk-frames", type=CHUNKS, default="auto", show_default=True,
-              help="Frames per chunk (task), or 'auto' (movies: whole keyframe groups, <= 256 frames; else 64).")
+              help="Frames per chunk (task), or 'auto' (movies: whole keyframe groups, "
+                   "<= 256 frames; else 64).")
 @click.option("--out", "-o", required=True, help="Output store, e.g. features.parquet.")
 @click.option("--cluster", default="local", show_default=True,
-              help="Where to run: local, slurm, kubernetes, or tcp://ADDRESS of a running scheduler.")
+              help="Where to run: local, slurm, kubernetes, or tcp://ADDRESS of a running "
+                   "scheduler.")
 @click.option("--cluster-config", type=click.Path(dir_okay=False), default=None,
               help="Dask config YAML for the cluster (jobqueue.slurm.*, kubernetes.*), "
                    "merged over ~/.config/dask for this run.")
 @click.option("--workers", type=int, default=None,
               help="Local worker processes [one per core], or SLURM jobs / Kubernetes worker pods.")
-@click.option("--scheduler", default=None, help="Use a running Dask scheduler, e.g. tcp://host:8786 "
+@click.option("--scheduler", default=None,
+              help="Use a running Dask scheduler, e.g. tcp://host:8786 "
               "(same as --cluster tcp://host:8786).")
 @DASHBOARD_OPTION
-@click.option("--overwrite", is_flag=True, help="Replace an existing store written with other settings.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an existing store written with other settings.")
 @click.option("--mask", "mask_file", default=None,
               help="Bad pixels to fill before locating: a .npy boolean (y, x) array (True = bad), "
                    "or a 'daskloc pixel-stats' Zarr store (its stuck and hot pixels).")
@@ -266,7 +275,8 @@ def locate(videos, diameter, channel, frames, chunk_frames, out, cluster, cluste
             raise click.UsageError("give --cluster or --scheduler, not both")
         cluster = scheduler
     if workers is not None and "://" in cluster:
-        raise click.UsageError("--workers sizes a cluster daskloc starts; a running scheduler has its own")
+        raise click.UsageError("--workers sizes a cluster daskloc starts; "
+                               "a running scheduler has its own")
     _check_dashboard_cluster(dashboard_address, cluster)
     try:
         info, seconds = run_batch(
@@ -291,14 +301,18 @@ def locate(videos, diameter, channel, frames, chunk_frames, out, cluster, cluste
 @main.command("pixel-stats")
 @click.argument("video")
 @click.option("--out", "-o", required=True, help="Zarr store to write, e.g. stats.zarr.")
-@click.option("--channel", default=None, help="Colour channel number, or 'grey'. Required for colour video.")
-@click.option("--frames", default=None, help="Frames to use: START:STOP[:STEP] or a list 1,5,9 [all].")
+@click.option("--channel", default=None,
+              help="Colour channel number, or 'grey'. Required for colour video.")
+@click.option("--frames", default=None,
+              help="Frames to use: START:STOP[:STEP] or a list 1,5,9 [all].")
 @click.option("--chunk-frames", type=CHUNKS, default="auto", show_default=True,
-              help="Frames per chunk (task), or 'auto' (movies: whole keyframe groups, <= 256 frames; else 64).")
+              help="Frames per chunk (task), or 'auto' (movies: whole keyframe groups, "
+                   "<= 256 frames; else 64).")
 @click.option("--hot-threshold", type=float, default=None,
               help="Robust sigmas above the neighbourhood median for a hot pixel [8].")
 @click.option("--cluster", default="local", show_default=True,
-              help="Where to run: local, slurm, kubernetes, or tcp://ADDRESS of a running scheduler.")
+              help="Where to run: local, slurm, kubernetes, or tcp://ADDRESS of a running "
+                   "scheduler.")
 @click.option("--cluster-config", type=click.Path(dir_okay=False), default=None,
               help="Dask config YAML for the cluster, merged over ~/.config/dask for this run.")
 @click.option("--workers", type=int, default=None, help="Local worker processes [one per core].")
@@ -318,7 +332,8 @@ def pixel_stats(video, out, channel, frames, chunk_frames, hot_threshold, cluste
     from daskloc.pixels import HOT_THRESHOLD
 
     if workers is not None and "://" in cluster:
-        raise click.UsageError("--workers sizes a cluster daskloc starts; a running scheduler has its own")
+        raise click.UsageError("--workers sizes a cluster daskloc starts; "
+                               "a running scheduler has its own")
     _check_dashboard_cluster(dashboard_address, cluster)
     try:
         ds, stuck, hot, seconds = run_pixel_stats(
@@ -415,7 +430,8 @@ def _chunk_lines(title, items, shown=10):
 @main.command()
 @click.argument("store")
 @click.argument("out")
-@click.option("--frames", default=None, help="Frames to export: START:STOP[:STEP] or a list 1,5,9 [all].")
+@click.option("--frames", default=None,
+              help="Frames to export: START:STOP[:STEP] or a list 1,5,9 [all].")
 @click.option("--table", default=None, help="Result set to read, in a STORE holding several.")
 @click.option("--out-table", default=None, help="Result set to write, in an output store.")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
@@ -446,14 +462,20 @@ def export(store, out, frames, table, out_table, overwrite):
 
 @main.command()
 @click.argument("store")
-@click.option("--video", default=None, help="The video the features came from [the path recorded in STORE].")
-@click.option("--frame", type=int, default=None, help="Frame number to plot [the first located frame].")
-@click.option("--out", "-o", required=True, help="PNG to write; with --kind all, the stem of four PNGs.")
-@click.option("--kind", type=click.Choice(["annotate", "mass", "size", "subpx", "all"]), default="annotate",
-              show_default=True, help="Which picture.")
-@click.option("--channel", default=None, help="Colour channel of the video, or 'grey' [as recorded in STORE].")
-@click.option("--table", default=None, help="Result set to read, in a STORE holding several (video=NAME).")
-@click.option("--dpi", type=int, default=100, show_default=True, help="Pixels per inch of the PNGs.")
+@click.option("--video", default=None,
+              help="The video the features came from [the path recorded in STORE].")
+@click.option("--frame", type=int, default=None,
+              help="Frame number to plot [the first located frame].")
+@click.option("--out", "-o", required=True,
+              help="PNG to write; with --kind all, the stem of four PNGs.")
+@click.option("--kind", type=click.Choice(["annotate", "mass", "size", "subpx", "all"]),
+              default="annotate", show_default=True, help="Which picture.")
+@click.option("--channel", default=None,
+              help="Colour channel of the video, or 'grey' [as recorded in STORE].")
+@click.option("--table", default=None,
+              help="Result set to read, in a STORE holding several (video=NAME).")
+@click.option("--dpi", type=int, default=100, show_default=True,
+              help="Pixels per inch of the PNGs.")
 def plot(store, video, frame, out, kind, channel, table, dpi):
     """Plot one frame's features from STORE to PNG: circles on the frame, mass, size, sub-pixel.
 
@@ -476,10 +498,13 @@ def plot(store, video, frame, out, kind, channel, table, dpi):
 
 
 @main.command()
-@click.option("--out", "-o", default="daskloc-demo", show_default=True, type=click.Path(file_okay=False),
+@click.option("--out", "-o", default="daskloc-demo", show_default=True,
+              type=click.Path(file_okay=False),
               help="Folder for the synthetic video and its features.")
-@click.option("--frames", "n_frames", type=int, default=200, show_default=True, help="Frames to generate.")
-@click.option("--particles", type=int, default=40, show_default=True, help="Particles in the video.")
+@click.option("--frames", "n_frames", type=int, default=200, show_default=True,
+              help="Frames to generate.")
+@click.option("--particles", type=int, default=40, show_default=True,
+              help="Particles in the video.")
 @click.option("--workers", type=int, default=None, help="Local worker processes [one per core].")
 def demo(out, n_frames, particles, workers):
     """Generate a synthetic video with known particles, locate them, report accuracy."""

@@ -442,7 +442,10 @@ def make_client(cluster="local", *, workers=None, config=None, timeout=None,
 
     Examples
     --------
-    >>> with make_client("slurm", workers=4, config="cluster/slurm/daskloc-slurm.yaml") as c:
+    Needs a SLURM cluster, so not run as a doctest:
+
+    >>> config = "cluster/slurm/daskloc-slurm.yaml"
+    >>> with make_client("slurm", workers=4, config=config) as c:  # doctest: +SKIP
     ...     daskloc.batch("movie.mov", 11, store="/shared/f.parquet", client=c)
     """
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
@@ -741,7 +744,8 @@ def _slurm_preflight(cluster):
         detail = " ".join((res.stderr or res.stdout).split()) or "sbatch --test-only failed"
         directives = " ".join(
             line[len("#SBATCH"):].strip() for line in cluster.job_script().splitlines()
-            if line.startswith("#SBATCH") and not line[len("#SBATCH"):].strip().startswith(("-e", "-o"))
+            if line.startswith("#SBATCH")
+            and not line[len("#SBATCH"):].strip().startswith(("-e", "-o"))
         )
         raise RuntimeError(
             f"SLURM refuses daskloc's worker job ({detail}); the job asks for: {directives}. "
@@ -863,7 +867,8 @@ def kubernetes_cluster_spec(name=None, *, workers=None, config=None):
                    **copy.deepcopy(dask.config.get("daskloc.kubernetes", default={}) or {}))
     image = conf.get("image")
     env = dict(conf.get("env") or {})
-    if not image or (str(image).startswith("ghcr.io/dask/dask") and "EXTRA_PIP_PACKAGES" not in env):
+    if not image or (str(image).startswith("ghcr.io/dask/dask")
+                     and "EXTRA_PIP_PACKAGES" not in env):
         raise ValueError(
             f"kubernetes.image is {image!r}, which has no daskloc in it: build the image in "
             "cluster/kubernetes/Dockerfile, push it to a registry the cluster pulls from, and "

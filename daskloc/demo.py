@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from scipy.spatial import cKDTree
 
 #: Locate parameters for the demo video (diameter 9 spots, defaults of make_video).

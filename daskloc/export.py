@@ -14,7 +14,6 @@ and frames, in the same order.
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import numbers
@@ -25,6 +24,7 @@ import uuid
 import numpy as np
 
 from daskloc._version import __version__
+from daskloc.metadata import METADATA_VERSION, JobMetadata, chunk_id, utc_now
 from daskloc.stores import (
     OBJECT_SCHEMES,
     FeatureStore,
@@ -33,7 +33,6 @@ from daskloc.stores import (
     open_store,
     store_formats,
 )
-from daskloc.metadata import METADATA_VERSION, JobMetadata, chunk_id, utc_now
 from daskloc.stores.base import chunk_may_hold, normalize_selection, write_error
 
 __all__ = ["FILE_FORMATS", "MAT_MAX_VARIABLE_BYTES", "XLSX_MAX_ROWS", "export"]
@@ -607,7 +606,8 @@ def export(store, out, frames=None, *, table=None, storage_options=None, out_tab
     >>> export("features.parquet", "features.csv")  # doctest: +SKIP
     {'out': '/data/features.csv', 'format': 'csv', 'n_features': 292258, ...}
     >>> export("features.parquet", "features.mat", frames=slice(0, 100))  # doctest: +SKIP
-    >>> export("features.parquet", "sqlite:///features.db", out_table="bulk_water")  # doctest: +SKIP
+    >>> export("features.parquet", "sqlite:///features.db",
+    ...        out_table="bulk_water")  # doctest: +SKIP
     """
     kind = _output_kind(out)
     if kind != "store" and out_table is not None:

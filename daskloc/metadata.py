@@ -31,7 +31,7 @@ import hashlib
 import json
 import numbers
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -367,7 +367,7 @@ class ChunkVerifier:
 
 def utc_now():
     """The current time as ISO 8601 UTC text to the second (``2026-12-01T14:00:00+00:00``)."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 #: Locate parameters recorded only when set (mask and background corrections, see

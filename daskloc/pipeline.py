@@ -29,13 +29,17 @@ from dask.core import get_dependencies
 from dask.delayed import Delayed, delayed
 
 from daskloc._version import __version__
-from daskloc.locate import (feature_columns, locate_stack_counted, nonfinite_message,
-                            normalize_params)
-from daskloc.stores import StoreMismatchError, encode_frames, open_store
-from daskloc.stores._names import VIDEO_KEY, video_table
-from daskloc.stores.base import check_table_name
+from daskloc.locate import (
+    feature_columns,
+    locate_stack_counted,
+    nonfinite_message,
+    normalize_params,
+)
 from daskloc.metadata import ChunkVerifier, JobMetadata, MetadataError, chunk_id, utc_now
 from daskloc.schema import feature_dtypes
+from daskloc.stores import StoreMismatchError, encode_frames, open_store
+from daskloc.stores._names import video_table
+from daskloc.stores.base import check_table_name
 from daskloc.video import VideoDecodeError, classify
 
 logger = logging.getLogger(__name__)
@@ -243,7 +247,8 @@ def _locate_block(block, frame_numbers, params):
         import warnings
 
         where = f"daskloc.locate, frames {frame_numbers[0]}..{frame_numbers[-1]}"
-        warnings.warn(nonfinite_message(n_bad, n_bad_frames, where=where), UserWarning)
+        warnings.warn(nonfinite_message(n_bad, n_bad_frames, where=where), UserWarning,
+                      stacklevel=2)
     return _to_partition(df, params["characterize"])
 
 

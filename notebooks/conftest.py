@@ -48,6 +48,8 @@ def pytest_collection_modifyitems(config, items):
                  and HERE in item.path.resolve().parents]
     if not notebooks:
         return
+    for item in notebooks:
+        item.add_marker(pytest.mark.data)  # tests/_markers.py: they read ../shared/data
     problem = _kernel_problem()
     if problem:
         raise pytest.UsageError(f"cannot run the notebooks: {problem}")

@@ -20,6 +20,11 @@ from pathlib import Path
 
 import pytest
 
+try:
+    from tests._markers import require_marker
+except ImportError:  # tests/ is not a package: pytest puts it on sys.path
+    from _markers import require_marker
+
 #: ``<project root>/../shared/data``.
 DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -35,7 +40,11 @@ def _missing(what):
 
 
 def data_dir() -> Path:
-    """The shared data folder; skip (or fail under ``DASKLOC_REQUIRE_DATA=1``) if absent."""
+    """The shared data folder; skip (or fail under ``DASKLOC_REQUIRE_DATA=1``) if absent.
+
+    The calling test must be marked ``data`` (tests/_markers.py).
+    """
+    require_marker("data", f"the real test data in {DATA_DIR}")
     if not DATA_DIR.is_dir():
         _missing(str(DATA_DIR))
     return DATA_DIR

@@ -3,7 +3,6 @@ and a helper that runs :func:`daskloc.batch` in a separate process."""
 
 from __future__ import annotations
 
-import os
 import threading
 
 import numpy as np
@@ -140,3 +139,30 @@ def start_batch_process(tmp_path, arr, store, *, delay, chunks, diameter=DIAMETE
 
     return start(tmp_path, arr, store, delay=delay, chunks=chunks, diameter=diameter,
                  params=PARAMS if params is None else params, store_kwargs=store_kwargs)
+
+
+# ----------------------------------------------------------------- markers (tests/_markers.py)
+
+def pytest_collection_modifyitems(config, items):
+    """A test parametrised with a backend on a server is marked ``services``."""
+    from tests._markers import needs_service
+
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and any(needs_service(v) for v in callspec.params.values()):
+            item.add_marker(pytest.mark.services)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    # Before the test's fixtures are set up: require_marker checks this item's markers.
+    from tests import _markers
+
+    _markers.current_item = item
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item, nextitem):
+    from tests import _markers
+
+    _markers.current_item = None

@@ -6,7 +6,6 @@ import re
 import subprocess
 import sys
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -34,6 +33,8 @@ def movie():
     return data_path("bulk-water.mov")
 
 
+@pytest.mark.slow
+@pytest.mark.data
 def test_locate_movie_then_info(tmp_path, movie):
     out = tmp_path / "features.parquet"
     result = run("locate", movie, "--diameter", 11, "--minmass", 20, "--invert", "--channel", 0,
@@ -74,11 +75,13 @@ def test_locate_movie_then_info(tmp_path, movie):
     assert_clean_error(other, "minmass", "--overwrite")
     pd.testing.assert_frame_equal(read_features(out), features)
     replaced = run("locate", movie, "--diameter", 11, "--minmass", 30, "--invert", "--channel", 0,
-                   "--frames", "0:40", "--chunk-frames", 16, "--workers", 1, "--out", out, "--overwrite")
+                   "--frames", "0:40", "--chunk-frames", 16, "--workers", 1, "--out", out,
+                   "--overwrite")
     assert replaced.returncode == 0, replaced.stderr
     assert (read_features(out).mass > 30).all() and len(read_features(out)) < len(features)
 
 
+@pytest.mark.data
 def test_locate_on_a_running_scheduler(tmp_path, movie, cluster):
     out = tmp_path / "features.parquet"
     result = run("locate", movie, "--diameter", 11, "--minmass", 20, "--invert", "--channel", 0,
@@ -89,6 +92,8 @@ def test_locate_on_a_running_scheduler(tmp_path, movie, cluster):
     assert sorted(read_features(out).frame.unique()) == list(range(20))
 
 
+@pytest.mark.slow
+@pytest.mark.data
 def test_scheduler_that_does_not_answer_fails_in_bounded_time(tmp_path, movie):
     import socket
     import time
@@ -98,11 +103,13 @@ def test_scheduler_that_does_not_answer_fails_in_bounded_time(tmp_path, movie):
         port = s.getsockname()[1]
     start = time.monotonic()
     result = run("locate", movie, "--diameter", 11, "--channel", 0, "--frames", "0:8",
-                 "--scheduler", f"tcp://127.0.0.1:{port}", "--out", tmp_path / "f.parquet", timeout=120)
+                 "--scheduler", f"tcp://127.0.0.1:{port}", "--out", tmp_path / "f.parquet",
+                 timeout=120)
     assert_clean_error(result, f"tcp://127.0.0.1:{port}")
     assert time.monotonic() - start < 60
 
 
+@pytest.mark.data
 @pytest.mark.parametrize(
     "args,phrases",
     [
@@ -124,6 +131,8 @@ def test_errors_a_person_can_act_on(tmp_path, movie, args, phrases):
     assert not out.exists() or not any(p.suffix == ".parquet" for p in out.iterdir())
 
 
+@pytest.mark.slow
+@pytest.mark.data
 def test_unwritable_output(tmp_path, movie):
     if os.geteuid() == 0:
         target = "/proc/daskloc-cannot-write-here.parquet"  # not writable even for root
@@ -140,6 +149,7 @@ def test_info_on_missing_store(tmp_path):
     assert_clean_error(run("info", tmp_path / "nothing.parquet"), "nothing.parquet")
 
 
+@pytest.mark.slow
 def test_demo_reports_accuracy_against_known_positions(tmp_path):
     result = run("demo", "--frames", 30, "--workers", 1, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -156,6 +166,8 @@ def test_demo_reports_accuracy_against_known_positions(tmp_path):
     assert f"{report['recall']:.2%}" in result.stdout
 
 
+@pytest.mark.slow
+@pytest.mark.data
 def test_chunk_failure_on_a_worker_prints_one_clean_error(tmp_path):
     """A chunk failing on a worker (a truncated image) ends in one error line naming the
     file, not in the worker's traceback dump, and the other chunks are kept."""
@@ -209,7 +221,7 @@ def wait_for_dashboard_line(lines, timeout=300):
         try:
             line = lines.get(timeout=timeout)
         except queue.Empty:
-            raise AssertionError(f"no dashboard line within {timeout} s: {''.join(seen)}")
+            raise AssertionError(f"no dashboard line within {timeout} s: {''.join(seen)}") from None
         if line is None:
             raise AssertionError(f"the run ended without a dashboard line: {''.join(seen)}")
         seen.append(line)
@@ -236,6 +248,7 @@ def stop(proc, lines):
     return "".join(rest)
 
 
+@pytest.mark.data
 @pytest.mark.parametrize("command,option", [("locate", None), ("locate", "0.0.0.0:0"),
                                             ("demo", None)])
 def test_printed_dashboard_link_is_where_it_listens(tmp_path, movie, command, option):
@@ -243,8 +256,7 @@ def test_printed_dashboard_link_is_where_it_listens(tmp_path, movie, command, op
     dashboard on the port of the printed link: on 127.0.0.1 only by default, on every
     interface with --dashboard-address 0.0.0.0:0 (and then a warning that it has no
     login); the link's page answers. The run is interrupted once this is checked."""
-    from tests._listening import (http_status, is_loopback, is_wildcard, link_port,
-                                  sockets_of)
+    from tests._listening import http_status, is_loopback, is_wildcard, link_port, sockets_of
 
     if command == "locate":
         args = ["locate", movie, "--diameter", 11, "--invert", "--channel", 0,
@@ -273,6 +285,8 @@ def test_printed_dashboard_link_is_where_it_listens(tmp_path, movie, command, op
         assert "no login" in head + tail and f"ssh -L {port}:localhost:{port}" in head + tail
 
 
+@pytest.mark.slow
+@pytest.mark.data
 def test_pixel_stats_dashboard_address(tmp_path):
     """pixel-stats takes --dashboard-address too: the printed link is on the port asked
     for; 0.0.0.0 (every interface) brings the warning that the dashboard has no login."""
@@ -294,8 +308,10 @@ def test_pixel_stats_dashboard_address(tmp_path):
     assert f"warning: the dashboard listens on 0.0.0.0:{port}" in public.stderr
 
 
+@pytest.mark.data
 @pytest.mark.parametrize("command,args,phrases", [
-    ("locate", ["--dashboard-address", "8787"], ["--dashboard-address", "no HOST", "127.0.0.1:8787"]),
+    ("locate", ["--dashboard-address", "8787"],
+     ["--dashboard-address", "no HOST", "127.0.0.1:8787"]),
     ("pixel-stats", ["--dashboard-address", "203.0.113.7:8787"],
      ["--dashboard-address", "not an address of this machine"]),
     ("locate", ["--dashboard-address", "[::1]:8787"], ["--dashboard-address", "IPv6"]),

@@ -30,8 +30,17 @@ import yaml
 
 import daskloc
 from daskloc import cluster as dlc
-from tests._listening import (http_status, is_loopback, is_wildcard, link_port, listening,
-                              other_interface_address, reachable, sockets_of)
+from tests._listening import (
+    http_status,
+    is_loopback,
+    is_wildcard,
+    link_port,
+    listening,
+    other_interface_address,
+    reachable,
+    sockets_of,
+)
+from tests._markers import require_marker
 from tests.conftest import DIAMETER, PARAMS, as_video, make_spots
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -45,6 +54,7 @@ SLURM_DIR = os.path.join(REPO, "cluster", "slurm")
 
 def require_slurm():
     """Skip (or fail under DASKLOC_REQUIRE_SERVICES=1) without the test SLURM."""
+    require_marker("services", "the test SLURM")
     missing = [v for v in ("SLURM_CONF", "DASKLOC_TEST_SLURM") if not os.environ.get(v)]
     if not missing and shutil.which("sbatch") is None:
         missing = ["sbatch on PATH"]
@@ -430,6 +440,7 @@ def test_slurm_dashboard_is_loopback_unless_configured_or_given():
     assert kwargs["scheduler_options"] == {"dashboard_address": "0.0.0.0:0", "port": 8999}
 
 
+@pytest.mark.services
 def test_slurm_scheduler_stays_on_its_interface_and_its_dashboard_on_loopback(tmp_path):
     """A real SLURM cluster whose scheduler listens on the machine's network interface
     (as it must for workers on other nodes): a worker job connects to it there, and the
@@ -469,6 +480,7 @@ def video_pair():
     }
 
 
+@pytest.mark.services
 def test_slurm_batch_runs_in_slurm_jobs_and_equals_a_local_run(tmp_path, client, video_pair):
     """daskloc.batch on a SLURMCluster: the chunk tasks ran on workers inside SLURM jobs
     (SLURM_JOB_ID in their environment, the jobs RUNNING in squeue), the features equal a
@@ -507,6 +519,7 @@ def test_slurm_batch_runs_in_slurm_jobs_and_equals_a_local_run(tmp_path, client,
     assert wait_until_gone(job_ids) == {}, "closing the client must cancel the SLURM jobs"
 
 
+@pytest.mark.services
 def test_slurm_many_videos_batch_equals_local_runs(tmp_path, client, video_pair):
     """Two videos in one batch on SLURM workers: each video's features equal a local run."""
     require_slurm()
@@ -531,6 +544,7 @@ def test_slurm_many_videos_batch_equals_local_runs(tmp_path, client, video_pair)
     assert wait_until_gone(job_ids) == {}
 
 
+@pytest.mark.services
 def test_slurm_refused_job_is_a_clear_error(tmp_path):
     require_slurm()
     t0 = time.monotonic()
@@ -542,6 +556,7 @@ def test_slurm_refused_job_is_a_clear_error(tmp_path):
     assert time.monotonic() - t0 < 30
 
 
+@pytest.mark.services
 def test_slurm_worker_that_never_starts_times_out_and_cancels(tmp_path):
     """Jobs held in the queue: a TimeoutError within the bound that names squeue and sinfo
     and the jobs' state, and the jobs are cancelled."""
@@ -560,6 +575,7 @@ def test_slurm_worker_that_never_starts_times_out_and_cancels(tmp_path):
     assert wait_until_gone(job_ids) == {}
 
 
+@pytest.mark.services
 def test_slurm_sbatch_script_runs_daskloc_end_to_end(tmp_path, client):
     """cluster/slurm/daskloc-locate.sbatch as a user submits it: one SLURM job runs the
     daskloc CLI, which runs its workers in other SLURM jobs; the store equals a local run."""
@@ -650,7 +666,8 @@ def test_kubernetes_spec_defaults_and_no_volume():
 
 def test_kubernetes_spec_refuses_the_plain_dask_image():
     with pytest.raises(ValueError, match="no daskloc in it.*Dockerfile"):
-        dlc.kubernetes_cluster_spec("x", config={"kubernetes": {"image": "ghcr.io/dask/dask:latest"}})
+        dlc.kubernetes_cluster_spec("x",
+                                    config={"kubernetes": {"image": "ghcr.io/dask/dask:latest"}})
 
 
 def assert_dask_command_parses(args):

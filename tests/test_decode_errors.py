@@ -174,6 +174,7 @@ def damaged_b(movie, tmp_path_factory):
     return str(path)
 
 
+@pytest.mark.data
 def test_damaged_copies_fail_exactly_at_the_damaged_packet(movie, table, damaged, damaged_b):
     frames, error = decode_until_error(movie)
     assert error is None and len(frames) == 480
@@ -189,11 +190,12 @@ def test_damaged_copies_fail_exactly_at_the_damaged_packet(movie, table, damaged
     assert [i for i, p in enumerate(table) if p[4]] == [0, 238, 478]
 
 
+@pytest.mark.data
 def test_raise_names_the_file_the_first_failing_frame_and_the_chunk(damaged, table):
     first = pts_mode_lost(table, P_PACKET)[0]  # 101: a B-frame predicted from frame 104
     v = open_video(damaged, channel=0)
     assert v.data.chunks[0] == (238, 242)
-    for attempt in range(2):  # the same on every rerun
+    for _ in range(2):  # the same on every rerun
         with pytest.raises(VideoDecodeError) as info:
             sync(v.data.blocks[0])
         err = info.value
@@ -221,6 +223,7 @@ def test_raise_names_the_file_the_first_failing_frame_and_the_chunk(damaged, tab
         assert info.value.reason.startswith("InvalidDataError: ")
 
 
+@pytest.mark.data
 def test_decode_error_pickles_and_crosses_processes(damaged):
     v = open_video(damaged, channel=0, chunks=64)
     with pytest.raises(VideoDecodeError) as info:
@@ -240,6 +243,7 @@ def test_decode_error_pickles_and_crosses_processes(damaged):
     assert info.value.reason == err.reason
 
 
+@pytest.mark.data
 def test_skip_keeps_every_decodable_frame_bit_identical(damaged, table, clean_red):
     lost = pts_mode_lost(table, P_PACKET)
     v = open_video(damaged, channel=0)
@@ -260,6 +264,7 @@ def test_skip_keeps_every_decodable_frame_bit_identical(damaged, table, clean_re
     np.testing.assert_array_equal(block[238:256], clean_red[238:256])
 
 
+@pytest.mark.data
 def test_chunks_without_damage_are_unaffected(damaged, clean_red):
     v = open_video(damaged, channel=0)
     np.testing.assert_array_equal(sync(v.data.blocks[1]), clean_red[238:])
@@ -270,6 +275,7 @@ def test_chunks_without_damage_are_unaffected(damaged, clean_red):
     np.testing.assert_array_equal(sync(v64.data[:64]), clean_red[:64])
 
 
+@pytest.mark.data
 def test_skip_keeps_the_frames_decoded_before_a_broken_b_frame(damaged_b, table, clean_red):
     """Frame 100 (a P-frame) is decoded before the broken B-frame 99 and is kept."""
     lost = pts_mode_lost(table, B_PACKET)
@@ -285,6 +291,7 @@ def test_skip_keeps_the_frames_decoded_before_a_broken_b_frame(damaged_b, table,
     np.testing.assert_array_equal(block[100 - 64], clean_red[100])
 
 
+@pytest.mark.data
 def test_frame_selection_reports_absolute_frame_numbers(damaged, table, clean_red):
     lost = set(pts_mode_lost(table, P_PACKET))
     wanted = list(range(90, 200, 2))
@@ -301,6 +308,7 @@ def test_frame_selection_reports_absolute_frame_numbers(damaged, table, clean_re
     assert not block[rows].any()
 
 
+@pytest.mark.data
 def test_count_mode_keeps_only_frames_counted_before_the_error(damaged, clean_red):
     """Numbering by counting: nothing after the error in its GOP is counted or kept."""
     before, error = decode_until_error(damaged)
@@ -329,6 +337,7 @@ def test_count_mode_keeps_only_frames_counted_before_the_error(damaged, clean_re
 # ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.data
 @pytest.mark.parametrize("name, mode", [("b.mkv", "pts"), ("b.mp4", "pts"), ("b.avi", "count")])
 def test_skip_resumes_at_the_next_keyframe_in_the_chunk(tmp_path, name, mode):
     clean_path, path = tmp_path / name, tmp_path / f"damaged_{name}"
@@ -583,6 +592,7 @@ def test_memory_error_and_interrupts_are_never_wrapped(kind):
     assert skipped == []
 
 
+@pytest.mark.data
 def test_clean_reads_are_unchanged_inside_skip_mode(movie, clean_red):
     v = open_video(movie, channel=0, chunks=64, frames=slice(200, 300))
     with skip_undecodable() as skipped:

@@ -23,6 +23,7 @@ from daskloc.pipeline import batch
 from daskloc.stores import open_store, read_features, store_info
 from daskloc.stores.parquet import ParquetStore
 from tests._data import data_path
+from tests._markers import require_marker
 from tests.conftest import DIAMETER, PARAMS, as_video, make_spots
 from tests.stores import _services
 
@@ -127,6 +128,7 @@ def cleanup():
 
 def octave():
     """Path of octave-cli; skip (fail under DASKLOC_REQUIRE_SERVICES=1) if absent."""
+    require_marker("services", "octave-cli")
     exe = shutil.which("octave-cli")
     if exe is None:
         reason = "octave-cli not found (apt-get install octave): cannot load the .mat file"
@@ -325,6 +327,7 @@ def test_mat_struct_of_columns(src, tmp_path):
     assert [c[0] for c in info.columns[0]] == COLUMNS
 
 
+@pytest.mark.services
 def test_mat_loads_in_octave_with_the_same_values(nan_src, src, tmp_path):
     """Real Octave loads the file: sizes, classes, sums and rows match the pandas table."""
     export(nan_src, tmp_path / "nan.mat")
@@ -536,6 +539,7 @@ def test_url_passwords_are_hidden():
 # ----------------------------------------------------------------- the command
 
 
+@pytest.mark.slow
 def test_cli_export(src, tmp_path):
     result = cli("export", src, tmp_path / "f.csv", "--frames", "105:115")
     assert result.returncode == 0, result.stderr
@@ -590,6 +594,8 @@ def movie_store(tmp_path_factory):
     return path
 
 
+@pytest.mark.services
+@pytest.mark.data
 def test_real_movie_everywhere(movie_store, tmp_path, cleanup):
     """The bulk-water features: every store backend, CSV and Octave agree with pandas."""
     expected = read_features(movie_store)

@@ -33,7 +33,14 @@ import pytest
 from daskloc.locate import locate_stack
 from daskloc.pipeline import batch
 from daskloc.stores import open_store, read_features, store_info
-from tests.conftest import DIAMETER, PARAMS, CountingArray, as_video, make_spots, start_batch_process
+from tests.conftest import (
+    DIAMETER,
+    PARAMS,
+    CountingArray,
+    as_video,
+    make_spots,
+    start_batch_process,
+)
 
 #: Generous bound for anything that should take a few seconds on an idle machine.
 PATIENCE = 120
@@ -152,6 +159,7 @@ def worker_video():
     return arr, locate_stack(arr, DIAMETER, **PARAMS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["parquet", "zarr", "sqlite"])
 def test_a_worker_killed_mid_job_changes_nothing(backend, fault_client, worker_video, tmp_path):
     """SIGKILL a worker process while it reads a chunk: the chunk is computed again on a
@@ -231,8 +239,9 @@ def _kill_repeatedly(loc, directory, arr, reference, rng, kills, total, delay):
             if new_chunks == 0:
                 time.sleep(startup)  # imports, opening the store, resuming, first reads
             else:
-                wait_until(lambda: proc.poll() is not None
-                           or len(complete()) >= min(len(before) + new_chunks, total),
+                # the lambda is called only within this iteration: it sees this proc
+                wait_until(lambda: proc.poll() is not None  # noqa: B023
+                           or len(complete()) >= min(len(before) + new_chunks, total),  # noqa: B023
                            f"{new_chunks} new chunks in {loc}", interval=0.01)
                 time.sleep(jitter)
             proc.send_signal(signal.SIGKILL)
@@ -254,6 +263,7 @@ def _kill_repeatedly(loc, directory, arr, reference, rng, kills, total, delay):
     return history
 
 
+@pytest.mark.slow
 def test_client_killed_at_random_points_then_rerun(tmp_path):
     """For Parquet, Zarr and SQLite (at the same time, each its own sequence): four
     batch processes in a row, each killed with SIGKILL at a random point (fixed seeds).

@@ -41,11 +41,19 @@ import pytest
 import daskloc
 from daskloc.locate import locate_stack
 from daskloc.pipeline import UndecodableChunksError, batch
-from daskloc.stores import (MetadataError, StoreInUseError, StoreMismatchError,
-                            UnsafeStoreError, open_store, read_features, store_info)
+from daskloc.stores import (
+    MetadataError,
+    StoreInUseError,
+    StoreMismatchError,
+    UnsafeStoreError,
+    open_store,
+    read_features,
+    store_info,
+)
 from tests._damage import damage_packet
 from tests._data import data_path
 from tests.conftest import DIAMETER, PARAMS, as_video, make_spots, start_batch_process
+
 # ``location``: the conformance suite's fixture (one store of a backend; parametrised
 # indirectly here), which leaves nothing behind on the shared servers.
 from tests.stores._locations import location, make_location  # noqa: F401
@@ -302,6 +310,8 @@ def test_missing_or_edited_metadata_never_passes_old_rows_off_as_new(location, v
     assert store_info(loc.url, **loc.kwargs)["ignored_chunks"] == []
 
 
+@pytest.mark.slow
+@pytest.mark.data
 def test_the_issue_case_parquet_without_metadata_on_the_real_movie(tmp_path, cluster):
     """As found: locate with minmass 20 and 60-frame chunks, delete _daskloc.json, rerun
     with minmass 200 (here on 120 frames): refused (exit 1) instead of "done" with the
@@ -672,6 +682,8 @@ def clean_features():
     return locate_stack(video.values, 11, minmass=20, invert=True)
 
 
+@pytest.mark.slow
+@pytest.mark.data
 @pytest.mark.parametrize("backend", ["parquet", "zarr"])
 def test_a_damaged_movie_names_file_and_frames_and_skip_keeps_the_rest(
         backend, damaged_movie, clean_features, tmp_path):
@@ -712,6 +724,8 @@ def test_a_damaged_movie_names_file_and_frames_and_skip_keeps_the_rest(
         batch(video, 11, store=loc.url, do_not_return=True, minmass=20, invert=True)
 
 
+@pytest.mark.slow
+@pytest.mark.data
 def test_the_cli_on_a_damaged_movie(damaged_movie, tmp_path, cluster):
     out = tmp_path / "s.parquet"
     args = ["locate", damaged_movie, "--frames", "0:300", "--diameter", "11", "--minmass",
@@ -728,6 +742,7 @@ def test_the_cli_on_a_damaged_movie(damaged_movie, tmp_path, cluster):
 # ============================================================ 9. NaN pixels
 
 
+@pytest.mark.data
 def test_one_nan_pixel_per_frame_is_masked_with_one_warning(tmp_path):
     movie = data_path("bulk-water.mov")
     frames = daskloc.open_video(movie, channel=0, frames=slice(0, 16)).values
@@ -753,6 +768,7 @@ def test_one_nan_pixel_per_frame_is_masked_with_one_warning(tmp_path):
 # ============================================================ 10. colour video, no --channel
 
 
+@pytest.mark.data
 def test_a_colour_movie_without_channel_is_told_in_cli_words_before_any_cluster(tmp_path):
     out = run_cli("locate", data_path("bulk-water.mov"), "--diameter", "11",
                   "--out", tmp_path / "x.parquet", timeout=120)

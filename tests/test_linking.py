@@ -16,6 +16,9 @@ import pytest
 import daskloc
 from tests._data import data_path
 
+# every test here locates the real movie (about 30 s) and links it with trackpy
+pytestmark = [pytest.mark.data, pytest.mark.slow]
+
 trackpy = pytest.importorskip("trackpy")
 
 DIAMETER = 11

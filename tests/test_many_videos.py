@@ -30,8 +30,7 @@ import xarray as xr
 
 from daskloc import locate_stack, open_video
 from daskloc.pipeline import BatchError, batch, many_videos, video_names
-from daskloc.stores import (ParquetStore, StoreMismatchError, open_store, read_features,
-                            store_info)
+from daskloc.stores import ParquetStore, StoreMismatchError, open_store, read_features, store_info
 from daskloc.stores.base import check_table_name
 from tests._data import data_path
 from tests.conftest import make_spots
@@ -117,6 +116,7 @@ def location(backend, tmp_path):
     raise AssertionError(backend)
 
 
+@pytest.mark.data
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_each_video_equals_a_one_video_run(backend, tmp_path, videos, movie, references):
     url, kw = location(backend, tmp_path)
@@ -172,6 +172,7 @@ def test_each_video_equals_a_one_video_run(backend, tmp_path, videos, movie, ref
                 open_store(url, "a", table=f"{kw['table']}/video={name}").clear()
 
 
+@pytest.mark.data
 def test_plain_pandas_and_pyarrow_see_a_video_column(tmp_path, videos, references):
     store = tmp_path / "f.parquet"
     batch([videos["short"], videos["long"]], DIAMETER, store=store, do_not_return=True,
@@ -329,6 +330,7 @@ def failing_midway(arr):
                         coords={"frame": np.arange(len(arr), dtype=np.int64)})
 
 
+@pytest.mark.data
 @pytest.mark.parametrize("where", ["local", "cluster-zarr"])
 def test_a_bad_video_fails_alone_and_is_named(tmp_path, videos, references, request, where):
     corrupt = tmp_path / "corrupt.mov"
@@ -367,6 +369,7 @@ def test_a_bad_video_fails_alone_and_is_named(tmp_path, videos, references, requ
 # ----------------------------------------------------------------- resume, mismatch, names
 
 
+@pytest.mark.data
 def test_rerun_resumes_adds_videos_and_checks_each_video(tmp_path, videos, references,
                                                          monkeypatch):
     store = tmp_path / "f.parquet"
@@ -406,6 +409,7 @@ def test_rerun_resumes_adds_videos_and_checks_each_video(tmp_path, videos, refer
     pd.testing.assert_frame_equal(read_features(store, video="long"), references["long"])
 
 
+@pytest.mark.data
 def test_read_features_by_video(tmp_path, videos, references):
     store = tmp_path / "f.zarr"
     batch([videos["short"], videos["mid"]], DIAMETER, store=store, do_not_return=True,
@@ -488,6 +492,8 @@ def run(*args, cwd=None, timeout=300):
                           capture_output=True, text=True, cwd=cwd, timeout=timeout)
 
 
+@pytest.mark.slow
+@pytest.mark.data
 def test_cli_several_movies_a_collision_and_a_bad_one(tmp_path, movie):
     for d in ("run1", "run2"):
         (tmp_path / d).mkdir()
@@ -523,6 +529,8 @@ def test_cli_several_movies_a_collision_and_a_bad_one(tmp_path, movie):
     assert "32 of 32 done" in info.stdout and "2 videos: bulk-water, bulk-water-2" in info.stdout
 
 
+@pytest.mark.slow
+@pytest.mark.data
 def test_cli_tiff_stacks_are_videos_single_images_one_sequence(tmp_path, references):
     stacks = tmp_path / "stacks"
     stacks.mkdir()

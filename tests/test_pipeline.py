@@ -100,6 +100,7 @@ def test_loc_reads_only_the_chunks_needed(spots):
         assert sorted(counting.reads) == [0, 4, 8, 12, 16, 20]
 
 
+@pytest.mark.data
 def test_real_movie_loc_decodes_only_the_chunks_needed():
     from daskloc.testing.readers import count_chunk_reads
     from daskloc.video import open_video
@@ -235,7 +236,7 @@ def test_batch_streams_parts_while_later_chunks_compute(spots, tmp_path):
         batch(as_video(counting, chunks=4), DIAMETER, store=store, progress=progress,
               do_not_return=True, **PARAMS)
     assert observed[0] == (0, 6, 0, 0)
-    for done, total, files, reads in observed[1:]:
+    for done, _total, files, reads in observed[1:]:
         assert files >= done  # each finished chunk is already on disk ...
         assert reads <= done + IN_FLIGHT_PER_THREAD  # ... and later chunks are not read yet
     done, total, files, reads = observed[1]

@@ -161,6 +161,7 @@ def test_on_a_distributed_cluster(client):
 # ----------------------------------------------------------------- real data
 
 
+@pytest.mark.data
 def test_stuck_tif_five_stuck_pixels():
     import tifffile
 
@@ -184,6 +185,7 @@ def test_stuck_tif_five_stuck_pixels():
     assert daskloc.hot_pixels(stats).empty
 
 
+@pytest.mark.data
 def test_bulk_water_channel0_matches_numpy():
     video = daskloc.open_video(data_path("bulk-water.mov"), channel=0, chunks=16,
                                frames=slice(0, 64))
@@ -530,6 +532,8 @@ def run_cli(*args, cwd=None):
                           capture_output=True, text=True, cwd=cwd, timeout=300)
 
 
+@pytest.mark.slow
+@pytest.mark.data
 def test_cli_pixel_stats_on_stuck_tif(tmp_path):
     import tifffile
 
@@ -560,6 +564,7 @@ def test_cli_pixel_stats_on_stuck_tif(tmp_path):
     assert "Traceback" not in again.stderr
 
 
+@pytest.mark.slow
 def test_cli_locate_with_mask_from_pixel_stats_and_background(tmp_path):
     import tifffile
 

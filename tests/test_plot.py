@@ -21,6 +21,8 @@ from daskloc import plot
 from daskloc.cli import main
 from tests._data import data_path
 
+pytestmark = pytest.mark.data  # every test here plots features of the real movie
+
 PARAMS = {"minmass": 20, "invert": True}
 DIAMETER = 11
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -155,7 +157,8 @@ def test_annotate_selects_the_images_frame(video, store):
     fig = Figure()
     ax = plot.annotate(frame1, features, ax=fig.add_subplot())
     mine = features[features["frame"] == 1]
-    np.testing.assert_array_equal(features_collection(ax).get_offsets(), mine[["x", "y"]].to_numpy())
+    np.testing.assert_array_equal(features_collection(ax).get_offsets(),
+                                  mine[["x", "y"]].to_numpy())
     assert "frame 1" in ax.get_title()
     # a video and the features of one frame: that frame is shown
     fig = Figure()
@@ -245,7 +248,8 @@ def test_subpx_bias_peaks_at_whole_pixels_when_diameter_is_too_small(frame0):
     good = daskloc.locate_frame(frame0.values, DIAMETER, **PARAMS)
 
     def edge_share(f):  # share of both histograms in the bins 0-0.2 and 0.8-1 (flat: 0.4)
-        heights = np.array([bar_heights(ax) for ax in plot.subpx_bias(f, ax=Figure().subplots(1, 2))])
+        axes = plot.subpx_bias(f, ax=Figure().subplots(1, 2))
+        heights = np.array([bar_heights(ax) for ax in axes])
         return heights[:, [0, 1, 8, 9]].sum() / heights.sum()
 
     assert edge_share(small) > 0.55
@@ -274,7 +278,8 @@ def test_annotate_missing_columns_are_named(frame0, features0):
 # ----------------------------------------------------------------- importing, headless
 
 
-def test_import_daskloc_does_not_import_matplotlib_and_plot_does_not_pick_a_backend(store, tmp_path):
+def test_import_daskloc_does_not_import_matplotlib_and_plot_does_not_pick_a_backend(
+        store, tmp_path):
     code = (
         "import sys, daskloc\n"
         "assert 'matplotlib' not in sys.modules\n"

@@ -15,7 +15,6 @@ import pyarrow.parquet as pq
 import pytest
 
 import daskloc
-from tests.conftest import DIAMETER, PARAMS, as_video, make_spots, start_batch_process
 from daskloc.locate import locate_stack, normalize_params
 from daskloc.pipeline import StoreMismatchError, batch
 from daskloc.stores import (
@@ -25,6 +24,7 @@ from daskloc.stores import (
     read_features,
     store_info,
 )
+from tests.conftest import DIAMETER, PARAMS, as_video, make_spots, start_batch_process
 from tests.stores._suite import DasklocStoreTests
 
 FIRST = 100  # absolute number of the first frame of the test videos
@@ -171,7 +171,8 @@ def test_read_skips_row_groups_outside_the_frames(tmp_path):
     expected = pd.concat([_frames_table(range(0, 8)), _frames_table(range(8, 16))])
     _corrupt_row_group(path, 0)  # frames 0 and 1
     got = read_features(st.path, slice(2, 12))
-    pd.testing.assert_frame_equal(got, expected[expected.frame.between(2, 11)].reset_index(drop=True))
+    pd.testing.assert_frame_equal(got,
+                                  expected[expected.frame.between(2, 11)].reset_index(drop=True))
     with pytest.raises(OSError):  # arrow reports the corrupt page as an OSError
         read_features(st.path, [1])
 

@@ -183,7 +183,8 @@ def test_make_frame_noise():
     clean = make_frame((200, 200), [], 9, dtype="float64")
     noisy = make_frame((200, 200), [], 9, noise=5.0, dtype="float64", seed=3)
     assert (noisy - clean).std() == pytest.approx(5.0, rel=0.03)
-    np.testing.assert_array_equal(noisy, make_frame((200, 200), [], 9, noise=5.0, dtype="float64", seed=3))
+    np.testing.assert_array_equal(
+        noisy, make_frame((200, 200), [], 9, noise=5.0, dtype="float64", seed=3))
     shot = make_frame((200, 200), [], 9, background=100, shot_noise=True, dtype="float64")
     assert shot.var() == pytest.approx(100, rel=0.05)  # Poisson: variance = mean
 

@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 
 from daskloc.locate._params import normalize_params
-from daskloc.schema import feature_columns
 from daskloc.locate.fill import fill_masked
 from daskloc.locate.maxima import close_to_drop, local_maxima
 from daskloc.locate.preprocess import _bandpass_peak, invert, scale_to_integer
 from daskloc.locate.refine import refine
 from daskloc.locate.uncertainty import background_noise, static_error
+from daskloc.schema import feature_columns
 
 
 def _check_frame(image):
@@ -236,7 +236,8 @@ def locate_frame(image, diameter, *, minmass=None, maxsize=None, separation=None
     Notes
     -----
     The algorithm of Crocker & Grier (1996) as documented by trackpy
-    (``trackpy.locate``): band pass, local maxima by grey dilation above a
+    (``trackpy.locate``): band pass, local maxima (no brighter pixel in a window of
+    the separation's size, the peaks trackpy's grey dilation finds) above a
     percentile threshold away from the edges, iterative centre-of-mass refinement,
     removal of the dimmer of two features closer than ``separation``, mass/size
     filters, and characterisation; ``ep`` after Savin & Doyle (2005). Results match
@@ -274,8 +275,8 @@ def locate_frame(image, diameter, *, minmass=None, maxsize=None, separation=None
     >>> yy, xx = np.mgrid[:64, :64]
     >>> frame = (200 * np.exp(-((yy - 30.3)**2 + (xx - 20.6)**2) / 8)).astype(np.uint8)
     >>> f = locate_frame(frame, 9)
-    >>> round(f.y[0], 1), round(f.x[0], 1)
-    (30.3, 20.6)
+    >>> f[["y", "x"]].iloc[0].round(1).tolist()
+    [30.3, 20.6]
     """
     p = normalize_params(
         diameter, minmass=minmass, maxsize=maxsize, separation=separation,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+
 @dataclass(frozen=True)
 class Parameter:
     """One locate parameter: its name, default, type and one-line help.

@@ -2,9 +2,12 @@
 
 Method: Crocker & Grier (1996), section 3.2 ("Locating particles"): a pixel is a
 candidate if no brighter pixel lies within a neighbourhood of the feature's size
-(found by grey-scale dilation) and it is in the upper ``percentile`` of brightness.
-As in trackpy, the neighbourhood is the largest square inside the circle of
-diameter ``separation`` (side ``int(2 * separation / sqrt(2))``), the percentile is
+and it is in the upper ``percentile`` of brightness. trackpy finds these pixels with a
+grey-scale dilation (a pixel equal to the dilated frame); here a window search does:
+each pixel above the threshold (in integer frames, only one not below its 8 neighbours)
+is compared with the pixels of its window, stopping at the first brighter one, which
+gives the same peaks. As in trackpy, the neighbourhood is the largest square inside the
+circle of diameter ``separation`` (side ``int(2 * separation / sqrt(2))``), the percentile is
 taken over the non-zero pixels, and peaks within ``margin`` pixels of the edge are
 dropped.
 """
@@ -168,8 +171,8 @@ def local_maxima(image, separation, percentile, margin, radius=0):
     image : numpy.ndarray, integer dtype, shape (y, x)
         Scaled band-passed frame.
     separation : float
-        Minimum feature separation, pixels; sets the dilation neighbourhood, the
-        largest square inside a circle of diameter ``separation``.
+        Minimum feature separation, pixels; sets the window searched around each
+        pixel, the largest square inside a circle of diameter ``separation``.
     percentile : float
         Peaks must be brighter than this percentile of the non-zero pixels.
     margin : int

@@ -16,6 +16,7 @@ import re
 
 import pandas as pd
 
+from daskloc.metadata import JobMetadata
 from daskloc.stores._names import VIDEO_KEY, video_table
 from daskloc.stores._registry import (
     ENTRY_POINT_GROUP,
@@ -43,7 +44,6 @@ from daskloc.stores.base import (
     encode_frames,
     normalize_selection,
 )
-from daskloc.metadata import JobMetadata
 from daskloc.stores.parquet import ParquetStore
 
 __all__ = [

@@ -30,7 +30,7 @@ import stat
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 __all__ = ["LEASE_HEARTBEAT", "LEASE_TIMEOUT", "CasLeaseOps", "Lease", "LockFileOps",
            "ObjectLeaseOps", "holder_of", "lease_name"]
@@ -51,7 +51,7 @@ def lease_name(location, table=None):
 
 def _now_iso(t=None):
     t = time.time() if t is None else t
-    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")
 
 
 def _process_start(pid):
@@ -143,7 +143,8 @@ def stale_reason(doc, now=None, timeout=None):
         recorded = doc.get("process_start")
         if (isinstance(start, float) and isinstance(recorded, (int, float))
                 and abs(start - recorded) > 1.0):
-            return f"its process (pid {doc['pid']}) is gone (the pid belongs to another process now)"
+            return (f"its process (pid {doc['pid']}) is gone (the pid belongs to another "
+                    "process now)")
         return None
     beat = doc.get("heartbeat_unix")
     if not isinstance(beat, (int, float)):

@@ -39,8 +39,8 @@ from daskloc.metadata import (
     METADATA_VERSION,
     ChunkMark,
     ChunkVerifier,
-    MetadataError,
     JobMetadata,
+    MetadataError,
     UnsafeStoreError,
     as_metadata,
     make_chunk_id,
@@ -228,7 +228,8 @@ def normalize_selection(frames, source_frames=None, where=""):
     if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
         raise ValueError(f"frames must be integers (absolute frame numbers), got {_describe(arr)}")
     if arr.min() < 0:
-        raise ValueError(f"frames must be non-negative (absolute frame numbers), got {_describe(arr)}")
+        raise ValueError("frames must be non-negative (absolute frame numbers), got "
+                         f"{_describe(arr)}")
     wanted = np.unique(arr.astype(np.int64))
     if first is not None and (wanted[0] < first or wanted[-1] > last):
         bad = wanted[(wanted < first) | (wanted > last)]
@@ -461,7 +462,7 @@ class FeatureStore(abc.ABC):
             written into it).
         """
 
-    def check_clear(self):
+    def check_clear(self):  # noqa: B027 - optional hook: the default checks nothing
         """Check that :meth:`clear` can remove this table without touching anything else.
 
         :func:`daskloc.batch` calls it for every table of a job before it clears any,

@@ -59,19 +59,11 @@ import sys
 import threading
 import time
 import warnings
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
 
-from daskloc.stores.base import (
-    FeatureStore,
-    StoreBusyError,
-    check_chunk_features,
-    decode_frames,
-    normalize_selection,
-    write_error,
-)
 from daskloc.metadata import (
     METADATA_FORMAT,
     METADATA_VERSION,
@@ -83,6 +75,14 @@ from daskloc.metadata import (
     id_from_words,
     id_words,
     validate_metadata,
+)
+from daskloc.stores.base import (
+    FeatureStore,
+    StoreBusyError,
+    check_chunk_features,
+    decode_frames,
+    normalize_selection,
+    write_error,
 )
 
 __all__ = ["DamagedStoreError", "HDF5Store"]
@@ -463,7 +463,8 @@ class HDF5Store(FeatureStore):
     unowned rows and chunk records whose rows cannot be read back (those chunks are
     located again), restores torn metadata from the backup and rebuilds the frame
     index. Meanwhile daskloc readers never see unowned rows, and get
-    :class:`DamagedStoreError` ("run the same job again") for torn ones. Damage to HDF5's own structures (B-trees, object headers) is not
+    :class:`DamagedStoreError` ("run the same job again") for torn ones. Damage to
+    HDF5's own structures (B-trees, object headers) is not
     repairable: then :class:`DamagedStoreError` says so, and ``overwrite=True`` starts
     again. In tests, 850 writers appending without pause were killed at random moments
     (most while the file was open): no daskloc read ever returned wrong rows, 849 files
@@ -632,7 +633,7 @@ class HDF5Store(FeatureStore):
                 dirty, previous = lock.dirty(key), lock.entries.get(key, "writing")
                 hs = self._open_file(True)
                 lock.mark(key, f"writing pid={os.getpid()} host={socket.gethostname()} since="
-                          f"{datetime.now(timezone.utc).isoformat(timespec='seconds')}")
+                          f"{datetime.now(UTC).isoformat(timespec='seconds')}")
                 try:
                     self._check_attributes(hs, _signature(self.path))
                     if dirty and on_dirty == "repair":
@@ -1274,7 +1275,8 @@ class HDF5Store(FeatureStore):
     def read(self, frames=None, *, chunks=None, strict=True):
         """Read the features of some frames from the complete chunks.
 
-        As :meth:`FeatureStore.read` (the same parameters); the metadata, the chunk records and the rows come
+        As :meth:`FeatureStore.read` (the same parameters); the metadata, the chunk
+        records and the rows come
         from one opening of the file, so they agree with each other.
 
         Raises

@@ -46,11 +46,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from daskloc.metadata import ChunkMark, ChunkVerifier, MetadataError, validate_metadata
 from daskloc.stores._fs import fsspec_options, fsync
-from daskloc.stores.base import (FeatureStore, check_chunk_features, chunk_may_hold,
-                                  write_error)
-from daskloc.metadata import (ChunkMark, ChunkVerifier, MetadataError,
-                                     validate_metadata)
+from daskloc.stores.base import FeatureStore, check_chunk_features, chunk_may_hold, write_error
 
 __all__ = ["ParquetStore"]
 

@@ -55,10 +55,10 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql as _mysql
 
-from daskloc.stores._lease import CasLeaseOps
-from daskloc.stores.base import FeatureStore, check_chunk_features, write_error
 from daskloc.metadata import ChunkMark, MetadataError, validate_metadata
 from daskloc.schema import feature_columns
+from daskloc.stores._lease import CasLeaseOps
+from daskloc.stores.base import FeatureStore, check_chunk_features, write_error
 
 __all__ = ["SQLStore", "sql_table_name"]
 

@@ -85,12 +85,18 @@ from zarr.codecs import BloscCodec
 from zarr.errors import ContainsArrayError, ContainsGroupError
 from zarr.storage import FsspecStore, LocalStore
 
+from daskloc.metadata import (
+    ChunkMark,
+    ChunkVerifier,
+    MetadataError,
+    UnsafeStoreError,
+    id_from_words,
+    id_words,
+    validate_metadata,
+)
 from daskloc.schema import column_attrs
 from daskloc.stores._fs import fsspec_options, fsync
 from daskloc.stores.base import FeatureStore, check_chunk_features, chunk_may_hold, write_error
-from daskloc.metadata import (ChunkMark, ChunkVerifier, MetadataError,
-                                     UnsafeStoreError, id_from_words, id_words,
-                                     validate_metadata)
 
 __all__ = ["ZarrStore"]
 
@@ -270,7 +276,8 @@ class ZarrStore(FeatureStore):
     writes from that chunk's first row, so zarr never reads a chunk back to merge the new
     rows in (each append encodes the partial chunk again, but decodes nothing). On S3 an
     append is about 25-35 requests (one PUT of ``zarr.json`` per resized array, one or
-    two chunk PUTs per array, the watermark), sent concurrently. Each key is written atomically (LocalStore renames a temporary file into
+    two chunk PUTs per array, the watermark), sent concurrently. Each key is written
+    atomically (LocalStore renames a temporary file into
     place since zarr 3.1.3; an object-store PUT is atomic), so a reader in another
     process that reads the watermark first and then only rows below it sees complete
     chunks only (``live_reads = True``). A writer killed mid-append leaves rows beyond

@@ -58,7 +58,8 @@ def open_video(source, *, chunks="auto", channel=None, frames=None):
         An int picks that channel (0 = red for RGB movies) and drops the ``channel``
         dim, keeping the source dtype. ``"grey"`` (or ``"gray"``) converts RGB or RGBA
         to grey as ``pims.as_grey`` does, 0.2125 R + 0.7154 G + 0.0721 B in
-        ``float64`` on the source's scale (alpha is ignored). On a greyscale source ``channel=0`` and
+        ``float64`` on the source's scale (alpha is ignored). On a greyscale source
+        ``channel=0`` and
         ``"grey"`` are accepted and change nothing (the source dtype is kept); any other
         channel is an error.
     frames : None, slice, range or sequence of int, optional

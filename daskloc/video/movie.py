@@ -198,7 +198,8 @@ def _movie_frames(spec, arg):
     When decoding fails in a segment, yields ``(slice(a, b), Unreadable(exc))`` for
     the wanted frames from the failure to the next keyframe of the segment (frames of
     that slice yielded before stay valid) and goes on by seeking to that keyframe;
-    :func:`~daskloc.video._chunks.read_chunk` raises at the first such failure outside skip mode, which
+    :func:`~daskloc.video._chunks.read_chunk` raises at the first such failure outside
+    skip mode, which
     closes this generator.
     """
     path, stream_index, mode, fmt = spec

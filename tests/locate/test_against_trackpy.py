@@ -29,6 +29,8 @@ def bulk_water():
     return movie_channel0()
 
 
+@pytest.mark.slow
+@pytest.mark.data
 def test_bulk_water_every_frame_matches_trackpy(bulk_water):
     """The issue's bar on the whole real movie: >= 99.9 % found within 0.01 px,
     <= 0.1 % extra, mass/size/ecc/signal/raw_mass within 0.1 %."""
@@ -49,19 +51,23 @@ def test_bulk_water_every_frame_matches_trackpy(bulk_water):
     assert max(worst.values()) <= 1e-3, worst
 
 
+@pytest.mark.data
 def test_bulk_water_ep_matches_where_trackpy_is_positive(bulk_water):
     frame = bulk_water[100]
     theirs = trackpy_locate(frame, **BULK)
     ours = locate_frame(frame, **BULK)
     merged = pd.merge_asof(
-        theirs.sort_values("y"), ours.sort_values("y"), on="y", direction="nearest", suffixes=("_t", "_o")
+        theirs.sort_values("y"), ours.sort_values("y"), on="y", direction="nearest",
+        suffixes=("_t", "_o")
     )
     close = (merged.x_t - merged.x_o).abs() < 0.01
     positive = merged.ep_t > 0
-    np.testing.assert_allclose(merged.ep_o[close & positive], merged.ep_t[close & positive], rtol=1e-9)
+    np.testing.assert_allclose(merged.ep_o[close & positive], merged.ep_t[close & positive],
+                               rtol=1e-9)
     assert merged.ep_o[close & ~positive].isna().all()
 
 
+@pytest.mark.data
 def test_bulk_water_grey_float_and_other_parameters(bulk_water):
     frame = bulk_water[7]
     grey = frame.astype(np.float64) / 255.0  # float frame on 0..1
@@ -76,6 +82,7 @@ def test_bulk_water_grey_float_and_other_parameters(bulk_water):
         assert_same_features(locate_frame(image, **params), trackpy_locate(image, **params))
 
 
+@pytest.mark.data
 def test_bulk_water_uint16_and_preprocess_false(bulk_water):
     frame16 = (bulk_water[3].astype(np.uint16) * 257)
     assert_same_features(locate_frame(frame16, 11, minmass=5000, invert=True),
@@ -138,7 +145,8 @@ def test_flat_topped_peaks_give_one_feature_each():
 def test_peaks_near_the_edge():
     positions = [(3.2, 50.0), (50.0, 2.5), (96.4, 40.0), (60.0, 97.1), (7.0, 7.0), (50.3, 50.6)]
     image = np.clip(_spots((100, 100), positions), 0, 255).astype(np.uint8)
-    for params in (dict(diameter=9), dict(diameter=5, separation=3), dict(diameter=11, smoothing_size=21)):
+    for params in (dict(diameter=9), dict(diameter=5, separation=3),
+                   dict(diameter=11, smoothing_size=21)):
         ours = locate_frame(image, **params)
         assert_same_features(ours, trackpy_locate(image, **params))
         r = params["diameter"] // 2
@@ -146,7 +154,8 @@ def test_peaks_near_the_edge():
 
 
 def test_black_image_returns_the_usual_schema():
-    for image in (np.zeros((64, 64), np.uint8), np.zeros((64, 64), np.float32), np.full((64, 64), 7, np.uint16)):
+    for image in (np.zeros((64, 64), np.uint8), np.zeros((64, 64), np.float32),
+                  np.full((64, 64), 7, np.uint16)):
         out = locate_frame(image, 9)
         assert len(out) == 0
         assert list(out.columns) == list(feature_columns())
@@ -160,7 +169,8 @@ def test_negative_ep_is_nan():
     # times the mask area, where trackpy reports a negative ep.
     rng = np.random.default_rng(0)
     image = np.clip(rng.normal(100, 30, (80, 80)), 0, 255)
-    image = np.clip(image + _spots((80, 80), [(40.2, 40.7)], amplitude=60, background=0), 0, 255).astype(np.uint8)
+    spot = _spots((80, 80), [(40.2, 40.7)], amplitude=60, background=0)
+    image = np.clip(image + spot, 0, 255).astype(np.uint8)
     theirs = trackpy_locate(image, 9)
     ours = locate_frame(image, 9)
     assert (theirs.ep < 0).any(), "fixture must exercise trackpy's negative ep"

@@ -68,6 +68,7 @@ def assert_trackpy_agrees(ours, oracle_frames):
                              trackpy_locate(image, **P))
 
 
+@pytest.mark.data  # frames: the real movie
 def test_one_nan_pixel_per_frame_on_a_feature_and_elsewhere(frames, clean):
     stack = frames.copy()
     spots = []
@@ -102,6 +103,7 @@ def test_one_nan_pixel_per_frame_on_a_feature_and_elsewhere(frames, clean):
         assert np.hypot(after.y - y, after.x - x).min() < 1.0
 
 
+@pytest.mark.data  # frames: the real movie
 def test_blocks_edges_and_infinities(frames, clean):
     stack = frames[:3].copy()
     y, x = feature_pixel(clean, 0, 100)
@@ -128,6 +130,7 @@ def test_blocks_edges_and_infinities(frames, clean):
                                   fill_masked(frames[2], block)[200:210, 300:310])
 
 
+@pytest.mark.data  # frames: the real movie
 def test_an_all_nan_frame_gives_no_features(frames):
     stack = frames[:3].copy()
     stack[1] = np.nan
@@ -151,6 +154,7 @@ def test_an_all_nan_frame_gives_no_features(frames):
     assert len(warned) == 1 and "4096 NaN or infinite pixels" in str(warned[0].message)
 
 
+@pytest.mark.data  # frames: the real movie
 def test_locate_frame_and_float32(frames):
     image = frames[4].astype(np.float32)
     image[123, 456] = np.nan
@@ -163,6 +167,7 @@ def test_locate_frame_and_float32(frames):
     assert_same_features(got, trackpy_locate(oracle, **P))
 
 
+@pytest.mark.data  # frames: the real movie
 def test_counted_returns_the_counts_and_does_not_warn(frames):
     stack = frames[:2].copy()
     stack[0, 1:3, 1:4] = np.nan
@@ -174,6 +179,7 @@ def test_counted_returns_the_counts_and_does_not_warn(frames):
     assert (n_pixels, n_frames) == (0, 0)
 
 
+@pytest.mark.data  # frames: the real movie
 def test_integer_frames_are_not_scanned_and_float_frames_once(frames, monkeypatch):
     """The check costs nothing for integer frames and one isfinite pass per float frame."""
     seen = []

@@ -4,7 +4,8 @@ import pytest
 from daskloc.locate import locate_frame, locate_stack, normalize_params
 
 
-@pytest.mark.parametrize("diameter,fix", [(10, "round up to 11"), (0, "positive"), (-3, "positive"), (7.5, "round up to 9")])
+@pytest.mark.parametrize("diameter,fix", [(10, "round up to 11"), (0, "positive"),
+                                          (-3, "positive"), (7.5, "round up to 9")])
 def test_bad_diameter_names_the_fix(diameter, fix):
     with pytest.raises(ValueError, match=fix):
         normalize_params(diameter)
@@ -52,7 +53,8 @@ def test_stack_tags_frames_and_keeps_schema():
     assert out.frame.tolist() == [100, 102]
     assert out.frame.dtype == np.int64
     single = locate_frame(spot, 9)
-    np.testing.assert_array_equal(out[out.frame == 102].drop(columns="frame").to_numpy(), single.to_numpy())
+    np.testing.assert_array_equal(out[out.frame == 102].drop(columns="frame").to_numpy(),
+                                  single.to_numpy())
     empty = locate_stack(stack[1:2], 9)
     assert len(empty) == 0 and list(empty.columns) == list(out.columns)
     assert (empty.dtypes == out.dtypes).all()

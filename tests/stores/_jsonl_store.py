@@ -20,9 +20,9 @@ import uuid
 
 import pandas as pd
 
+from daskloc.metadata import ChunkMark, validate_metadata
 from daskloc.stores import FeatureStore
 from daskloc.stores.base import check_chunk_features
-from daskloc.metadata import ChunkMark, validate_metadata
 
 METADATA = "_daskloc.json"
 _CHUNK = re.compile(r"^chunk-(\d+)-(\d+)\.jsonl$")

@@ -12,6 +12,8 @@ import uuid
 
 import pytest
 
+from tests._markers import require_marker
+
 
 def _missing(variable, what):
     reason = f"{what} not available: set {variable} (.ci/services.sh starts one and sets it)"
@@ -21,7 +23,11 @@ def _missing(variable, what):
 
 
 def service_env(variable, what):
-    """The value of ``variable``; skip (or fail under DASKLOC_REQUIRE_SERVICES=1) if unset."""
+    """The value of ``variable``; skip (or fail under DASKLOC_REQUIRE_SERVICES=1) if unset.
+
+    The calling test must be marked ``services`` (tests/_markers.py).
+    """
+    require_marker("services", what)
     value = os.environ.get(variable)
     if not value:
         _missing(variable, what)

@@ -31,8 +31,14 @@ from daskloc.locate import feature_columns, locate_stack
 from daskloc.pipeline import batch
 from daskloc.stores import StoreBusyError, open_store, read_features, store_info
 from daskloc.stores.hdf5 import DamagedStoreError, HDF5Store
-from tests.conftest import (DIAMETER, PARAMS, CountingArray, as_video, make_spots,
-                            start_batch_process)
+from tests.conftest import (
+    DIAMETER,
+    PARAMS,
+    CountingArray,
+    as_video,
+    make_spots,
+    start_batch_process,
+)
 from tests.stores._suite import DasklocStoreTests
 
 COLUMNS = list(feature_columns(True))
@@ -444,6 +450,7 @@ _WRITER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_points_while_writing(tmp_path):
     """A writer appending as fast as it can (so the kill lands inside HDF5 writes) is
     killed at random moments; every time, the file opens, reads return only whole
@@ -604,7 +611,8 @@ def test_plain_pandas_reads_while_a_batch_writes(tmp_path):
             if len(got):
                 last = int(got.frame.iloc[-1]) // 2
                 assert len(got) == per_chunk.loc[:last].sum()  # whole chunks only
-                pd.testing.assert_frame_equal(got, reference.iloc[: len(got)].reset_index(drop=True))
+                pd.testing.assert_frame_equal(got,
+                                              reference.iloc[: len(got)].reset_index(drop=True))
                 seen += 1
             time.sleep(0.02)
         _, err = proc.communicate(timeout=120)

@@ -14,8 +14,7 @@ import time
 import pytest
 
 from daskloc.pipeline import _ClientWriter
-from daskloc.stores import StoreInUseError, open_store
-from daskloc.stores import _lease
+from daskloc.stores import StoreInUseError, _lease, open_store
 
 
 @pytest.fixture

@@ -28,6 +28,8 @@ from tests.conftest import DIAMETER, PARAMS, CountingArray, as_video, make_spots
 from tests.stores import _services
 from tests.stores._suite import DasklocStoreTests
 
+pytestmark = pytest.mark.services  # the S3-compatible server
+
 FIRST = 100
 COLUMNS = ["y", "x", "mass", "size", "ecc", "signal", "raw_mass", "ep"]
 
@@ -154,7 +156,8 @@ def test_parquet_row_groups_are_pruned_on_s3(s3):
     fs.pipe_file(key, _corrupt_row_group(fs.cat_file(key), 0))  # frames 0 and 1
     expected = pd.concat([_frames_table(range(0, 8)), _frames_table(range(8, 16))])
     got = read_features(url, slice(2, 12), storage_options=options)
-    pd.testing.assert_frame_equal(got, expected[expected.frame.between(2, 11)].reset_index(drop=True))
+    pd.testing.assert_frame_equal(got,
+                                  expected[expected.frame.between(2, 11)].reset_index(drop=True))
     with pytest.raises(OSError):
         read_features(url, [1], storage_options=options)
     assert st.n_rows() == 160

@@ -207,7 +207,7 @@ def test_input_is_checked_before_anything_is_written(db):
         "text": good.assign(mass="heavy"),
         "fractional frame": good.assign(frame=good.frame + 0.5),
     }
-    for why, df in bad.items():
+    for _why, df in bad.items():
         with pytest.raises(ValueError):
             st.append_chunk(0, 10, df)
     assert st.complete_chunks() == [] and count_rows(db, st) == 0
@@ -711,6 +711,7 @@ def test_unreachable_servers_fail_fast_with_the_password_masked(dialect):
         silent.close()
 
 
+@pytest.mark.services
 def test_an_unreachable_server_fails_batch_before_computing(tmp_path):
     url = sa.make_url(_services.postgres_url()).set(port=_closed_port())
     arr = make_spots(n_frames=4, shape=(32, 32), n_particles=2)

@@ -218,7 +218,7 @@ def test_one_store_object_read_from_many_threads(full_store, video_and_ref):
     for _ in range(5):
         st = open_store(full_store)
         with ThreadPoolExecutor(8) as pool:
-            parts = list(pool.map(lambda a: st.read(slice(a, a + 4)), range(100, 124, 4)))
+            parts = list(pool.map(lambda a, st=st: st.read(slice(a, a + 4)), range(100, 124, 4)))
         pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), ref)
 
 
@@ -269,7 +269,8 @@ def test_stepped_selection_gaps_and_resume(tmp_path):
     pd.testing.assert_frame_equal(read_features(path), ref)
     pd.testing.assert_frame_equal(read_features(path, slice(4, 20)), expect(ref, range(6, 20, 3)))
     pd.testing.assert_frame_equal(read_features(path, [5, 7, 22, 23]), expect(ref, []))
-    pd.testing.assert_frame_equal(read_features(path, range(0, 70, 6)), expect(ref, range(0, 70, 6)))
+    pd.testing.assert_frame_equal(read_features(path, range(0, 70, 6)),
+                                  expect(ref, range(0, 70, 6)))
     info = store_info(path)
     assert info["complete"] and info["frames_complete"] == 24 and info["n_features"] == len(ref)
 

@@ -249,7 +249,8 @@ def test_movie_channel_int_and_grey(movie, movie_reference):
 
     grey = sync(open_video(movie, channel="grey", frames=slice(250, 260)).data)
     for i in range(len(rgb)):
-        np.testing.assert_allclose(grey[i], pims.as_grey(rgb[i].astype(np.uint8)), rtol=1e-12, atol=1e-9)
+        np.testing.assert_allclose(grey[i], pims.as_grey(rgb[i].astype(np.uint8)),
+                                   rtol=1e-12, atol=1e-9)
 
     neg = open_video(movie, channel=-1, frames=[0])
     blue = sync(open_video(movie, frames=[0]).data)[0, ..., 2]

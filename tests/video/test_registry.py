@@ -169,7 +169,8 @@ def test_sources_are_asked_in_priority_order():
 
 
 def test_classify_tells_videos_from_frames(tmp_path):
-    tifffile.imwrite(tmp_path / "stack.tif", np.zeros((3, 4, 5), np.uint8), photometric="minisblack")
+    tifffile.imwrite(tmp_path / "stack.tif", np.zeros((3, 4, 5), np.uint8),
+                     photometric="minisblack")
     tifffile.imwrite(tmp_path / "page.tif", np.zeros((4, 5), np.uint8))
     (tmp_path / "bad.tif").write_bytes(b"not a tiff")
     (tmp_path / "frame.png").write_bytes(b"")
