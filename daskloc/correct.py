@@ -27,6 +27,8 @@ from dask.delayed import delayed
 
 # The fill is the kernel's (NaN pixels are filled the same way); re-exported here.
 from daskloc.locate.fill import _apply_fill, _fill_plan, _to_dtype, fill_masked
+from daskloc.pixels import SLAB_FRAMES, hot_pixels, stats_delayed, stats_video, stuck_pixels
+from daskloc.video import frame_chunked
 
 __all__ = ["BACKGROUNDS", "MEDIAN_MAX_FRAMES", "as_mask", "check_background_name",
            "correct_video", "fill_masked", "median_background", "read_background",
@@ -91,7 +93,6 @@ def as_mask(mask, shape):
                     return as_mask(a, shape)  # raises, naming both shapes
                 out |= a.astype(bool)
             return out
-        from daskloc.pixels import hot_pixels, stuck_pixels
 
         mask = pd.concat([stuck_pixels(mask)[["y", "x"]], hot_pixels(mask)[["y", "x"]]])
     if isinstance(mask, pd.DataFrame):
@@ -168,12 +169,11 @@ def median_background(video, *, max_frames=MEDIAN_MAX_FRAMES):
     once, at most ``max_frames`` frames in the video's dtype), and each tile's median is
     one task.
     """
-    from daskloc.pixels import _as_video, _frame_chunked
 
     if isinstance(max_frames, bool) or not isinstance(max_frames, numbers.Integral) \
             or max_frames < 1:
         raise ValueError(f"max_frames must be a positive integer, got {max_frames!r}")
-    data = _frame_chunked(_as_video(video))
+    data = frame_chunked(stats_video(video))
     n, ny, nx = data.shape
     step = max(1, math.ceil(n / max_frames))
     sub = data[::step]
@@ -230,7 +230,6 @@ def subtract_background(frames, background):
 def _add_shift(frames, shift):
     """``frames + shift`` (n, y, x) back in the frames' dtype, a few frames at a time
     (one float64 temporary of :data:`daskloc.pixels.SLAB_FRAMES` frames)."""
-    from daskloc.pixels import SLAB_FRAMES
 
     out = np.empty_like(frames)
     for a in range(0, frames.shape[0], SLAB_FRAMES):
@@ -290,12 +289,11 @@ class Correction:
 
     def _background(self, data):
         """The background image as a lazy (y, x) float64 dask array, masked pixels filled."""
-        from daskloc.pixels import _stats_delayed
 
         if isinstance(self.background, np.ndarray):
             bg = da.from_array(self.background, chunks=-1)
         elif self.background == "mean":
-            stats = _stats_delayed(data)
+            stats = stats_delayed(data)
             bg = da.from_delayed(delayed(_pick, pure=True)(stats, "mean"),
                                  shape=self.shape, dtype=np.float64,
                                  meta=np.empty((0, 0), np.float64))
@@ -448,10 +446,9 @@ def correct_video(video, *, mask=None, background=None):
     TypeError
         A mask or background of an unsupported type.
     """
-    from daskloc.pixels import _as_video, _frame_chunked
 
-    video = _as_video(video)
-    data = _frame_chunked(video)
+    video = stats_video(video)
+    data = frame_chunked(video)
     corr = Correction(mask, background, data.shape[1:], data.dtype)
     out = corr.apply(data, corr.shift(data))
     result = video.copy(data=out)

@@ -21,7 +21,6 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
 import dask
-import dask.array as da
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
@@ -29,6 +28,7 @@ from dask.core import get_dependencies
 from dask.delayed import Delayed, delayed
 
 from daskloc._version import __version__
+from daskloc.correct import Correction, check_background_name
 from daskloc.locate import (
     feature_columns,
     locate_stack_counted,
@@ -36,19 +36,18 @@ from daskloc.locate import (
     normalize_params,
 )
 from daskloc.metadata import ChunkVerifier, JobMetadata, MetadataError, chunk_id, utc_now
+from daskloc.progress import ProgressBar
 from daskloc.schema import feature_dtypes
 from daskloc.stores import StoreMismatchError, encode_frames, open_store
 from daskloc.stores._names import video_table
-from daskloc.stores.base import check_table_name
-from daskloc.video import VideoDecodeError, classify
+from daskloc.stores.base import FeatureStore, check_table_name
+from daskloc.video import VideoDecodeError, classify, frame_chunked, grey_video, skip_undecodable
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["BatchError", "StoreMismatchError", "UndecodableChunksError", "batch", "locate",
            "many_videos", "video_names", "video_table"]
 
-#: Frames per chunk when a video arrives as an in-memory (not dask) array.
-DEFAULT_CHUNK_FRAMES = 64
 #: Chunks kept in flight per worker thread by :func:`batch`.
 IN_FLIGHT_PER_THREAD = 2
 #: Minimum seconds between two progress updates of the store metadata during a batch.
@@ -76,30 +75,8 @@ class _Plan:
     """A validated video: the dask array (one block per frame chunk) and its chunks."""
 
     def __init__(self, video, open_options=None):
-        import xarray as xr
-
-        if not isinstance(video, xr.DataArray):
-            from daskloc.video import open_video
-
-            video = open_video(video, **(open_options or {}))
-        if "channel" in video.dims:
-            raise ValueError(
-                f"the video has a 'channel' dimension (dims {video.dims}, shape {video.shape}); "
-                "locate needs grey frames: pass channel=<int> to pick a channel or "
-                "channel='grey' to convert colour to grey, e.g. open_video(path, channel=0) "
-                "(CLI: --channel 0 or --channel grey)"
-            )
-        if set(video.dims) != {"frame", "y", "x"}:
-            raise ValueError(
-                f"the video must have dims ('frame', 'y', 'x'), got {video.dims}; "
-                "open it with daskloc.open_video"
-            )
-        video = video.transpose("frame", "y", "x")
-        data = video.data
-        if not isinstance(data, da.Array):
-            data = da.from_array(np.asarray(data), chunks=(DEFAULT_CHUNK_FRAMES, -1, -1))
-        if len(data.chunks[1]) > 1 or len(data.chunks[2]) > 1:
-            data = data.rechunk({1: -1, 2: -1})  # frame chunks stay; lazy
+        video = grey_video(video, open_options=open_options)
+        data = frame_chunked(video)
         if "frame" in video.coords:
             frames = np.asarray(video.coords["frame"].values)
             if frames.size and not np.issubdtype(frames.dtype, np.integer):
@@ -254,7 +231,6 @@ def _locate_block(block, frame_numbers, params):
 
 def _correction(plan, mask, background):
     """The validated mask/background correction for a plan's frames (daskloc.correct)."""
-    from daskloc.correct import Correction
 
     return Correction(mask, background, plan.data.shape[1:], plan.data.dtype)
 
@@ -422,7 +398,6 @@ def _chunk_task_skipping(ref, frame_numbers, store, start, stop, params, identit
     located; the others are listed in the summary (and stored with the chunk)."""
     from dask.local import get_sync
 
-    from daskloc.video import skip_undecodable
 
     with skip_undecodable() as skipped:
         block = get_sync(ref.dsk, ref.key)
@@ -1295,14 +1270,12 @@ def batch(
     >>> daskloc.read_features("f.parquet", video="a", frames=slice(0, 100))  # doctest: +SKIP
     """
     params = normalize_params(diameter, **params)
-    from daskloc.correct import check_background_name
 
     check_background_name(background)  # the same mistake for every video: fail first
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
     correct = {"mask": mask, "background": background, "on_error": on_error}
     if progress is True:
-        from daskloc.progress import ProgressBar
 
         progress = ProgressBar()
     elif progress is False:
@@ -1386,7 +1359,6 @@ def _batch_one(video, params, *, store, overwrite, do_not_return, client, progre
 def _batch_many(many, params, *, store, overwrite, do_not_return, client, progress, table,
                 storage_options, open_options, mask=None, background=None,
                 on_error="raise"):
-    from daskloc.stores.base import FeatureStore
 
     if isinstance(store, FeatureStore):
         raise TypeError(

@@ -16,10 +16,11 @@ from __future__ import annotations
 import os
 
 import dask
-import dask.array as da
 import numpy as np
 import pandas as pd
 from dask.delayed import delayed
+
+from daskloc.video import frame_chunked, grey_video
 
 __all__ = ["hot_pixels", "pixel_stats", "stuck_pixels"]
 
@@ -124,26 +125,10 @@ def _finish(p):
 # ---------------------------------------------------------------------------------------
 
 
-def _as_video(video):
-    """An xarray DataArray (frame, y, x) from anything open_video takes."""
-    import xarray as xr
-
-    if not isinstance(video, xr.DataArray):
-        from daskloc.video import open_video
-
-        video = open_video(video)
-    if "channel" in video.dims:
-        raise ValueError(
-            f"the video has a 'channel' dimension (dims {video.dims}, shape {video.shape}); "
-            "pixel statistics need grey frames: open it with channel=<int> or "
-            "channel='grey', e.g. open_video(path, channel=0)"
-        )
-    if set(video.dims) != {"frame", "y", "x"}:
-        raise ValueError(
-            f"the video must have dims ('frame', 'y', 'x'), got {video.dims}; open it with "
-            "daskloc.open_video"
-        )
-    video = video.transpose("frame", "y", "x")
+def stats_video(video):
+    """An xarray DataArray (frame, y, x) from anything open_video takes, with pixels
+    pixel statistics can count."""
+    video = grey_video(video, purpose="pixel statistics need grey frames")
     if video.sizes["frame"] == 0:
         raise ValueError("the video has no frames")
     dtype = np.dtype(video.dtype)
@@ -153,19 +138,7 @@ def _as_video(video):
     return video
 
 
-def _frame_chunked(video):
-    """The video's dask array, chunked along frame only (lazy rechunk if needed)."""
-    data = video.data
-    if not isinstance(data, da.Array):
-        from daskloc.pipeline import DEFAULT_CHUNK_FRAMES
-
-        data = da.from_array(np.asarray(data), chunks=(DEFAULT_CHUNK_FRAMES, -1, -1))
-    if len(data.chunks[1]) > 1 or len(data.chunks[2]) > 1:
-        data = data.rechunk({1: -1, 2: -1})
-    return data
-
-
-def _stats_delayed(data):
+def stats_delayed(data):
     """A Delayed of the statistics dict of a frame-chunked dask array (nothing computed)."""
     blocks = data.to_delayed(optimize_graph=True).reshape(-1)
     partials = [delayed(_chunk_partial, pure=True)(b) for b in blocks]
@@ -272,9 +245,9 @@ def pixel_stats(video, *, client=None):
     """
     import xarray as xr
 
-    video = _as_video(video)
-    data = _frame_chunked(video)
-    result = _compute(_stats_delayed(data), client)
+    video = stats_video(video)
+    data = frame_chunked(video)
+    result = _compute(stats_delayed(data), client)
     ny, nx = data.shape[1], data.shape[2]
     coords = {}
     for dim, size in (("y", ny), ("x", nx)):

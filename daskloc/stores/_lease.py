@@ -32,6 +32,8 @@ import time
 import uuid
 from datetime import UTC, datetime
 
+from daskloc.stores.errors import StoreInUseError
+
 __all__ = ["LEASE_HEARTBEAT", "LEASE_TIMEOUT", "CasLeaseOps", "Lease", "LockFileOps",
            "ObjectLeaseOps", "holder_of", "lease_name"]
 
@@ -177,7 +179,6 @@ def describe(doc, where, reason=None):
 
 
 def _refusal(doc, where, timeout):
-    from daskloc.stores.base import StoreInUseError
 
     same_host = doc.get("host") == socket.gethostname()
     later = ("at once" if same_host else
@@ -508,7 +509,6 @@ class Lease:
                     self.taken_over = took_over(holder, self.where, why)
                     break
             else:
-                from daskloc.stores.base import StoreInUseError
 
                 raise StoreInUseError(
                     f"could not take the lease of {self.where}: it changed hands 5 times "
@@ -531,7 +531,6 @@ class Lease:
     def check(self):
         """Raise StoreInUseError if the lease was lost."""
         if self.lost:
-            from daskloc.stores.base import StoreInUseError
 
             raise StoreInUseError(
                 f"this job lost the lease of {self.where}: {self.lost}; stopped so that "

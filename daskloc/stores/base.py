@@ -45,6 +45,8 @@ from daskloc.metadata import (
     as_metadata,
     make_chunk_id,
 )
+from daskloc.stores._lease import Lease, holder_of
+from daskloc.stores.errors import StoreBusyError, StoreInUseError
 
 __all__ = [
     "METADATA_FORMAT",
@@ -66,21 +68,6 @@ __all__ = [
 
 class StoreMismatchError(ValueError):
     """An existing store was written with other parameters, another source or chunking."""
-
-
-class StoreBusyError(RuntimeError):
-    """The store cannot be used now because another process has it open.
-
-    Raised by backends whose format cannot be read while it is written
-    (``FeatureStore.live_reads`` is False), and as :class:`StoreInUseError` when a
-    second writer finds the store leased; the message says what to do instead.
-    """
-
-
-class StoreInUseError(StoreBusyError):
-    """Another writer holds the store's lease: one writer per store (see
-    :meth:`FeatureStore.lease`). The message names the holder (host, process, since
-    when, last heartbeat)."""
 
 
 # ----------------------------------------------------------------- frame selections
@@ -512,7 +499,6 @@ class FeatureStore(abc.ABC):
             whose writer died (a process gone on this host, or no heartbeat for
             :data:`daskloc.stores._lease.LEASE_TIMEOUT` seconds).
         """
-        from daskloc.stores._lease import Lease
 
         return Lease(self._lease_ops(), self.url)
 
@@ -525,7 +511,6 @@ class FeatureStore(abc.ABC):
             ``host``, ``pid``, ``started`` (ISO 8601 UTC), ``heartbeat`` (ISO 8601
             UTC) and ``stale`` (the reason it may be taken over, or None).
         """
-        from daskloc.stores._lease import holder_of
 
         try:
             return holder_of(self._lease_ops())

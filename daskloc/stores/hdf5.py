@@ -76,6 +76,7 @@ from daskloc.metadata import (
     id_words,
     validate_metadata,
 )
+from daskloc.stores._lease import LockFileOps, lease_name
 from daskloc.stores.base import (
     FeatureStore,
     StoreBusyError,
@@ -977,7 +978,6 @@ class HDF5Store(FeatureStore):
                 self._check_group_for_clear(hs)
 
     def _lease_ops(self):
-        from daskloc.stores._lease import LockFileOps, lease_name
 
         # Per key: table=None and table="features" are the same key, so the same lease,
         # named like every other store's lease of its default table.

@@ -48,6 +48,7 @@ import pyarrow.parquet as pq
 
 from daskloc.metadata import ChunkMark, ChunkVerifier, MetadataError, validate_metadata
 from daskloc.stores._fs import fsspec_options, fsync
+from daskloc.stores._lease import LockFileOps, ObjectLeaseOps
 from daskloc.stores.base import FeatureStore, check_chunk_features, chunk_may_hold, write_error
 
 __all__ = ["ParquetStore"]
@@ -261,7 +262,6 @@ class ParquetStore(FeatureStore):
                 or name.startswith(_TEMP_PREFIXES))
 
     def _lease_ops(self):
-        from daskloc.stores._lease import LockFileOps, ObjectLeaseOps
 
         path = self._join(self.path, LEASE_NAME)
         if self.remote:

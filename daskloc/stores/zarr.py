@@ -96,6 +96,7 @@ from daskloc.metadata import (
 )
 from daskloc.schema import column_attrs
 from daskloc.stores._fs import fsspec_options, fsync
+from daskloc.stores._lease import LockFileOps, ObjectLeaseOps, lease_name
 from daskloc.stores.base import FeatureStore, check_chunk_features, chunk_may_hold, write_error
 
 __all__ = ["ZarrStore"]
@@ -714,7 +715,6 @@ class ZarrStore(FeatureStore):
         self._remove_partials(ours)
 
     def _lease_ops(self):
-        from daskloc.stores._lease import LockFileOps, ObjectLeaseOps, lease_name
 
         name = lease_name(self.path.rstrip("/"), self.table)
         if self.remote:

@@ -67,7 +67,7 @@ A minimal reader of ``.npy`` stacks::
             yield slice(None), np.load(spec[0], mmap_mode="r")[list(arg)]
 """
 
-from daskloc.video._api import open_video
+from daskloc.video._api import DEFAULT_CHUNK_FRAMES, frame_chunked, grey_video, open_video
 from daskloc.video._base import (
     AUTO_CHUNK_BYTES,
     AUTO_FRAMES,
@@ -98,6 +98,7 @@ __all__ = [
     "AUTO_CHUNK_BYTES",
     "AUTO_FRAMES",
     "AUTO_MOVIE_FRAMES",
+    "DEFAULT_CHUNK_FRAMES",
     "ENTRY_POINT_GROUP",
     "GREY_WEIGHTS",
     "IMAGE_EXTENSIONS",
@@ -112,6 +113,8 @@ __all__ = [
     "VideoError",
     "classify",
     "find_videos",
+    "frame_chunked",
+    "grey_video",
     "open_video",
     "reload_readers",
     "skip_undecodable",

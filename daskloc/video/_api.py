@@ -277,3 +277,72 @@ def _resolve_frames(frames, labels):
             "sorted(set(frames))"
         )
     return pos.astype(np.int64)
+
+
+#: Frames per chunk when a video arrives as an in-memory (not dask) array.
+DEFAULT_CHUNK_FRAMES = 64
+
+
+def grey_video(video, purpose="locate needs grey frames", open_options=None):
+    """A video as the grey ``(frame, y, x)`` DataArray every computation takes.
+
+    Parameters
+    ----------
+    video : xarray.DataArray or anything :func:`open_video` opens
+        A DataArray with dims ``frame, y, x`` (any order) or a source to open.
+    purpose : str
+        What needs grey frames, for the message of a colour video.
+    open_options : dict, optional
+        Keyword arguments of :func:`open_video` when ``video`` is a source.
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims ``("frame", "y", "x")`` in that order.
+
+    Raises
+    ------
+    ValueError
+        The video has a ``channel`` dim (pick one with ``channel=``) or other dims.
+    """
+    import xarray as xr
+
+    if not isinstance(video, xr.DataArray):
+        video = open_video(video, **(open_options or {}))
+    if "channel" in video.dims:
+        raise ValueError(
+            f"the video has a 'channel' dimension (dims {video.dims}, shape {video.shape}); "
+            f"{purpose}: pass channel=<int> to pick a channel or "
+            "channel='grey' to convert colour to grey, e.g. open_video(path, channel=0) "
+            "(CLI: --channel 0 or --channel grey)"
+        )
+    if set(video.dims) != {"frame", "y", "x"}:
+        raise ValueError(
+            f"the video must have dims ('frame', 'y', 'x'), got {video.dims}; "
+            "open it with daskloc.open_video"
+        )
+    return video.transpose("frame", "y", "x")
+
+
+def frame_chunked(video):
+    """The dask array of a ``(frame, y, x)`` DataArray, chunked along frame only.
+
+    Parameters
+    ----------
+    video : xarray.DataArray
+        As :func:`grey_video` returns it.
+
+    Returns
+    -------
+    dask.array.Array
+        Shape ``(frame, y, x)``; an in-memory video becomes chunks of
+        :data:`DEFAULT_CHUNK_FRAMES` frames; chunks along y or x are merged (lazily).
+    """
+    import dask.array as da
+
+    data = video.data
+    if not isinstance(data, da.Array):
+        data = da.from_array(np.asarray(data), chunks=(DEFAULT_CHUNK_FRAMES, -1, -1))
+    if len(data.chunks[1]) > 1 or len(data.chunks[2]) > 1:
+        data = data.rechunk({1: -1, 2: -1})  # frame chunks stay; lazy
+    return data
