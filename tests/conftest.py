@@ -144,7 +144,8 @@ def start_batch_process(tmp_path, arr, store, *, delay, chunks, diameter=DIAMETE
 # ----------------------------------------------------------------- markers (tests/_markers.py)
 
 def pytest_collection_modifyitems(config, items):
-    """A test parametrised with a backend on a server is marked ``services``; a store
+    """A test parametrised with a backend on a server, or of a test class whose
+    ``backend`` is on a server, is marked ``services``; a store
     suite's whole-job test on the real movie (DasklocStoreTests.reference_video) is
     marked ``data`` and ``slow``."""
     from tests._markers import needs_service
@@ -155,6 +156,8 @@ def pytest_collection_modifyitems(config, items):
         if callspec is not None and any(needs_service(v) for v in callspec.params.values()):
             item.add_marker(pytest.mark.services)
         cls = getattr(item, "cls", None)
+        if needs_service(getattr(cls, "backend", None)):  # a suite subclass on a server
+            item.add_marker(pytest.mark.services)
         if (cls is not None and issubclass(cls, DasklocStoreTests)
                 and "reference_video" in getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.data)
