@@ -537,7 +537,9 @@ def wait_for(predicate, seconds=60, what="condition"):
 @pytest.mark.parametrize("location", BACKENDS, indirect=True)
 def test_a_second_writer_is_refused_at_once_naming_the_first(location, video_arr, tmp_path):
     loc = location
-    proc = start_batch_process(tmp_path, video_arr, loc.url, delay=0.4, chunks=4,
+    # 6 chunks of 1.5 s: the first writer is still writing when the second one starts
+    # (the second needs a few seconds to reach the lease on a loaded machine)
+    proc = start_batch_process(tmp_path, video_arr, loc.url, delay=1.5, chunks=4,
                                store_kwargs=loc.kwargs)
     try:
         st = loc.open()
