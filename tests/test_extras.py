@@ -12,7 +12,7 @@ import pytest
 
 from daskloc._extras import EXTRAS
 
-BLOCK = "import sys\nfor m in %r:\n    sys.modules[m] = None\n" % sorted(EXTRAS)
+BLOCK = f"import sys\nfor m in {sorted(EXTRAS)!r}:\n    sys.modules[m] = None\n"
 
 
 def run(code, tmp_path):
