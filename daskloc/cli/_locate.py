@@ -9,7 +9,9 @@ from daskloc._runner import run_batch, summary_text
 from daskloc._utils import is_glob, natural_key
 from daskloc.cli._console import EXPECTED_ERRORS, fail
 from daskloc.cli._options import (
-    CHUNKS,
+    CHANNEL_OPTION,
+    CHUNK_FRAMES_OPTION,
+    CLUSTER_OPTION,
     DASHBOARD_OPTION,
     _check_dashboard_cluster,
     _with_params,
@@ -63,17 +65,12 @@ def _video_source(videos):
 @click.command()
 @click.argument("videos", nargs=-1, required=True)
 @_with_params
-@click.option("--channel", default=None,
-              help="Colour channel number, or 'grey'. Required for colour video.")
+@CHANNEL_OPTION
 @click.option("--frames", default=None,
               help="Frames to process: START:STOP[:STEP] or a list 1,5,9.")
-@click.option("--chunk-frames", type=CHUNKS, default="auto", show_default=True,
-              help="Frames per chunk (task), or 'auto' (movies: whole keyframe groups, "
-                   "<= 256 frames; else 64).")
+@CHUNK_FRAMES_OPTION
 @click.option("--out", "-o", required=True, help="Output store, e.g. features.parquet.")
-@click.option("--cluster", default="local", show_default=True,
-              help="Where to run: local, slurm, kubernetes, or tcp://ADDRESS of a running "
-                   "scheduler.")
+@CLUSTER_OPTION
 @click.option("--cluster-config", type=click.Path(dir_okay=False), default=None,
               help="Dask config YAML for the cluster (jobqueue.slurm.*, kubernetes.*), "
                    "merged over ~/.config/dask for this run.")

@@ -1,5 +1,5 @@
 """Options and parameter types shared by the commands: the locate parameters (from
-:data:`daskloc.locate.PARAMETERS`), --chunk-frames, --frames, --channel, and the
+:data:`daskloc.locate.PARAMETERS`), --chunk-frames, --frames, --channel, --cluster and the
 cluster's --dashboard-address.
 """
 
@@ -72,6 +72,18 @@ def parse_channel(text):
         return int(text)
     except ValueError:
         raise click.BadParameter(f"{text!r}: use a channel number (0, 1, 2) or 'grey'") from None
+
+
+#: The options of the commands that run on a cluster (locate, pixel-stats), the same in each.
+CHANNEL_OPTION = click.option("--channel", default=None,
+                              help="Colour channel number, or 'grey'. Required for colour video.")
+CHUNK_FRAMES_OPTION = click.option(
+    "--chunk-frames", type=CHUNKS, default="auto", show_default=True,
+    help="Frames per chunk (task), or 'auto' (movies: whole keyframe groups, "
+         "<= 256 frames; else 64).")
+CLUSTER_OPTION = click.option(
+    "--cluster", default="local", show_default=True,
+    help="Where to run: local, slurm, kubernetes, or tcp://ADDRESS of a running scheduler.")
 
 
 def _param_option(p):

@@ -7,7 +7,9 @@ import click
 
 from daskloc.cli._console import EXPECTED_ERRORS, fail
 from daskloc.cli._options import (
-    CHUNKS,
+    CHANNEL_OPTION,
+    CHUNK_FRAMES_OPTION,
+    CLUSTER_OPTION,
     DASHBOARD_OPTION,
     _check_dashboard_cluster,
     parse_channel,
@@ -18,18 +20,13 @@ from daskloc.cli._options import (
 @click.command("pixel-stats")
 @click.argument("video")
 @click.option("--out", "-o", required=True, help="Zarr store to write, e.g. stats.zarr.")
-@click.option("--channel", default=None,
-              help="Colour channel number, or 'grey'. Required for colour video.")
+@CHANNEL_OPTION
 @click.option("--frames", default=None,
               help="Frames to use: START:STOP[:STEP] or a list 1,5,9 [all].")
-@click.option("--chunk-frames", type=CHUNKS, default="auto", show_default=True,
-              help="Frames per chunk (task), or 'auto' (movies: whole keyframe groups, "
-                   "<= 256 frames; else 64).")
+@CHUNK_FRAMES_OPTION
 @click.option("--hot-threshold", type=float, default=None,
               help="Robust sigmas above the neighbourhood median for a hot pixel [8].")
-@click.option("--cluster", default="local", show_default=True,
-              help="Where to run: local, slurm, kubernetes, or tcp://ADDRESS of a running "
-                   "scheduler.")
+@CLUSTER_OPTION
 @click.option("--cluster-config", type=click.Path(dir_okay=False), default=None,
               help="Dask config YAML for the cluster, merged over ~/.config/dask for this run.")
 @click.option("--workers", type=int, default=None, help="Local worker processes [one per core].")
