@@ -21,9 +21,14 @@ One module per concern (each imports only those before it in this list):
 """
 
 # Importable from here as before, though not in __all__: the constants of batch's window,
-# and the private names the CLI (_frames_text) and the tests (_ClientWriter) use.
+# the private names the CLI (_frames_text) and the tests (_ClientWriter) use, and the
+# function UndecodableChunksError pickles to (pickles made before the split load).
 from daskloc.pipeline._api import batch, locate
-from daskloc.pipeline._errors import UndecodableChunksError, _frames_text  # noqa: F401
+from daskloc.pipeline._errors import (  # noqa: F401
+    UndecodableChunksError,
+    _frames_text,
+    _rebuild_undecodable,
+)
 from daskloc.pipeline._executors import (  # noqa: F401
     DRAIN_SECONDS,
     IN_FLIGHT_PER_THREAD,
