@@ -10,7 +10,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.stamp
-EXTRAS := test,lint,docs
+EXTRAS := all,test,lint,docs
 
 .PHONY: venv demo test test-fast lint docs bench
 .DEFAULT_GOAL := test

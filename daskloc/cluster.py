@@ -31,6 +31,8 @@ from collections.abc import Mapping
 import dask
 import dask.config
 
+from daskloc._extras import require
+
 __all__ = ["check_dashboard_address", "connect", "dashboard_bound", "default_workers",
            "kubernetes_cluster_spec", "make_client"]
 
@@ -485,7 +487,7 @@ def make_client(cluster="local", *, workers=None, config=None, timeout=None,
     # Import the cluster library before merging the file: importing registers its config
     # defaults, and registered inside the merge they would be dropped again when it ends.
     if kind == "slurm":
-        import dask_jobqueue  # noqa: F401 - a runtime dependency
+        require("dask_jobqueue")  # the [slurm] extra
     elif kind == "kubernetes":
         _import_kubernetes()
     with _config_applied(settings):
@@ -683,7 +685,7 @@ def slurm_cluster_kwargs(config=None, *, dashboard_address=None):
     FileNotFoundError
         ``config`` names a missing file.
     """
-    import dask_jobqueue  # noqa: F401 - registers the jobqueue.* defaults (before merging)
+    require("dask_jobqueue")  # registers the jobqueue.* defaults (before merging)
 
     with _config_applied(config):
         # a copy: leaving the block restores the config dicts in place
@@ -768,7 +770,7 @@ def _squeue_state(job_ids):
 
 def _slurm_client(workers, timeout, dashboard_address=None):
     try:
-        from dask_jobqueue import SLURMCluster
+        SLURMCluster = require("dask_jobqueue").SLURMCluster
     except ImportError:  # pragma: no cover - a runtime dependency
         raise ImportError("daskloc's SLURM support needs dask-jobqueue: pip install "
                           "'dask-jobqueue>=0.9'") from None
@@ -921,13 +923,7 @@ def _k8s_name(name):
 
 
 def _import_kubernetes():
-    try:
-        import dask_kubernetes.operator  # noqa: F401
-    except ImportError as exc:
-        raise ImportError(
-            f"daskloc's Kubernetes support needs dask-kubernetes ({exc}): "
-            "pip install 'daskloc[kubernetes]'"
-        ) from None
+    require("dask_kubernetes.operator")  # the [kubernetes] extra
 
 
 def _kubernetes_sources():

@@ -23,6 +23,7 @@ import uuid
 
 import numpy as np
 
+from daskloc._extras import require
 from daskloc._version import __version__
 from daskloc.metadata import METADATA_VERSION, JobMetadata, chunk_id, utc_now
 from daskloc.stores import (
@@ -208,7 +209,7 @@ def _rows_of(df):
 
 
 def _write_xlsx(tmp, chunks, columns, info):
-    import openpyxl
+    openpyxl = require("openpyxl")  # the [excel] extra
 
     wb = openpyxl.Workbook(write_only=True)
     sheets = []  # [name, rows of features]

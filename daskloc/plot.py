@@ -25,12 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-try:
-    import matplotlib  # noqa: F401  (no backend is chosen here)
-except ImportError as exc:  # pragma: no cover - matplotlib is installed in tests
-    raise ImportError(
-        "daskloc.plot needs matplotlib: pip install matplotlib (or pip install 'daskloc[plot]')"
-    ) from exc
+from daskloc._extras import require
+
+require("matplotlib")  # the [plot] extra (no backend is chosen here)
 
 __all__ = ["annotate", "mass_hist", "mass_size", "subpx_bias", "save_plots", "KINDS"]
 

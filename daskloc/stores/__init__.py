@@ -12,10 +12,10 @@ reading API.
 from __future__ import annotations
 
 import os
-import re
 
 import pandas as pd
 
+from daskloc._utils import natural_key
 from daskloc.metadata import JobMetadata
 from daskloc.stores._names import VIDEO_KEY, video_table
 from daskloc.stores._registry import (
@@ -98,11 +98,7 @@ def _video_tables(store, table=None, storage_options=None):
         rest = t[len(prefix):] if t.startswith(prefix) else None
         if rest and "/" not in rest and rest.startswith(key):
             out[rest[len(key):]] = t
-    return {n: out[n] for n in sorted(out, key=_natural_key)}
-
-
-def _natural_key(text):
-    return [int(t) if t.isdigit() else t.casefold() for t in re.split(r"(\d+)", text)]
+    return {n: out[n] for n in sorted(out, key=natural_key)}
 
 
 def _open_video(store, video, table, storage_options):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from daskloc._extras import require
+
 
 def fsspec_options(url, storage_options):
     """The fsspec options a store opens ``url`` with: the user's ``storage_options``, and
@@ -12,6 +14,7 @@ def fsspec_options(url, storage_options):
     small objects stores read."""
     options = dict(storage_options or {})
     if url.split("://", 1)[0].lower() in ("s3", "s3a"):
+        require("s3fs")  # the [s3] extra
         options.setdefault("max_concurrency", 1)
     return options
 

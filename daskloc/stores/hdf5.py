@@ -64,6 +64,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
+from daskloc._extras import require
 from daskloc.metadata import (
     METADATA_FORMAT,
     METADATA_VERSION,
@@ -127,7 +128,7 @@ class DamagedStoreError(OSError):
 
 
 def _tables():
-    import tables
+    tables = require("tables")
 
     _install_pickle_guard(tables)
     return tables

@@ -52,9 +52,15 @@ import time
 
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
-from sqlalchemy.dialects import mysql as _mysql
 
+try:
+    import sqlalchemy as sa
+    from sqlalchemy.dialects import mysql as _mysql
+except ImportError as _exc:  # the [sql] extra: SQLStore.__init__ says what to install
+    sa = _mysql = None
+    _SQLALCHEMY_MISSING = _exc
+
+from daskloc._extras import EXTRAS, missing_extra, require
 from daskloc.metadata import ChunkMark, MetadataError, validate_metadata
 from daskloc.schema import feature_columns
 from daskloc.stores._lease import CasLeaseOps
@@ -80,35 +86,35 @@ _MAX_RUNS = 32  # frame runs put in one WHERE clause; beyond, one range + filter
 _MAX_IN = 1000  # frames put in one IN (...); beyond, filtering after the range read
 _RETRIES = 6
 
-_registry_md = sa.MetaData()
-_registry = sa.Table(
-    REGISTRY_TABLE,
-    _registry_md,
-    sa.Column("name", sa.String(_MAX_NAME), primary_key=True),
-    sa.Column("sql_table", sa.String(64), nullable=False, unique=True),
-    sa.Column(
-        "metadata",
-        sa.Text().with_variant(_mysql.LONGTEXT(), "mysql", "mariadb"),
-        key="meta",
-        nullable=True,
-    ),
-    mysql_charset="utf8mb4",
-    mysql_collate="utf8mb4_bin",  # table names are case-sensitive, as everywhere else
-)
-
-
 #: The writers' leases (see daskloc.stores._lease), one row per table being written.
 LEASE_TABLE = "daskloc_leases"
-_lease_md = sa.MetaData()
-_leases = sa.Table(
-    LEASE_TABLE,
-    _lease_md,
-    sa.Column("name", sa.String(_MAX_NAME), primary_key=True),
-    sa.Column("token", sa.String(64), nullable=False),
-    sa.Column("holder", sa.Text(), nullable=False),
-    mysql_charset="utf8mb4",
-    mysql_collate="utf8mb4_bin",
-)
+
+if sa is not None:
+    _registry_md = sa.MetaData()
+    _registry = sa.Table(
+        REGISTRY_TABLE,
+        _registry_md,
+        sa.Column("name", sa.String(_MAX_NAME), primary_key=True),
+        sa.Column("sql_table", sa.String(64), nullable=False, unique=True),
+        sa.Column(
+            "metadata",
+            sa.Text().with_variant(_mysql.LONGTEXT(), "mysql", "mariadb"),
+            key="meta",
+            nullable=True,
+        ),
+        mysql_charset="utf8mb4",
+        mysql_collate="utf8mb4_bin",  # table names are case-sensitive, as everywhere else
+    )
+    _lease_md = sa.MetaData()
+    _leases = sa.Table(
+        LEASE_TABLE,
+        _lease_md,
+        sa.Column("name", sa.String(_MAX_NAME), primary_key=True),
+        sa.Column("token", sa.String(64), nullable=False),
+        sa.Column("holder", sa.Text(), nullable=False),
+        mysql_charset="utf8mb4",
+        mysql_collate="utf8mb4_bin",
+    )
 
 
 def _schema(sql_table, ids=True):
@@ -264,6 +270,8 @@ def _create_engine(url, connect_timeout, lock_timeout):
             )
     # Threads beyond the pool's connections queue for one as long as for a lock.
     kw["pool_timeout"] = max(30.0, float(lock_timeout))
+    if driver in EXTRAS:  # psycopg, pymysql: the [postgresql] and [mysql] extras
+        require(driver)
     engine = sa.create_engine(u, connect_args=args, **kw)
     if backend == "sqlite":
         _sqlite_connect_events(engine, lock_timeout)
@@ -438,6 +446,8 @@ class SQLStore(FeatureStore):
                 "storage_options are for object storage (s3://...); an SQL store takes "
                 "everything from its URL"
             )
+        if sa is None:
+            raise missing_extra("sqlalchemy", _SQLALCHEMY_MISSING)
         url = os.fspath(url)
         try:
             u = sa.make_url(url)

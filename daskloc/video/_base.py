@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from daskloc._utils import is_glob
+
 __all__ = ["SkippedFrames", "Source", "UnsupportedSourceError", "VideoDecodeError",
            "VideoError", "skip_undecodable"]
 
@@ -236,12 +238,6 @@ def reraise_fatal(exc):
 def is_path(source):
     """Whether ``source`` is a ``str`` or path-like (what file sources accept)."""
     return isinstance(source, (str, os.PathLike))
-
-
-def is_glob(source):
-    """Whether ``source`` is a ``str`` glob pattern (``*?[``) naming no existing path."""
-    return (isinstance(source, str) and any(ch in source for ch in "*?[")
-            and not os.path.exists(source))
 
 
 class Source:

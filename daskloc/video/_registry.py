@@ -15,9 +15,10 @@ from collections import namedtuple
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from daskloc.video._base import Source, UnsupportedSourceError, is_glob, is_path
+from daskloc._utils import is_glob, natural_key
+from daskloc.video._base import Source, UnsupportedSourceError, is_path
 from daskloc.video.arrays import ArraySource
-from daskloc.video.images import ImageSequenceSource, natural_key
+from daskloc.video.images import ImageSequenceSource
 from daskloc.video.movie import MovieSource
 from daskloc.video.tiff import TiffSource
 from daskloc.video.zarr import ZarrSource

@@ -8,33 +8,18 @@ from __future__ import annotations
 
 import glob as _glob
 import os
-import re
 from pathlib import Path
 
 import numpy as np
 
-from daskloc.video._base import (
-    Source,
-    UnsupportedSourceError,
-    VideoError,
-    is_glob,
-    is_path,
-)
+from daskloc._utils import is_glob, natural_key
+from daskloc.video._base import Source, UnsupportedSourceError, VideoError, is_path
 from daskloc.video.tiff import TIFF_EXTENSIONS
 
 __all__ = ["IMAGE_EXTENSIONS", "ImageSequenceSource", "natural_key"]
 
 #: Single-image files accepted in an image sequence.
 IMAGE_EXTENSIONS = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
-
-
-def natural_key(path):
-    """Sort key of natural order, case-insensitive: ``img2.png`` before ``img10.png``.
-
-    (``tifffile.natural_sorted`` is case-sensitive; image sequences have always been
-    sorted without regard to case.)
-    """
-    return [int(t) if t.isdigit() else t.casefold() for t in re.split(r"(\d+)", str(path))]
 
 
 def _image_signature(path):

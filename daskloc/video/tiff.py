@@ -8,13 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from daskloc.video._base import (
-    Source,
-    UnsupportedSourceError,
-    VideoError,
-    is_glob,
-    is_path,
-)
+from daskloc._utils import is_glob
+from daskloc.video._base import Source, UnsupportedSourceError, VideoError, is_path
 
 __all__ = ["TIFF_EXTENSIONS", "TiffSource"]
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from daskloc.video._base import Source, VideoError, frame_layout, is_glob, is_path
+from daskloc._utils import is_glob
+from daskloc.video._base import Source, VideoError, frame_layout, is_path
 from daskloc.video._chunks import runs
 
 __all__ = ["ZarrSource"]

@@ -1,0 +1,41 @@
+"""The ``daskloc`` command: a thin shell over the Python API. Its six commands:
+
+    daskloc locate VIDEO... --diameter 11 --minmass 20 --invert --out features.parquet
+    daskloc info features.parquet
+    daskloc export features.parquet features.csv
+    daskloc plot features.parquet --frame 100 --kind all --out f100.png
+    daskloc pixel-stats VIDEO --out stats.zarr
+    daskloc demo
+
+One module per command (``_locate``, ``_stats``, ``_info``, ``_export``, ``_plot``,
+``_demo``); the options they share in ``_options``; errors printed in one place,
+``_console``. The commands import what they run (the cluster, the readers, matplotlib,
+...) inside their functions, when they run: that keeps ``daskloc --help`` fast.
+"""
+
+from __future__ import annotations
+
+import click
+
+from daskloc.cli._console import EXPECTED_ERRORS
+from daskloc.cli._demo import demo
+from daskloc.cli._export import export
+from daskloc.cli._info import info
+from daskloc.cli._locate import locate
+from daskloc.cli._options import CHUNKS, DASHBOARD_OPTION, parse_channel, parse_frames
+from daskloc.cli._plot import plot
+from daskloc.cli._stats import pixel_stats
+
+__all__ = ["CHUNKS", "DASHBOARD_OPTION", "EXPECTED_ERRORS", "demo", "export", "info", "locate",
+           "main", "parse_channel", "parse_frames", "pixel_stats", "plot"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="daskloc")
+def main():
+    """Find particles in microscopy videos (Crocker-Grier locate, as in trackpy) on Dask."""
+
+
+for _command in (locate, pixel_stats, info, export, plot, demo):
+    main.add_command(_command)
+del _command

@@ -1,0 +1,88 @@
+"""``daskloc info``: what a feature store holds, and what a careful reader must know.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from daskloc.cli._console import EXPECTED_ERRORS, fail
+from daskloc.pipeline import _frames_text
+
+
+@click.command()
+@click.argument("store")
+@click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
+def info(store, as_json):
+    """Show what a feature STORE holds: progress, features, parameters, source."""
+    from daskloc.stores import store_info
+
+    try:
+        summary = store_info(store)
+    except EXPECTED_ERRORS as exc:
+        fail(exc)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, default=str))
+        return
+    state = "complete" if summary["complete"] else "incomplete (rerun the same command to resume)"
+    click.echo(f"store:      {summary['path']} ({summary['backend']})")
+    click.echo(f"state:      {state}")
+    click.echo(f"frames:     {summary['frames_complete']} of {summary['frames_total']} done "
+               f"({summary['chunks_complete']} of {summary['chunks_total']} chunks)")
+    click.echo(f"features:   {summary['n_features']}")
+    source = summary.get("source") or {}
+    click.echo(f"source:     {source.get('path', source.get('description', '?'))}")
+    params = summary.get("params") or {}
+    click.echo("parameters: " + ", ".join(f"{k}={v}" for k, v in params.items()))
+    click.echo(f"written by: daskloc {summary.get('daskloc_version')} ({summary.get('updated')})")
+    for line in _warnings_of(summary):
+        click.echo(line)
+
+
+def _warnings_of(summary):
+    """The lines of ``daskloc info`` about what a careful reader must know."""
+    lines = []
+    writer = summary.get("writer")
+    if writer:
+        state = (f"left by a writer that is gone ({writer['stale']}; the next job takes it "
+                 "over)" if writer.get("stale") else "being written now")
+        lines.append(f"writer:     {state}: process {writer.get('pid')} on "
+                     f"{writer.get('host')}, since {writer.get('started')}, last heartbeat "
+                     f"{writer.get('heartbeat')}")
+    if not summary.get("verified", True):
+        lines.append("note:       written by daskloc < 0.2: its chunks carry no job identity "
+                     "(readable, not resumable; --overwrite locates it again)")
+    if summary.get("metadata_edited"):
+        lines.append("warning:    the metadata's parameters or source were changed after the "
+                     "job wrote it: chunks that do not match them are not read")
+    ignored = [(c, c["chunk"], c["reason"]) for c in summary.get("ignored_chunks") or []]
+    if ignored:
+        lines += _chunk_lines("ignored:    {} chunks in the store are not read:", ignored)
+        lines.append("            (remove them, or rerun with --overwrite; plain Parquet "
+                     "readers would read them)")
+    failed = [(c, (c["start"], c["stop"]), c.get("error"))
+              for c in summary.get("failed_chunks") or []]
+    if failed:
+        lines += _chunk_lines("failed:     {} chunks could not be located:", failed)
+    skipped = summary.get("skipped_frames")
+    if skipped:
+        if isinstance(skipped, dict):
+            n = sum(len(v) for v in skipped.values())
+            text = "; ".join(f"{k}: {_frames_text(v)}" for k, v in skipped.items())
+        else:
+            n, text = len(skipped), _frames_text(skipped)
+        lines.append(f"skipped:    {n} frames could not be decoded and have no features "
+                     f"(on_error=skip): {text}")
+    return lines
+
+
+def _chunk_lines(title, items, shown=10):
+    """A title line and one line per chunk: ``(entry, (start, stop), why)`` items."""
+    lines = [title.format(len(items))]
+    for c, (a, b), why in items[:shown]:
+        where = f"video {c['video']}: " if c.get("video") else ""
+        lines.append(f"            {where}frames [{a}, {b}): {why}")
+    if len(items) > shown:
+        lines.append(f"            ... and {len(items) - shown} more (--json lists all)")
+    return lines

@@ -1,0 +1,144 @@
+"""``daskloc locate``: a video (or several) to a feature store, on a cluster.
+"""
+
+from __future__ import annotations
+
+import click
+
+from daskloc._runner import run_batch, summary_text
+from daskloc._utils import is_glob, natural_key
+from daskloc.cli._console import EXPECTED_ERRORS, fail
+from daskloc.cli._options import (
+    CHANNEL_OPTION,
+    CHUNK_FRAMES_OPTION,
+    CLUSTER_OPTION,
+    DASHBOARD_OPTION,
+    _check_dashboard_cluster,
+    _with_params,
+    parse_channel,
+    parse_frames,
+)
+from daskloc.pipeline import BatchError
+
+
+def _video_source(videos):
+    """What the VIDEO arguments of ``locate`` name: one video, or several.
+
+    One argument that is not a glob pattern is one video, as it always was. Otherwise
+    each glob pattern is expanded (natural order; its files, or its folders when it
+    matches no file) and the paths are classified as :func:`daskloc.batch` does: if
+    all are single images (PNG, JPEG, BMP, single-page TIFF) they are ONE image
+    sequence (for one pattern, the pattern itself goes to ``open_video``); if all are
+    videos (movies, multi-page TIFFs, folders of images, Zarr arrays) each is its own
+    video in the store, even when a pattern matched only one; a mix is an error. A
+    path given twice counts once.
+    """
+    import glob
+    import os
+
+    from daskloc.pipeline import many_videos
+
+    if len(videos) == 1 and not is_glob(videos[0]):
+        return videos[0]
+    paths, expanded = [], False
+    for v in videos:
+        if not is_glob(v):
+            paths.append(v)
+            continue
+        expanded = True
+        matches = sorted(glob.glob(v, recursive=True), key=natural_key)
+        files = [m for m in matches if os.path.isfile(m)]
+        matches = files or matches  # folders (image sequences) when no file matches
+        if not matches:
+            if len(videos) == 1:
+                return v  # open_video says that nothing matches
+            raise click.UsageError(f"no files match the pattern {v!r}")
+        paths.extend(matches)
+    unique = list(dict.fromkeys(os.path.normpath(p) for p in paths))
+    if many_videos(unique) is None:  # single images: one image sequence, as always
+        if len(videos) == 1:
+            return videos[0]
+        return paths if expanded else list(videos)
+    return unique
+
+
+@click.command()
+@click.argument("videos", nargs=-1, required=True)
+@_with_params
+@CHANNEL_OPTION
+@click.option("--frames", default=None,
+              help="Frames to process: START:STOP[:STEP] or a list 1,5,9.")
+@CHUNK_FRAMES_OPTION
+@click.option("--out", "-o", required=True, help="Output store, e.g. features.parquet.")
+@CLUSTER_OPTION
+@click.option("--cluster-config", type=click.Path(dir_okay=False), default=None,
+              help="Dask config YAML for the cluster (jobqueue.slurm.*, kubernetes.*), "
+                   "merged over ~/.config/dask for this run.")
+@click.option("--workers", type=int, default=None,
+              help="Local worker processes [one per core], or SLURM jobs / Kubernetes worker pods.")
+@click.option("--scheduler", default=None,
+              help="Use a running Dask scheduler, e.g. tcp://host:8786 "
+              "(same as --cluster tcp://host:8786).")
+@DASHBOARD_OPTION
+@click.option("--overwrite", is_flag=True,
+              help="Replace an existing store written with other settings.")
+@click.option("--mask", "mask_file", default=None,
+              help="Bad pixels to fill before locating: a .npy boolean (y, x) array (True = bad), "
+                   "or a 'daskloc pixel-stats' Zarr store (its stuck and hot pixels).")
+@click.option("--background", default=None,
+              help="Static background to subtract before locating: mean, median (per pixel, "
+                   "over the video), or a .npy (y, x) array.")
+@click.option("--on-error", type=click.Choice(["raise", "skip"]), default="raise",
+              show_default=True,
+              help="Frames that cannot be decoded (a damaged file): raise = their chunk fails "
+                   "(recorded; the other chunks complete; exit status 1); skip = locate every "
+                   "frame that decodes, the skipped ones listed by 'daskloc info'.")
+def locate(videos, diameter, channel, frames, chunk_frames, out, cluster, cluster_config, workers,
+           scheduler, dashboard_address, overwrite, mask_file, background, on_error, **params):
+    """Locate features in every frame of VIDEO and stream them to --out.
+
+    VIDEO is a movie (.mov .mp4 .avi ...), a multi-page TIFF, a glob of images
+    ('frames/*.png', quoted) or several image files. A store that holds part of the
+    same job is resumed: finished chunks are kept.
+
+    Several videos in one job: give several movies, multi-page TIFFs or folders of
+    images, or a quoted glob of them ('run*/*.mov'). Each becomes its own table
+    video=NAME in --out (NAME: the file stem, made unique: bulk-water, bulk-water-2),
+    their chunks run interleaved, and --frames/--channel/--chunk-frames apply to each.
+    Single images given together (or a glob of them) stay ONE image sequence. A video
+    that cannot be read fails alone: the others complete, then the failed ones are
+    listed and the exit status is 1.
+
+    --mask and --background correct every frame before locating (see
+    daskloc.correct): masked pixels take the median of their unmasked 3x3
+    neighbours; the background B is subtracted as frame - B + mean(B). Both are part
+    of the job: resuming with others is refused (--overwrite replaces).
+    """
+    from daskloc.correct import read_background, read_mask
+
+    if scheduler is not None:
+        if cluster not in ("local", scheduler):
+            raise click.UsageError("give --cluster or --scheduler, not both")
+        cluster = scheduler
+    if workers is not None and "://" in cluster:
+        raise click.UsageError("--workers sizes a cluster daskloc starts; "
+                               "a running scheduler has its own")
+    _check_dashboard_cluster(dashboard_address, cluster)
+    try:
+        info, seconds = run_batch(
+            _video_source(videos), out=out, diameter=diameter, chunk_frames=chunk_frames,
+            channel=parse_channel(channel), frames=parse_frames(frames), workers=workers,
+            cluster=cluster, cluster_config=cluster_config, overwrite=overwrite, params=params,
+            dashboard_address=dashboard_address, on_error=on_error,
+            mask=read_mask(mask_file) if mask_file is not None else None,
+            background=read_background(background),
+        )
+    except click.ClickException:
+        raise
+    except BatchError as exc:  # some of several videos failed: the others are done
+        if getattr(exc, "summary", None):
+            click.echo(exc.summary)
+        fail(exc)
+    except EXPECTED_ERRORS as exc:
+        fail(exc)
+    click.echo(summary_text(info, seconds))

@@ -1,0 +1,36 @@
+"""One chunk's features as a partition of the result: its schema (the empty meta),
+the conversion to it, and the task of :func:`daskloc.pipeline.locate`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from daskloc.locate import feature_columns, locate_stack_counted, nonfinite_message
+
+
+def _meta(characterize):
+    cols = feature_columns(characterize)
+    return pd.DataFrame(
+        {c: np.empty(0, dtype=np.float64) for c in cols},
+        index=pd.Index(np.empty(0, dtype=np.int64), name="frame"),
+    )
+
+
+def _to_partition(df, characterize):
+    cols = list(feature_columns(characterize))
+    out = df[cols].astype(np.float64)
+    out.index = pd.Index(df["frame"].to_numpy(dtype=np.int64), name="frame")
+    return out
+
+
+def _locate_block(block, frame_numbers, params):
+    df, n_bad, n_bad_frames = locate_stack_counted(block, frame_numbers=frame_numbers, **params)
+    if n_bad:  # NaN pixels: one warning per partition, where it is computed (locate's Notes)
+        import warnings
+
+        where = f"daskloc.locate, frames {frame_numbers[0]}..{frame_numbers[-1]}"
+        warnings.warn(nonfinite_message(n_bad, n_bad_frames, where=where), UserWarning,
+                      stacklevel=2)
+    return _to_partition(df, params["characterize"])

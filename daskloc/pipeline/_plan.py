@@ -1,0 +1,110 @@
+"""A validated video (:class:`_Plan`) and its frame chunks (:class:`_Chunk`); the
+source description recorded in a store's metadata.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from daskloc.pipeline._graph import _BlockGraph
+from daskloc.stores import encode_frames
+from daskloc.video import frame_chunked, grey_video
+
+
+class _Chunk:
+    __slots__ = ("index", "frames", "start", "stop")
+
+    def __init__(self, index, frames):
+        self.index = index  # block index along the frame axis of the dask array
+        self.frames = frames  # absolute frame numbers, int64, strictly increasing
+        self.start = int(frames[0])
+        self.stop = int(frames[-1]) + 1
+
+
+class _Plan:
+    """A validated video: the dask array (one block per frame chunk) and its chunks."""
+
+    def __init__(self, video, open_options=None):
+        video = grey_video(video, open_options=open_options)
+        data = frame_chunked(video)
+        if "frame" in video.coords:
+            frames = np.asarray(video.coords["frame"].values)
+            if frames.size and not np.issubdtype(frames.dtype, np.integer):
+                raise ValueError(f"the frame coordinate must hold integers, got {frames.dtype}")
+            frames = frames.astype(np.int64)
+        else:
+            frames = np.arange(data.shape[0], dtype=np.int64)
+        if frames.size > 1 and not np.all(np.diff(frames) > 0):
+            raise ValueError(
+                "the video's frame numbers must increase strictly (sort the frame selection "
+                "given to open_video)"
+            )
+        if frames.size and frames[0] < 0:
+            raise ValueError(f"frame numbers must be non-negative, got {frames[0]}")
+        self.video = video
+        self.data = data
+        self.frames = frames
+        self.chunks = []
+        offset = 0
+        for i, n in enumerate(data.chunks[0]):
+            if n:
+                self.chunks.append(_Chunk(i, frames[offset : offset + n]))
+            offset += n
+
+    @property
+    def divisions(self):
+        return tuple(c.start for c in self.chunks) + (self.chunks[-1].stop - 1,)
+
+    def block_graph(self):
+        return _BlockGraph(self.data)
+
+    def source(self):
+        """The source description recorded in a store's metadata (JSON values)."""
+        attrs = dict(self.video.attrs)
+        src = attrs.get("source")
+        path = file_size = mtime = None
+        if isinstance(src, (str, os.PathLike)):
+            path = os.fspath(src)
+            if os.path.exists(path):
+                path = os.path.abspath(path)
+                if os.path.isfile(path):
+                    st = os.stat(path)
+                    file_size, mtime = st.st_size, st.st_mtime_ns
+        elif isinstance(src, (list, tuple)) and src:
+            path = [os.path.abspath(os.fspath(p)) if isinstance(p, (str, os.PathLike))
+                    else str(p) for p in src]
+        elif src is not None:
+            path = str(src)
+        n_frames = attrs.get("n_frames")
+        return _jsonable({
+            "path": path,
+            "file_size": file_size,
+            "file_mtime_ns": mtime,
+            "n_frames": int(n_frames) if n_frames is not None else int(self.frames.size),
+            "frames": encode_frames(self.frames),
+            "n_selected": int(self.frames.size),
+            "shape": list(self.data.shape),
+            "dtype": str(self.data.dtype),
+            "channel": attrs.get("channel"),
+            "fps": attrs.get("fps"),
+            "original_shape": attrs.get("original_shape"),
+            "original_dtype": attrs.get("original_dtype"),
+        })
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.dtype):
+        return str(value)
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    return str(value)

@@ -1,0 +1,35 @@
+"""A store's complete chunks read back lazily as a dask DataFrame (what batch returns).
+"""
+
+from __future__ import annotations
+
+import dask.dataframe as dd
+
+from daskloc.pipeline._partitions import _meta, _to_partition
+
+
+def _read_chunk(store, start, stop, characterize):
+    df = store.read(frames=slice(start, stop))
+    return _to_partition(df, characterize)
+
+
+def _from_store(st):
+    """A store's complete chunks as a Dask DataFrame indexed by frame, known divisions."""
+    meta = st.metadata()
+    characterize = meta.characterize if meta is not None else True
+    chunks = st.valid_chunks(meta) if meta is not None else []
+    empty = _meta(characterize)
+    if not chunks:
+        return dd.from_pandas(empty, npartitions=1)
+    divisions = tuple(a for a, _ in chunks) + (chunks[-1][1] - 1,)
+    return dd.from_map(
+        _read_chunk,
+        [st] * len(chunks),
+        [a for a, _ in chunks],
+        [b for _, b in chunks],
+        args=(characterize,),
+        meta=empty,
+        divisions=divisions,
+        label="daskloc-read",
+        enforce_metadata=False,
+    )
