@@ -143,6 +143,10 @@ def start_batch_process(tmp_path, arr, store, *, delay, chunks, diameter=DIAMETE
 
 # ----------------------------------------------------------------- markers (tests/_markers.py)
 
+#: Fixtures that hand a test the real recordings of ../shared/data (tests/video/conftest.py).
+DATA_FIXTURES = frozenset({"movie", "movie_reference", "pngs"})
+
+
 def pytest_collection_modifyitems(config, items):
     """A test parametrised with a backend on a server, or of a test class whose
     ``backend`` is on a server, is marked ``services``; a store
@@ -155,6 +159,8 @@ def pytest_collection_modifyitems(config, items):
         callspec = getattr(item, "callspec", None)
         if callspec is not None and any(needs_service(v) for v in callspec.params.values()):
             item.add_marker(pytest.mark.services)
+        if DATA_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.data)
         cls = getattr(item, "cls", None)
         if needs_service(getattr(cls, "backend", None)):  # a suite subclass on a server
             item.add_marker(pytest.mark.services)

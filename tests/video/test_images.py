@@ -51,6 +51,7 @@ def test_png_sequence_from_glob(pngs):
     np.testing.assert_array_equal(sync(v.data), pngs)
 
 
+@pytest.mark.data
 def test_image_sequence_directory_list_and_identical_pairs():
     folder = data_path("image_sequence")
     files = sorted(folder.glob("*.png"))

@@ -38,6 +38,7 @@ class TestRgbTiffReader(ReaderTests):
         return str(path)
 
 
+@pytest.mark.data
 def test_multipage_tiff():
     path = data_path("stuck.tif")
     expected = tifffile.imread(path)
