@@ -26,7 +26,6 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 FORMATS = ("parquet", "zarr")
@@ -59,43 +58,38 @@ def make_chunk(start, stop, per_frame, seed):
 
 
 def job_metadata(backend, n_frames, chunks):
-    """The metadata document batch writes for such a job (same keys and layout)."""
+    """The job metadata batch writes for such a job (daskloc.metadata.JobMetadata)."""
     import daskloc
-    from daskloc.locate import feature_columns, normalize_params
-    from daskloc.metadata import METADATA_FORMAT, METADATA_VERSION
+    from daskloc.locate import normalize_params
+    from daskloc.metadata import JobMetadata, utc_now
+    from daskloc.schema import feature_dtypes
     from daskloc.stores.base import encode_frames
 
     params = normalize_params(DIAMETER, **PARAMS)
-    now = datetime.now(UTC).isoformat(timespec="seconds")
-    return {
-        "format": METADATA_FORMAT,
-        "format_version": METADATA_VERSION,
-        "store": {"backend": backend},
-        "daskloc_version": daskloc.__version__,
-        "created": now,
-        "updated": now,
-        "params": params,
-        "source": {
+    now = utc_now()
+    meta = JobMetadata(
+        params=params,
+        source={
             "path": "synthetic (benchmarks/bench_partial.py)", "file_size": None,
             "file_mtime_ns": None, "n_frames": n_frames,
             "frames": encode_frames(range(n_frames)), "n_selected": n_frames,
             "shape": [n_frames, *SHAPE], "dtype": "uint8", "channel": None, "fps": None,
             "original_shape": None, "original_dtype": None,
         },
-        "chunking": {"chunk_frames": [b - a for a, b in chunks],
-                     "chunks": [[a, b] for a, b in chunks]},
-        "columns": {c: "float64" for c in feature_columns(params["characterize"])}
-        | {"frame": "int64"},
-        "complete_chunks": [],
-        "n_features": 0,
-        "finished": False,
-    }
+        chunking={"chunk_frames": [b - a for a, b in chunks],
+                  "chunks": [[a, b] for a, b in chunks]},
+        columns=feature_dtypes(params["characterize"]),
+        store={"backend": backend}, daskloc_version=daskloc.__version__,
+        created=now, updated=now,
+    )
+    meta.job = meta.identity
+    return meta
 
 
 def build(paths, n_frames, per_frame, chunk_frames):
     """Write the same chunks to every store; ``{format: write seconds}`` (generation not
     included)."""
-    from daskloc.metadata import chunk_id, job_identity
+    from daskloc.metadata import chunk_id, utc_now
     from daskloc.stores import open_store
 
     chunks = [(a, min(a + chunk_frames, n_frames)) for a in range(0, n_frames, chunk_frames)]
@@ -105,21 +99,21 @@ def build(paths, n_frames, per_frame, chunk_frames):
         t0 = time.perf_counter()
         st.prepare()
         metas[fmt] = job_metadata(st.backend, n_frames, chunks)
-        st.write_metadata(metas[fmt])
+        st.write_metadata(metas[fmt].to_json())
         seconds[fmt] = time.perf_counter() - t0
         stores[fmt] = st
     for i, (a, b) in enumerate(chunks):
         df = make_chunk(a, b, per_frame, seed=i)
         for fmt, st in stores.items():
             t0 = time.perf_counter()
-            st.append_chunk(a, b, df, chunk_id=chunk_id(job_identity(metas[fmt]), a, b))
+            st.append_chunk(a, b, df, chunk_id=chunk_id(metas[fmt].identity, a, b))
             seconds[fmt] += time.perf_counter() - t0
     for fmt, st in stores.items():
         t0 = time.perf_counter()
-        meta = dict(metas[fmt], complete_chunks=[[a, b] for a, b in chunks],
-                    n_features=n_frames * per_frame, finished=True,
-                    updated=datetime.now(UTC).isoformat(timespec="seconds"))
-        st.write_metadata(meta)
+        meta = metas[fmt]
+        meta.complete_chunks = [[a, b] for a, b in chunks]
+        meta.n_features, meta.finished, meta.updated = n_frames * per_frame, True, utc_now()
+        st.write_metadata(meta.to_json())
         st.close()
         seconds[fmt] += time.perf_counter() - t0
     return seconds, len(chunks)

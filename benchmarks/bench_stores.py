@@ -49,7 +49,7 @@ def locate_once(movie, n_frames, chunk_frames, workdir):
     seconds = time.perf_counter() - t0
     st = open_store(path)
     chunks = [(a, b, st.read(slice(a, b))) for a, b in st.complete_chunks()]
-    return chunks, st.read_metadata(), seconds
+    return chunks, st.metadata(), seconds
 
 
 def location(backend, workdir):
@@ -120,21 +120,23 @@ def server_size(backend, url, table):
 
 def write(url, table, chunks, meta):
     """Append every chunk through the store interface, as batch does; seconds."""
-    from daskloc.metadata import chunk_id, job_identity
+    from daskloc.metadata import chunk_id
     from daskloc.stores import open_store
 
-    meta = dict(meta, complete_chunks=[], n_features=0, finished=False)
-    identity = job_identity(meta)
+    meta = meta.copy()  # a JobMetadata
+    meta.complete_chunks, meta.n_features, meta.finished = [], 0, False
+    identity = meta.identity
     t0 = time.perf_counter()
     st = open_store(url, "a", table=table)
     st.prepare()
-    st.write_metadata(meta)
+    st.write_metadata(meta.to_json())
     done, n = [], 0
     for a, b, df in chunks:
         st.append_chunk(a, b, df, chunk_id=chunk_id(identity, a, b))
         done.append([a, b])
         n += len(df)
-    st.write_metadata(dict(meta, complete_chunks=done, n_features=n, finished=True))
+    meta.complete_chunks, meta.n_features, meta.finished = done, n, True
+    st.write_metadata(meta.to_json())
     st.close()
     return time.perf_counter() - t0
 

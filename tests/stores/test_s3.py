@@ -22,6 +22,7 @@ from zarr.storage import FsspecStore
 
 from daskloc.locate import locate_stack
 from daskloc.pipeline import batch
+from daskloc.schema import feature_columns
 from daskloc.stores import ParquetStore, open_store, read_features, store_info
 from daskloc.stores.zarr import ZarrStore
 from tests.conftest import DIAMETER, PARAMS, CountingArray, as_video, make_spots
@@ -31,7 +32,7 @@ from tests.stores._suite import DasklocStoreTests
 pytestmark = pytest.mark.services  # the S3-compatible server
 
 FIRST = 100
-COLUMNS = ["y", "x", "mass", "size", "ecc", "signal", "raw_mass", "ep"]
+COLUMNS = list(feature_columns())  # the schema (daskloc.schema)
 
 
 @pytest.fixture(scope="module")

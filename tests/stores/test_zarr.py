@@ -29,13 +29,14 @@ from zarr.storage import LocalStore
 
 from daskloc.locate import locate_stack
 from daskloc.pipeline import batch
+from daskloc.schema import feature_columns
 from daskloc.stores import open_store, read_features, store_info
 from daskloc.stores.zarr import ZarrStore
 from tests.conftest import DIAMETER, PARAMS, CountingArray, as_video, make_spots
 from tests.stores._suite import DasklocStoreTests
 
 FIRST = 100  # absolute number of the first frame of the test videos
-COLUMNS = ["y", "x", "mass", "size", "ecc", "signal", "raw_mass", "ep"]
+COLUMNS = list(feature_columns())  # the schema (daskloc.schema)
 
 
 @pytest.fixture(scope="module")
