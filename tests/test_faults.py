@@ -273,7 +273,9 @@ def test_client_killed_at_random_points_then_rerun(tmp_path):
 
     arr = make_spots(n_frames=40, shape=(64, 64), n_particles=6, seed=5)
     reference = locate_stack(arr, DIAMETER, **PARAMS)
-    total = 20  # chunks of 2 frames
+    # chunks of 2 frames, 0.5 s each: a writer needs ~5 s, so the kills (1-3 new chunks
+    # after start-up, three pollers in this process) land mid-job even on a loaded machine
+    total = 20
     backends = ["parquet", "zarr", "sqlite"]
     locs = {}
     for i, backend in enumerate(backends):
@@ -282,7 +284,7 @@ def test_client_killed_at_random_points_then_rerun(tmp_path):
         locs[backend] = (location(backend, directory), directory, np.random.default_rng(i + 1))
     with ThreadPoolExecutor(len(backends)) as pool:
         runs = {b: pool.submit(_kill_repeatedly, loc, directory, arr, reference, rng,
-                               kills=4, total=total, delay=0.25)
+                               kills=4, total=total, delay=0.5)
                 for b, (loc, directory, rng) in locs.items()}
         histories = {b: f.result() for b, f in runs.items()}
     for backend, history in histories.items():
