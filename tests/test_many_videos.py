@@ -13,11 +13,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import dask
 import imageio.v3 as iio
@@ -32,6 +30,7 @@ from daskloc import locate_stack, open_video
 from daskloc.pipeline import BatchError, batch, many_videos, video_names
 from daskloc.stores import ParquetStore, StoreMismatchError, open_store, read_features, store_info
 from daskloc.stores.base import check_table_name
+from daskloc.testing._batch import kill_when
 from tests._data import data_path
 from tests.conftest import make_spots
 from tests.stores import _services
@@ -271,19 +270,8 @@ def test_resume_after_sigkill_of_a_many_video_job(tmp_path, monkeypatch):
     store = tmp_path / "f.parquet"
     proc = subprocess.Popen([sys.executable, str(script), str(tmp_path), str(store), "0.3"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None:
-            if len(list(store.glob("video=*/part-*.parquet"))) >= 5:
-                break
-            time.sleep(0.02)
-        assert proc.poll() is None, proc.communicate()[1].decode()
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    kill_when(proc, lambda: len(list(store.glob("video=*/part-*.parquet"))) >= 5,
+              interval=0.02)
     total = 3 + 5 + 7  # chunks of 2 frames
     before = {name: open_store(store, table=f"video={name}").complete_chunks()
               for name in LENGTHS}

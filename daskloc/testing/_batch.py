@@ -13,7 +13,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-__all__ = ["as_video", "start_batch_process"]
+__all__ = ["as_video", "kill_when", "start_batch_process"]
 
 _BATCH_SCRIPT = textwrap.dedent(
     """
@@ -106,3 +106,43 @@ def as_video(arr, chunks=4, first_frame=0, attrs=None):
         coords={"frame": np.arange(first_frame, first_frame + n, dtype=np.int64)},
         attrs=dict(attrs or {}),
     )
+
+
+def kill_when(proc, predicate, timeout=120.0, interval=0.05):
+    """SIGKILL a batch process as soon as ``predicate()`` holds (a writer mid-job).
+
+    Parameters
+    ----------
+    proc : subprocess.Popen
+        From :func:`start_batch_process`.
+    predicate : callable
+        Polled every ``interval`` seconds; an exception counts as False (the store is
+        not created yet, or busy).
+    timeout : float
+        Seconds to wait, in all.
+
+    Raises
+    ------
+    AssertionError
+        The process ended before the predicate held (with its stderr), or it did not
+        hold within ``timeout``.
+    """
+    import signal
+    import time
+
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if predicate():
+                    break
+            except Exception:  # noqa: BLE001 - not created yet, or busy
+                pass
+            time.sleep(interval)
+        assert proc.poll() is None, proc.communicate()[1].decode()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

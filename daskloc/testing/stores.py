@@ -29,7 +29,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import pickle
-import signal
 import time
 
 import numpy as np
@@ -45,7 +44,7 @@ from daskloc.stores import (
     store_class,
     store_info,
 )
-from daskloc.testing._batch import as_video, start_batch_process
+from daskloc.testing._batch import as_video, kill_when, start_batch_process
 
 __all__ = ["CHUNKS", "COLUMNS", "StoreLocation", "StoreTests", "fake_features",
            "source_metadata"]
@@ -432,24 +431,7 @@ class StoreTests:
         proc = start_batch_process(tmp_path, arr, location.url, delay=0.25, chunks=4,
                                    diameter=self.diameter, params=self.params,
                                    store_kwargs=location.batch_kwargs)
-        try:
-            deadline = time.monotonic() + 120
-            done = []
-            while time.monotonic() < deadline and proc.poll() is None:
-                try:
-                    done = location.open().complete_chunks()
-                except Exception:  # noqa: BLE001 - not created yet, or busy
-                    done = []
-                if len(done) >= 2:
-                    break
-                time.sleep(0.05)
-            assert proc.poll() is None, proc.communicate()[1].decode()
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        kill_when(proc, lambda: len(location.open().complete_chunks()) >= 2)
         assert 2 <= len(location.open().complete_chunks()) < 10
         batch(as_video(arr, chunks=4), self.diameter, store=location.url, do_not_return=True,
               **location.batch_kwargs, **self.params)

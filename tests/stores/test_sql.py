@@ -31,6 +31,7 @@ from daskloc.locate import feature_columns, locate_stack
 from daskloc.pipeline import batch
 from daskloc.stores import open_store, read_features, store_info
 from daskloc.stores.sql import MYSQL_INF, SQLStore, sql_table_name
+from daskloc.testing._batch import kill_when
 from tests.conftest import DIAMETER, PARAMS, as_video, make_spots, start_batch_process
 from tests.stores import _services
 from tests.stores._suite import DasklocStoreTests
@@ -329,19 +330,7 @@ def test_resume_after_sigkill_of_a_batch(db, tmp_path):
     db.stores.append(db.store(table=table))  # cleaned up at the end
     proc = start_batch_process(tmp_path, arr, db.url, delay=0.25, chunks=4,
                                store_kwargs={"table": table})
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None:
-            if len(db.store(table=table).complete_chunks()) >= 2:
-                break
-            time.sleep(0.05)
-        assert proc.poll() is None, proc.communicate()[1].decode()
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    kill_when(proc, lambda: len(db.store(table=table).complete_chunks()) >= 2)
     st = db.store(table=table)
     assert 2 <= len(_assert_consistent(db, st)) < 8
     batch(as_video(arr, chunks=4), DIAMETER, store=db.url, table=table, do_not_return=True,
