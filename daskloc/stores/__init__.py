@@ -17,6 +17,7 @@ import pandas as pd
 
 from daskloc._utils import natural_key
 from daskloc.metadata import JobMetadata
+from daskloc.stores._lease import LockFileOps, ObjectLeaseOps, lease_name
 from daskloc.stores._names import VIDEO_KEY, video_table
 from daskloc.stores._registry import (
     ENTRY_POINT_GROUP,
@@ -50,7 +51,9 @@ __all__ = [
     "CAPABILITIES",
     "ENTRY_POINT_GROUP",
     "OBJECT_SCHEMES",
+    "ObjectLeaseOps",
     "FeatureStore",
+    "LockFileOps",
     "MetadataError",
     "ParquetStore",
     "StoreBusyError",
@@ -63,6 +66,7 @@ __all__ = [
     "decode_frames",
     "encode_frames",
     "is_store_location",
+    "lease_name",
     "open_store",
     "read_features",
     "register_backend",

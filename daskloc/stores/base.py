@@ -482,7 +482,11 @@ class FeatureStore(abc.ABC):
 
     # -- the writer's lease ------------------------------------------------------
     def _lease_ops(self):
-        """The backend's lease primitives (see :mod:`daskloc.stores._lease`)."""
+        """The backend's lease primitives: a backend returns
+        ``daskloc.stores.LockFileOps(path)`` for a local lock file beside its data (name
+        it with ``daskloc.stores.lease_name(location, table)``) or
+        ``daskloc.stores.ObjectLeaseOps(fs, path)`` on object storage; ``batch`` refuses
+        to write a store without a lease (one writer per store)."""
         raise NotImplementedError(
             f"the {self.backend or type(self).__name__} store backend has no lease"
         )

@@ -70,7 +70,7 @@ class JSONLinesStore(FeatureStore):
                 os.remove(os.path.join(self.dir, name))
 
     def _lease_ops(self):
-        from daskloc.stores._lease import LockFileOps
+        from daskloc.stores import LockFileOps  # the public lease of a local store
 
         return LockFileOps(os.path.join(self.dir, ".daskloc-lease"))
 
