@@ -32,6 +32,7 @@ import daskloc.video.movie as movie_module
 from daskloc.video import VideoDecodeError, VideoError, open_video, skip_undecodable
 from daskloc.video._chunks import ChunkRequest, read_chunk, to_dataarray
 from tests._damage import damage_packet, packet_table
+from tests.video._helpers import encode  # a small H.264 movie, frames all distinct
 
 try:
     from tests._data import data_path
@@ -100,32 +101,6 @@ def as_count_mode(path, chunks, channel=None):
     packets = [(p[0], p[1], p[4]) for p in packet_table(path)]
     src.toc = movie_module.MovieToc(packets, "count")
     return to_dataarray(src, np.arange(src.toc.n), chunks, channel)
-
-
-def encode(path, n=60, keyint=12, bframes=2):
-    """A small H.264 movie (B-frames, a keyframe every ``keyint``), frames all distinct."""
-    try:
-        av.codec.Codec("libx264", "w")
-    except Exception:
-        pytest.skip("PyAV has no libx264 encoder")
-    rng = np.random.default_rng(1)
-    base = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
-    container = av.open(str(path), "w")
-    params = (
-        f"keyint={keyint}:min-keyint={keyint}:bframes={bframes}:b-adapt=0:"
-        "b-pyramid=normal:scenecut=0"
-    )
-    stream = container.add_stream("libx264", rate=25, options={"x264-params": params, "qp": "10"})
-    stream.pix_fmt = "yuv420p"
-    stream.width, stream.height = 64, 48
-    for i in range(n):
-        image = np.roll(base, 3 * i, axis=1)
-        image[:8, :8] = (4 * i) % 256
-        for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
-            container.mux(packet)
-    for packet in stream.encode():
-        container.mux(packet)
-    container.close()
 
 
 def check_skipped_block(block, clean, skipped, first_label=0):
