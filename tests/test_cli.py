@@ -81,6 +81,7 @@ def test_locate_movie_then_info(tmp_path, movie):
     assert (read_features(out).mass > 30).all() and len(read_features(out)) < len(features)
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_locate_on_a_running_scheduler(tmp_path, movie, cluster):
     out = tmp_path / "features.parquet"
@@ -121,6 +122,7 @@ def test_scheduler_that_does_not_answer_fails_in_bounded_time(tmp_path, movie):
         (["{notavideo}", "--diameter", 11], ["{notavideo}"]),
     ],
 )
+@pytest.mark.slow
 def test_errors_a_person_can_act_on(tmp_path, movie, args, phrases):
     notavideo = tmp_path / "notes.mov"
     notavideo.write_text("this is not a movie")
@@ -145,6 +147,7 @@ def test_unwritable_output(tmp_path, movie):
     assert_clean_error(result, str(target))
 
 
+@pytest.mark.slow
 def test_info_on_missing_store(tmp_path):
     assert_clean_error(run("info", tmp_path / "nothing.parquet"), "nothing.parquet")
 
@@ -251,6 +254,7 @@ def stop(proc, lines):
 @pytest.mark.data
 @pytest.mark.parametrize("command,option", [("locate", None), ("locate", "0.0.0.0:0"),
                                             ("demo", None)])
+@pytest.mark.slow
 def test_printed_dashboard_link_is_where_it_listens(tmp_path, movie, command, option):
     """While `daskloc locate` (the whole movie) or `daskloc demo` runs, `ss` shows its
     dashboard on the port of the printed link: on 127.0.0.1 only by default, on every
@@ -322,6 +326,7 @@ def test_pixel_stats_dashboard_address(tmp_path):
     ("pixel-stats", ["--cluster", "kubernetes", "--dashboard-address", "127.0.0.1:8787"],
      ["--dashboard-address", "scheduler pod"]),
 ])
+@pytest.mark.slow
 def test_dashboard_address_errors(tmp_path, movie, command, args, phrases):
     extra = ["--diameter", 11] if command == "locate" else []
     result = run(command, movie, "--channel", 0, *extra, "--out", tmp_path / "out", *args,
@@ -330,6 +335,7 @@ def test_dashboard_address_errors(tmp_path, movie, command, args, phrases):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_help_warns_that_the_dashboard_has_no_login():
     for command in ("locate", "pixel-stats"):
         text = " ".join(run(command, "--help").stdout.split())

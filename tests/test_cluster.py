@@ -222,6 +222,7 @@ def test_slurm_cluster_keeps_its_config_after_the_call(tmp_path):
 # ----------------------------------------------------------------- local and address
 
 
+@pytest.mark.slow
 def test_local_client_closes_its_cluster():
     client = dlc.make_client("local", workers=2)
     try:
@@ -233,6 +234,7 @@ def test_local_client_closes_its_cluster():
     assert cluster.status.name == "closed"
 
 
+@pytest.mark.slow
 def test_connect_still_works():
     client = daskloc.connect(workers=1)
     try:
@@ -252,6 +254,7 @@ def test_address_client_leaves_the_scheduler_running(cluster):
         assert again.submit(sum, [1, 2]).result() == 3
 
 
+@pytest.mark.slow
 def test_address_that_does_not_answer_fails_in_bounded_time():
     address = f"tcp://127.0.0.1:{free_port()}"
     t0 = time.monotonic()
@@ -302,6 +305,7 @@ def assert_dashboard_answers(link):
     assert "Dask" in body, body[:500]  # a Dask dashboard, not whatever else holds a port
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("start", ["make_client", "connect"])
 def test_local_dashboard_scheduler_and_workers_listen_on_loopback_only(start):
     """By default nothing of the local cluster listens beyond this machine: the dashboard
@@ -331,6 +335,7 @@ def test_local_dashboard_scheduler_and_workers_listen_on_loopback_only(start):
         client.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("holder_host", ["127.0.0.1", "0.0.0.0"])
 def test_busy_8787_gives_a_free_loopback_port_and_the_link_names_it(holder_host):
     """8787 taken (here, or by another process on this shared machine): distributed moves
@@ -356,6 +361,7 @@ def test_busy_8787_gives_a_free_loopback_port_and_the_link_names_it(holder_host)
             holder.close()
 
 
+@pytest.mark.slow
 def test_dashboard_address_opts_in_to_every_interface():
     """dashboard_address="0.0.0.0:0": listening on every interface (reachable through
     the machine's own network address), the link naming the port."""
@@ -372,6 +378,7 @@ def test_dashboard_address_opts_in_to_every_interface():
             assert_dashboard_answers(f"http://{other}:{port}/status")
 
 
+@pytest.mark.slow
 def test_dashboard_address_chosen_port_and_interface_are_in_the_link():
     """A given port is used; a given interface is what the link names (distributed's own
     link would name the scheduler's 127.0.0.1, where this dashboard does not listen)."""

@@ -149,6 +149,7 @@ def damaged_b(movie, tmp_path_factory):
     return str(path)
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_damaged_copies_fail_exactly_at_the_damaged_packet(movie, table, damaged, damaged_b):
     frames, error = decode_until_error(movie)
@@ -198,6 +199,7 @@ def test_raise_names_the_file_the_first_failing_frame_and_the_chunk(damaged, tab
         assert info.value.reason.startswith("InvalidDataError: ")
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_decode_error_pickles_and_crosses_processes(damaged):
     v = open_video(damaged, channel=0, chunks=64)
@@ -218,6 +220,7 @@ def test_decode_error_pickles_and_crosses_processes(damaged):
     assert info.value.reason == err.reason
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_skip_keeps_every_decodable_frame_bit_identical(damaged, table, clean_red):
     lost = pts_mode_lost(table, P_PACKET)
@@ -239,6 +242,7 @@ def test_skip_keeps_every_decodable_frame_bit_identical(damaged, table, clean_re
     np.testing.assert_array_equal(block[238:256], clean_red[238:256])
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_chunks_without_damage_are_unaffected(damaged, clean_red):
     v = open_video(damaged, channel=0)
@@ -283,6 +287,7 @@ def test_frame_selection_reports_absolute_frame_numbers(damaged, table, clean_re
     assert not block[rows].any()
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_count_mode_keeps_only_frames_counted_before_the_error(damaged, clean_red):
     """Numbering by counting: nothing after the error in its GOP is counted or kept."""

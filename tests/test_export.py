@@ -412,6 +412,7 @@ def test_copy_to_every_store(src, tmp_path, backend, cleanup):
     pd.testing.assert_frame_equal(read_features(back), read_features(src, slice(103, 121)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("frames", SELECTIONS[1:])
 @pytest.mark.parametrize("backend", STORE_BACKENDS)
 def test_copy_a_frame_selection(src, tmp_path, backend, frames, cleanup):
@@ -567,6 +568,7 @@ def test_cli_export(src, tmp_path):
         (["{out}/f.csv", "--out-table", "t"], ["has no tables"]),
     ],
 )
+@pytest.mark.slow
 def test_cli_errors_are_one_line(src, tmp_path, args, phrases):
     (tmp_path / "exists.csv").write_text("x")
     result = cli("export", src, *[a.format(out=tmp_path) for a in args])
@@ -576,6 +578,7 @@ def test_cli_errors_are_one_line(src, tmp_path, args, phrases):
         assert phrase in result.stderr, result.stderr
 
 
+@pytest.mark.slow
 def test_cli_missing_store(tmp_path):
     result = cli("export", tmp_path / "missing.parquet", tmp_path / "f.csv")
     assert result.returncode == 1 and "Traceback" not in result.stderr

@@ -21,6 +21,7 @@ def run(code, tmp_path):
     return proc
 
 
+@pytest.mark.slow
 def test_a_core_install_locates_into_parquet_and_zarr(tmp_path):
     proc = run("""
         import dask
@@ -47,6 +48,7 @@ def test_a_core_install_locates_into_parquet_and_zarr(tmp_path):
     ("daskloc.make_client('kubernetes')", "kubernetes"),
     ("import daskloc.plot", "plot"),
 ])
+@pytest.mark.slow
 def test_a_missing_extra_is_named(code, extra, tmp_path):
     proc = run(f"""
         import daskloc, daskloc.stores

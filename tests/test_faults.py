@@ -381,6 +381,7 @@ def _assert_nothing_half_written(loc, backend, done, temporary_ok=False):
 
 @pytest.mark.parametrize("backend,where", [("parquet", "local"), ("parquet", "cluster"),
                                            ("zarr", "local"), ("sqlite", "local")])
+@pytest.mark.slow
 def test_disk_full_mid_job(backend, where, small_disk, dense_video, request):
     """The disk fills up after some chunks: a clear error naming the store and the fix;
     the store opens and holds exactly its complete chunks; after freeing space a rerun
@@ -458,6 +459,7 @@ def immutable_ok(tmp_path):
 
 @pytest.mark.parametrize("backend,where", [("parquet", "local"), ("parquet", "cluster"),
                                            ("zarr", "local")])
+@pytest.mark.slow
 def test_store_made_unwritable_mid_job(backend, where, immutable_ok, dense_video, tmp_path,
                                        request):
     """Mid-job the store becomes immutable (chattr -R +i: even root may not write): a
@@ -529,6 +531,7 @@ def _connect_in_subprocess(address, timeout, bound):
         proc.communicate()
 
 
+@pytest.mark.slow
 def test_scheduler_that_accepts_but_never_answers_fails_in_bounded_time():
     """A port that accepts TCP connections but never speaks (a hung scheduler, another
     service, an SSH tunnel whose far end is gone) gives a clear error within about the

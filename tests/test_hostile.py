@@ -268,6 +268,7 @@ def drop_metadata(loc):
     st.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("location", BACKENDS, indirect=True)
 def test_missing_or_edited_metadata_never_passes_old_rows_off_as_new(location, video_arr):
     loc = location
@@ -455,6 +456,7 @@ def damage(loc, how):
         engine.dispose()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["garbage", "truncated", "types"])
 @pytest.mark.parametrize("backend", ["parquet", "zarr", "hdf5", "sqlite"])
 def test_damaged_metadata_is_explained_and_overwrite_starts_again(backend, how, tmp_path,
@@ -534,6 +536,7 @@ def wait_for(predicate, seconds=60, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("location", BACKENDS, indirect=True)
 def test_a_second_writer_is_refused_at_once_naming_the_first(location, video_arr, tmp_path):
     loc = location
@@ -564,6 +567,7 @@ def test_a_second_writer_is_refused_at_once_naming_the_first(location, video_arr
 
 @pytest.mark.parametrize("location", ["parquet", "hdf5", "zarr", "sqlite", "postgresql",
                                       "parquet-s3"], indirect=True)
+@pytest.mark.slow
 def test_a_sigkilled_writers_lease_is_taken_over(location, video_arr, tmp_path):
     loc = location
     proc = start_batch_process(tmp_path, video_arr, loc.url, delay=0.4, chunks=4,
@@ -608,6 +612,7 @@ def test_a_lease_from_another_host_is_kept_while_it_beats(location, video_arr):
     pd.testing.assert_frame_equal(read_features(loc.url, **loc.kwargs), reference(video_arr))
 
 
+@pytest.mark.slow
 def test_a_second_writers_clean_up_never_deletes_the_first_writers_temporary_file(
         tmp_path, video_arr):
     """As found: the second writer's start-up clean-up deleted the first's temporary
@@ -770,6 +775,7 @@ def test_one_nan_pixel_per_frame_is_masked_with_one_warning(tmp_path):
 # ============================================================ 10. colour video, no --channel
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_a_colour_movie_without_channel_is_told_in_cli_words_before_any_cluster(tmp_path):
     out = run_cli("locate", data_path("bulk-water.mov"), "--diameter", "11",

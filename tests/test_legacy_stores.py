@@ -44,6 +44,7 @@ def legacy(request, tmp_path):
     return f"sqlite:///{dst}" if request.param.endswith(".db") else str(dst)
 
 
+@pytest.mark.slow
 def test_a_store_of_daskloc_0_1_reads_as_before(legacy, arr, tmp_path):
     ref = locate_stack(arr, DIAMETER, **PARAMS)
     pd.testing.assert_frame_equal(read_features(legacy), ref)

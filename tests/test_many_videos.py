@@ -115,6 +115,7 @@ def location(backend, tmp_path):
     raise AssertionError(backend)
 
 
+@pytest.mark.slow
 @pytest.mark.data
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_each_video_equals_a_one_video_run(backend, tmp_path, videos, movie, references):
@@ -260,6 +261,7 @@ def as_dataarray(arr, chunks):
     )
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_of_a_many_video_job(tmp_path, monkeypatch):
     arrays = {name: dark_spots(n, seed) for seed, (name, n) in enumerate(LENGTHS.items())}
     for name, arr in arrays.items():
@@ -318,6 +320,7 @@ def failing_midway(arr):
                         coords={"frame": np.arange(len(arr), dtype=np.int64)})
 
 
+@pytest.mark.slow
 @pytest.mark.data
 @pytest.mark.parametrize("where", ["local", "cluster-zarr"])
 def test_a_bad_video_fails_alone_and_is_named(tmp_path, videos, references, request, where):

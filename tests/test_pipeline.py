@@ -100,6 +100,7 @@ def test_loc_reads_only_the_chunks_needed(spots):
         assert sorted(counting.reads) == [0, 4, 8, 12, 16, 20]
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_real_movie_loc_decodes_only_the_chunks_needed():
     from daskloc.testing.readers import count_chunk_reads
@@ -332,6 +333,7 @@ def test_resume_skips_complete_chunks_and_cleans_temp_files(spots, tmp_path):
     assert meta["finished"] and len(meta["complete_chunks"]) == 6
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill(tmp_path):
     """Kill a batch process with SIGKILL mid-run; resuming gives the uninterrupted table."""
     arr = make_spots(n_frames=60, shape=(64, 64), n_particles=5, seed=7)

@@ -128,6 +128,7 @@ def test_lazy_locate_fills_and_warns_per_partition_computed(float_spots):
     pd.testing.assert_frame_equal(got, ref.set_index("frame")[got.columns.tolist()])
 
 
+@pytest.mark.slow
 def test_cli_prints_the_warning_once_on_stderr(float_spots, tmp_path):
     import subprocess
     import sys

@@ -278,6 +278,7 @@ def test_annotate_missing_columns_are_named(frame0, features0):
 # ----------------------------------------------------------------- importing, headless
 
 
+@pytest.mark.slow
 def test_import_daskloc_does_not_import_matplotlib_and_plot_does_not_pick_a_backend(
         store, tmp_path):
     code = (
@@ -317,6 +318,7 @@ def test_cli_plot_annotate(store, movie, tmp_path):
     assert red_mask(img).sum() > 10 * n  # the circles
 
 
+@pytest.mark.slow
 def test_cli_plot_all_kinds_default_video_and_dpi(store, tmp_path):
     out = tmp_path / "f0.png"
     result = cli(store, "--frame", 0, "--out", out, "--kind", "all", "--dpi", 50)

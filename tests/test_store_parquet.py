@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from datetime import datetime
 
 import numpy as np
@@ -24,7 +23,7 @@ from daskloc.stores import (
     read_features,
     store_info,
 )
-from tests.conftest import DIAMETER, PARAMS, as_video, make_spots, start_batch_process
+from tests.conftest import DIAMETER, PARAMS, as_video, make_spots
 from tests.stores._suite import DasklocStoreTests
 
 FIRST = 100  # absolute number of the first frame of the test videos
@@ -308,49 +307,6 @@ def test_append_chunk_checks_frames_and_clear_removes_only_ours_or_nothing(tmp_p
     st.clear()
     assert os.listdir(tmp_path / "s.parquet") == ["sub"]
     assert st.read_metadata() is None
-
-
-def test_concurrent_reader_in_another_process(tmp_path):
-    """While a batch process writes, reads return exactly the rows of complete chunks."""
-    arr = make_spots(n_frames=40, shape=(64, 64), n_particles=5, seed=9)
-    ref = locate_stack(arr, DIAMETER, **PARAMS)
-    store = tmp_path / "live.parquet"
-    chunks = [(a, a + 2) for a in range(0, 40, 2)]
-    proc = start_batch_process(tmp_path, arr, store, delay=0.2, chunks=2)
-    observations = 0
-    try:
-        deadline = time.monotonic() + 120
-        while proc.poll() is None and time.monotonic() < deadline:
-            try:
-                before = set(open_store(store).complete_chunks())
-                got = read_features(store)
-            except (FileNotFoundError, ValueError):
-                time.sleep(0.01)  # not created yet
-                continue
-            after = set(open_store(store).complete_chunks())
-            if not before or len(after) == len(chunks):
-                continue
-            observations += 1
-            for a, b in chunks:
-                rows = got[got.frame.between(a, b - 1)].reset_index(drop=True)
-                want = ref[ref.frame.between(a, b - 1)].reset_index(drop=True)
-                if (a, b) in before:
-                    pd.testing.assert_frame_equal(rows, want)
-                elif (a, b) not in after:
-                    assert len(rows) == 0
-                else:  # finished during the read: all or nothing
-                    assert len(rows) in (0, len(want))
-                    if len(rows):
-                        pd.testing.assert_frame_equal(rows, want)
-            time.sleep(0.05)
-        out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, err.decode()
-    assert observations >= 2, "the reader never overlapped the run"
-    pd.testing.assert_frame_equal(read_features(store), ref)
 
 
 # ----------------------------------------------------------------- the conformance suite

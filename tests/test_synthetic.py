@@ -107,6 +107,7 @@ def test_edges_and_initial_separation():
     assert _nearest_neighbour(start).min() >= 1.5 * diameter
 
 
+@pytest.mark.slow
 def test_brownian_step_size():
     _, truth = make_video(n_frames=400, shape=(512, 512), n_particles=20, diffusion=0.5)
     steps = truth.sort_values(["particle", "frame"]).groupby("particle")[["y", "x"]].diff().dropna()
@@ -213,6 +214,7 @@ def test_spots_partly_outside_are_cut():
         (dict(shape=(64,)), "shape"),
     ],
 )
+@pytest.mark.slow
 def test_make_video_errors(kwargs, match):
     kwargs = {"n_frames": 2, **kwargs}
     with pytest.raises(ValueError, match=match):

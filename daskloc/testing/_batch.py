@@ -13,7 +13,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-__all__ = ["as_video", "kill_when", "start_batch_process"]
+__all__ = ["as_video", "kill_when", "start_batch_process", "watch_run"]
 
 _BATCH_SCRIPT = textwrap.dedent(
     """
@@ -146,3 +146,49 @@ def kill_when(proc, predicate, timeout=120.0, interval=0.05):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def watch_run(proc, observe, timeout=120.0, interval=0.05):
+    """Call ``observe()`` again and again while a batch process runs, then wait for it.
+
+    The loop of every test that reads a store while another process writes it.
+
+    Parameters
+    ----------
+    proc : subprocess.Popen
+        From :func:`start_batch_process` (or any process writing the store).
+    observe : callable
+        Called every ``interval`` seconds while ``proc`` runs. It asserts what a reader
+        must see and returns a label of what it saw (e.g. ``"seen"``, ``"refused"``), or
+        None when there was nothing to look at yet; its exceptions fail the test.
+    timeout : float
+        Seconds to watch, in all (the process is killed after that).
+
+    Returns
+    -------
+    collections.Counter
+        How many times ``observe`` returned each label.
+
+    Raises
+    ------
+    AssertionError
+        The process ended with a non-zero exit status (its stderr is the message).
+    """
+    import collections
+    import time
+
+    counts = collections.Counter()
+    try:
+        deadline = time.monotonic() + timeout
+        while proc.poll() is None and time.monotonic() < deadline:
+            label = observe()
+            if label is not None:
+                counts[label] += 1
+            time.sleep(interval)
+        _, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err.decode()
+    return counts

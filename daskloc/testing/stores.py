@@ -18,7 +18,9 @@ opens the location with the class, and then whole jobs through :func:`daskloc.ba
 the features of a video land as :func:`daskloc.locate_stack` finds them, a job killed
 with SIGKILL resumes, a reader in another process sees complete chunks only while a job
 writes, and a store written with other parameters is refused until ``overwrite=True``.
-Set ``job_tests = False`` to run the interface tests only.
+Set ``job_tests = False`` to run the interface tests only. The job tests that start a
+writer process are marked ``slow`` (register the marker in your pytest configuration, as
+daskloc's own ``pyproject.toml`` does, to select them with ``-m``).
 
 A ``client`` fixture (a ``distributed.Client``), if the test session has one, runs the
 jobs; else they run on Dask's local scheduler.
@@ -29,7 +31,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import pickle
-import time
 
 import numpy as np
 import pandas as pd
@@ -44,7 +45,7 @@ from daskloc.stores import (
     store_class,
     store_info,
 )
-from daskloc.testing._batch import as_video, kill_when, start_batch_process
+from daskloc.testing._batch import as_video, kill_when, start_batch_process, watch_run
 
 __all__ = ["CHUNKS", "COLUMNS", "StoreLocation", "StoreTests", "fake_features",
            "source_metadata"]
@@ -400,6 +401,7 @@ class StoreTests:
             location.open("r")
 
     # ----------------------------------------------------------------- the whole job
+    @pytest.mark.slow
     def test_a_video_lands_as_locate_stack_finds_it(self, location, reference_video,
                                                     store_client):
         self._job_tests()
@@ -424,6 +426,7 @@ class StoreTests:
         assert info["complete"] and info["n_features"] == len(reference)
         assert info["frames_complete"] == video.sizes["frame"]
 
+    @pytest.mark.slow
     def test_resume_after_sigkill(self, location, tmp_path):
         self._job_tests()
         arr = self.make_spots(n_frames=40, shape=(64, 64), n_particles=5, seed=21)
@@ -438,6 +441,7 @@ class StoreTests:
         got = read_features(location.url, **location.kwargs)
         pd.testing.assert_frame_equal(got, reference)  # nothing lost, nothing twice
 
+    @pytest.mark.slow
     def test_reading_while_a_batch_writes(self, location, tmp_path):
         self._job_tests()
         arr = self.make_spots(n_frames=40, shape=(64, 64), n_particles=5, seed=9)
@@ -446,44 +450,35 @@ class StoreTests:
         proc = start_batch_process(tmp_path, arr, location.url, delay=0.2, chunks=2,
                                    diameter=self.diameter, params=self.params,
                                    store_kwargs=location.batch_kwargs)
-        observations = refusals = 0
-        try:
-            deadline = time.monotonic() + 120
-            while proc.poll() is None and time.monotonic() < deadline:
-                try:
-                    reader = location.open("r")
-                    before = set(reader.complete_chunks())
-                    got = reader.read()
-                    after = set(reader.complete_chunks())
-                    reader.close()
-                except StoreBusyError as exc:
-                    assert not location.open().live_reads
-                    assert "Parquet" in str(exc) or "wait" in str(exc)  # says what instead
-                    refusals += 1
-                    time.sleep(0.05)
-                    continue
-                except (FileNotFoundError, ValueError):
-                    time.sleep(0.02)  # not created yet
-                    continue
-                if not before or len(after) == len(chunks):
-                    continue
-                observations += 1
-                for a, b in chunks:
-                    rows = got[got.frame.between(a, b - 1)].reset_index(drop=True)
-                    want = reference[reference.frame.between(a, b - 1)].reset_index(drop=True)
-                    if (a, b) in before:
-                        pd.testing.assert_frame_equal(rows, want)
-                    elif (a, b) not in after:
-                        assert len(rows) == 0
-                    elif len(rows):  # finished during the read: all or nothing
-                        pd.testing.assert_frame_equal(rows, want)
-                time.sleep(0.05)
-            _, err = proc.communicate(timeout=120)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        assert proc.returncode == 0, err.decode()
+
+        def observe():
+            try:
+                reader = location.open("r")
+                before = set(reader.complete_chunks())
+                got = reader.read()
+                after = set(reader.complete_chunks())
+                reader.close()
+            except StoreBusyError as exc:
+                assert not location.open().live_reads
+                assert "Parquet" in str(exc) or "wait" in str(exc)  # says what instead
+                return "refused"
+            except (FileNotFoundError, ValueError):
+                return None  # not created yet
+            if not before or len(after) == len(chunks):
+                return None
+            for a, b in chunks:
+                rows = got[got.frame.between(a, b - 1)].reset_index(drop=True)
+                want = reference[reference.frame.between(a, b - 1)].reset_index(drop=True)
+                if (a, b) in before:
+                    pd.testing.assert_frame_equal(rows, want)
+                elif (a, b) not in after:
+                    assert len(rows) == 0
+                elif len(rows):  # finished during the read: all or nothing
+                    pd.testing.assert_frame_equal(rows, want)
+            return "seen"
+
+        seen = watch_run(proc, observe)
+        observations, refusals = seen["seen"], seen["refused"]
         if location.open().live_reads:
             assert observations >= 2, "the reader never overlapped the run"
         else:

@@ -51,6 +51,7 @@ def test_bulk_water_every_frame_matches_trackpy(bulk_water):
     assert max(worst.values()) <= 1e-3, worst
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_bulk_water_ep_matches_where_trackpy_is_positive(bulk_water):
     frame = bulk_water[100]
@@ -67,6 +68,7 @@ def test_bulk_water_ep_matches_where_trackpy_is_positive(bulk_water):
     assert merged.ep_o[close & ~positive].isna().all()
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_bulk_water_grey_float_and_other_parameters(bulk_water):
     frame = bulk_water[7]

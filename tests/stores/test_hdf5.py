@@ -31,6 +31,7 @@ from daskloc.locate import feature_columns, locate_stack
 from daskloc.pipeline import batch
 from daskloc.stores import StoreBusyError, open_store, read_features, store_info
 from daskloc.stores.hdf5 import DamagedStoreError, HDF5Store
+from daskloc.testing._batch import watch_run
 from tests.conftest import (
     DIAMETER,
     PARAMS,
@@ -328,6 +329,7 @@ def _tear_last_table_chunk(path, key="features"):
     return first_row
 
 
+@pytest.mark.slow
 def test_a_torn_last_chunk_is_reported_then_repaired(tmp_path):
     path = tmp_path / "torn.h5"
     # 16 chunks of 10 frames x 7 rows: the table's HDF5 chunks hold 819 rows.
@@ -501,6 +503,7 @@ def test_sigkill_at_random_points_while_writing(tmp_path):
     assert len(chunks) > 0
 
 
+@pytest.mark.slow
 def test_batch_resumes_after_repeated_sigkills(tmp_path):
     arr = make_spots(n_frames=40, shape=(64, 64), n_particles=5, seed=13)
     reference = locate_stack(arr, DIAMETER, **PARAMS)
@@ -544,6 +547,7 @@ def hold_open(tmp_path, path, mode, seconds):
     return proc
 
 
+@pytest.mark.slow
 def test_a_plain_reader_holding_the_file_makes_the_writer_wait(tmp_path):
     path = tmp_path / "held.h5"
     st, expected = filled_store(path, n_chunks=2)
@@ -584,6 +588,7 @@ def test_a_reader_facing_a_foreign_writer_is_told_why_and_what_instead(tmp_path)
     assert "Parquet, Zarr or SQL" in message
 
 
+@pytest.mark.slow
 def test_plain_pandas_reads_while_a_batch_writes(tmp_path):
     """Between chunks plain pandas opens the file and sees whole chunks, sorted; during
     a chunk's write it gets HDF5's lock error (it does not know daskloc's lock)."""
@@ -593,34 +598,27 @@ def test_plain_pandas_reads_while_a_batch_writes(tmp_path):
     path = tmp_path / "live.h5"
     proc = start_batch_process(tmp_path, arr, path, delay=0.2, chunks=2,
                                store_kwargs={"table": KEY})
-    seen, refused, last_refusal = 0, 0, None
-    try:
-        deadline = time.monotonic() + 120
-        while proc.poll() is None and time.monotonic() < deadline:
-            try:
-                got = pd.read_hdf(path, KEY).reset_index(drop=True)
-            except (KeyError, FileNotFoundError, OSError):
-                time.sleep(0.01)  # no table yet
-                continue
-            except (tables.HDF5ExtError, ValueError) as exc:
-                # HDF5's own lock refusal, or the table not created yet; the exact
-                # wording varies with where in the writer's update the open lands.
-                refused += 1
-                last_refusal = str(exc)
-                continue
-            if len(got):
-                last = int(got.frame.iloc[-1]) // 2
-                assert len(got) == per_chunk.loc[:last].sum()  # whole chunks only
-                pd.testing.assert_frame_equal(got,
-                                              reference.iloc[: len(got)].reset_index(drop=True))
-                seen += 1
-            time.sleep(0.02)
-        _, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, err.decode()
+    refusals = []
+
+    def observe():
+        try:
+            got = pd.read_hdf(path, KEY).reset_index(drop=True)
+        except (KeyError, FileNotFoundError, OSError):
+            return None  # no table yet
+        except (tables.HDF5ExtError, ValueError) as exc:
+            # HDF5's own lock refusal, or the table not created yet; the exact
+            # wording varies with where in the writer's update the open lands.
+            refusals.append(str(exc))
+            return "refused"
+        if not len(got):
+            return None
+        last = int(got.frame.iloc[-1]) // 2
+        assert len(got) == per_chunk.loc[:last].sum()  # whole chunks only
+        pd.testing.assert_frame_equal(got, reference.iloc[: len(got)].reset_index(drop=True))
+        return "seen"
+
+    counts = watch_run(proc, observe, interval=0.02)
+    seen, refused, last_refusal = counts["seen"], counts["refused"], refusals[-1:]
     assert seen >= 2, (seen, refused, last_refusal)
     pd.testing.assert_frame_equal(pd.read_hdf(path, KEY).reset_index(drop=True), reference)
 

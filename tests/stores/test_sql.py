@@ -31,7 +31,7 @@ from daskloc.locate import feature_columns, locate_stack
 from daskloc.pipeline import batch
 from daskloc.stores import open_store, read_features, store_info
 from daskloc.stores.sql import MYSQL_INF, SQLStore, sql_table_name
-from daskloc.testing._batch import kill_when
+from daskloc.testing._batch import kill_when, watch_run
 from tests.conftest import DIAMETER, PARAMS, as_video, make_spots, start_batch_process
 from tests.stores import _services
 from tests.stores._suite import DasklocStoreTests
@@ -294,6 +294,7 @@ def _assert_consistent(db, st):
     return [(a, b) for a, b, _ in marks]
 
 
+@pytest.mark.slow
 def test_sigkill_inside_a_chunk_transaction_leaves_nothing(db, tmp_path):
     st = new_store(db, "killed", stop=10**6, chunks=[])
     script = tmp_path / "writer.py"
@@ -323,6 +324,7 @@ def test_sigkill_inside_a_chunk_transaction_leaves_nothing(db, tmp_path):
     assert _assert_consistent(db, st) == [(0, 50), (50, 100), (100, 150)]
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_of_a_batch(db, tmp_path):
     arr = make_spots(n_frames=32, shape=(64, 64), n_particles=5, seed=31)
     reference = locate_stack(arr, DIAMETER, **PARAMS)
@@ -340,6 +342,7 @@ def test_resume_after_sigkill_of_a_batch(db, tmp_path):
     assert _assert_consistent(db, st) == [(a, a + 4) for a in range(0, 32, 4)]
 
 
+@pytest.mark.slow
 def test_another_process_reads_partial_results_with_plain_sql(db, tmp_path):
     """The seed's use case: peek at the early results of a long job, with plain SQL."""
     arr = make_spots(n_frames=40, shape=(64, 64), n_particles=5, seed=9)
@@ -349,44 +352,33 @@ def test_another_process_reads_partial_results_with_plain_sql(db, tmp_path):
     chunks = [(a, a + 2) for a in range(0, 40, 2)]
     proc = start_batch_process(tmp_path, arr, db.url, delay=0.2, chunks=2,
                                store_kwargs={"table": table})
-    partial = 0
-    try:
-        deadline = time.monotonic() + 120
-        while proc.poll() is None and time.monotonic() < deadline:
-            sql_table = db.store(table=table).sql_table
-            if sql_table is None:
-                time.sleep(0.02)
-                continue
-            try:
-                rows = pd.read_sql(f"SELECT * FROM {sql_table} ORDER BY frame, feature",
-                                   db.engine)
-                done = db.sql(f"SELECT start, stop FROM {sql_table}_chunks")
-                via_daskloc = read_features(db.url, table=table)
-            except (sa.exc.ProgrammingError, sa.exc.OperationalError, ValueError):
-                time.sleep(0.02)  # tables not created yet
-                continue
-            # read in this order: rows (plain SQL), progress rows, rows (daskloc)
-            done = {tuple(d) for d in done}
-            rows = rows.drop(columns="feature")
-            for a, b in chunks:
-                want = reference[reference.frame.between(a, b - 1)].reset_index(drop=True)
-                for got in (rows, via_daskloc):
-                    part = got[got.frame.between(a, b - 1)].reset_index(drop=True)
-                    if len(part):  # a chunk is all there or not at all
-                        pd.testing.assert_frame_equal(part, want, check_exact=True)
-                if (rows.frame.between(a, b - 1)).any():
-                    assert (a, b) in done  # rows committed with their progress row
-                if (a, b) in done:
-                    assert via_daskloc.frame.between(a, b - 1).sum() == len(want)
-            if 0 < len(done) < len(chunks):
-                partial += 1
-            time.sleep(0.05)
-        _, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, err.decode()
+
+    def observe():
+        sql_table = db.store(table=table).sql_table
+        if sql_table is None:
+            return None
+        try:
+            rows = pd.read_sql(f"SELECT * FROM {sql_table} ORDER BY frame, feature", db.engine)
+            done = db.sql(f"SELECT start, stop FROM {sql_table}_chunks")
+            via_daskloc = read_features(db.url, table=table)
+        except (sa.exc.ProgrammingError, sa.exc.OperationalError, ValueError):
+            return None  # tables not created yet
+        # read in this order: rows (plain SQL), progress rows, rows (daskloc)
+        done = {tuple(d) for d in done}
+        rows = rows.drop(columns="feature")
+        for a, b in chunks:
+            want = reference[reference.frame.between(a, b - 1)].reset_index(drop=True)
+            for got in (rows, via_daskloc):
+                part = got[got.frame.between(a, b - 1)].reset_index(drop=True)
+                if len(part):  # a chunk is all there or not at all
+                    pd.testing.assert_frame_equal(part, want, check_exact=True)
+            if (rows.frame.between(a, b - 1)).any():
+                assert (a, b) in done  # rows committed with their progress row
+            if (a, b) in done:
+                assert via_daskloc.frame.between(a, b - 1).sum() == len(want)
+        return "partial" if 0 < len(done) < len(chunks) else None
+
+    partial = watch_run(proc, observe)["partial"]
     assert partial >= 2, "never saw partial results"
     pd.testing.assert_frame_equal(read_features(db.url, table=table), reference,
                                   check_exact=True)
@@ -415,6 +407,7 @@ _APPENDER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_appends_from_several_processes_at_once(db, tmp_path):
     """Four processes append interleaved chunks and race on rewriting one chunk."""
     st = new_store(db, "many", stop=240, chunks=[(a, a + 10) for a in range(0, 240, 10)])
@@ -454,6 +447,7 @@ def test_nan_and_infinities_round_trip(db):
     assert stored_inf == (MYSQL_INF if db.dialect == "mariadb" else np.inf)
 
 
+@pytest.mark.slow
 def test_large_metadata_round_trips(db):
     """Thousands of chunks in the metadata: more than MySQL's 64 KiB TEXT holds."""
     st = db.store(table=db.name("long"))
@@ -748,6 +742,7 @@ def test_sqlite_files(tmp_path, monkeypatch):
     ro.close()
 
 
+@pytest.mark.slow
 def test_sqlite_file_alone_holds_everything_after_a_batch(tmp_path):
     """After the job, copying only the .db file (no -wal) copies every feature."""
     arr = make_spots(n_frames=16, shape=(64, 64), n_particles=5, seed=3)

@@ -32,6 +32,7 @@ from daskloc.pipeline import batch
 from daskloc.schema import feature_columns
 from daskloc.stores import open_store, read_features, store_info
 from daskloc.stores.zarr import ZarrStore
+from daskloc.testing._batch import watch_run
 from tests.conftest import DIAMETER, PARAMS, CountingArray, as_video, make_spots
 from tests.stores._suite import DasklocStoreTests
 
@@ -212,6 +213,7 @@ def test_a_frame_range_reads_only_the_chunks_holding_it(full_store, video_and_re
                                   + chunk_keys(["frame_offsets"], 12, 16, 16))
 
 
+@pytest.mark.slow
 def test_one_store_object_read_from_many_threads(full_store, video_and_ref):
     """Handles are opened lazily and shared: first reads racing in threads are safe (as
     when the Dask DataFrame batch returns is computed with the threaded scheduler)."""
@@ -429,6 +431,7 @@ def uncommitted_rows(path):
         return None, None
 
 
+@pytest.mark.slow
 def test_sigkill_in_the_middle_of_an_append_then_resume(tmp_path):
     """Kill the writer after an append wrote its rows but before its watermark."""
     arr = make_spots(n_frames=40, shape=(64, 64), n_particles=5, seed=7)
@@ -478,6 +481,7 @@ def test_sigkill_in_the_middle_of_an_append_then_resume(tmp_path):
     assert not list(store.rglob("*.partial"))
 
 
+@pytest.mark.slow
 def test_readers_in_another_process_trust_only_the_watermark(tmp_path):
     """While a slow-committing writer runs, plain zarr readers following the watermark and
     daskloc readers see exactly the complete chunks, though rows beyond it exist."""
@@ -485,43 +489,35 @@ def test_readers_in_another_process_trust_only_the_watermark(tmp_path):
     reference = locate_stack(arr, DIAMETER, **PARAMS)
     store = tmp_path / "live.zarr"
     proc = start_slow_commit_batch(tmp_path, arr, store, chunks=2, commit_delay=0.15)
-    plain = daskloc_reads = saw_uncommitted = 0
-    try:
-        deadline = time.monotonic() + 120
-        while proc.poll() is None and time.monotonic() < deadline:
-            extra, mark = uncommitted_rows(store)
-            if mark is None or not mark["n_chunks"]:
-                time.sleep(0.01)
-                continue
-            saw_uncommitted += bool(extra)
-            # The documented protocol, with zarr only: watermark first, then rows below it.
-            g = zarr.open_group(store, mode="r")
-            n_chunks, n_rows, origin, stop, _ = (int(v) for v in g["watermark"][:])
-            frame = g["frame"][:n_rows]
-            x = g["x"][:n_rows]
-            want = reference[reference.frame < stop]
-            np.testing.assert_array_equal(frame, want.frame.to_numpy())
-            np.testing.assert_array_equal(x, want.x.to_numpy())
-            offsets = g["frame_offsets"][: stop - origin + 1]
-            assert offsets[-1] == n_rows
-            plain += 1
-            # And through daskloc: a prefix of whole chunks, at least those complete before.
-            st = open_store(store)
-            before = st.complete_chunks()
-            got = st.read()
-            after = st.complete_chunks()
-            bounds = [b for _, b in after if b >= before[-1][1]]
-            b = next((b for b in bounds if len(got) == int((reference.frame < b).sum())), None)
-            assert b is not None, f"read {len(got)} rows: not a prefix of whole chunks"
-            pd.testing.assert_frame_equal(got, expect(reference, range(b)))
-            daskloc_reads += 1
-            time.sleep(0.02)
-        _, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, err.decode()
+
+    def observe():
+        extra, mark = uncommitted_rows(store)
+        if mark is None or not mark["n_chunks"]:
+            return None
+        # The documented protocol, with zarr only: watermark first, then rows below it.
+        g = zarr.open_group(store, mode="r")
+        n_chunks, n_rows, origin, stop, _ = (int(v) for v in g["watermark"][:])
+        frame = g["frame"][:n_rows]
+        x = g["x"][:n_rows]
+        want = reference[reference.frame < stop]
+        np.testing.assert_array_equal(frame, want.frame.to_numpy())
+        np.testing.assert_array_equal(x, want.x.to_numpy())
+        offsets = g["frame_offsets"][: stop - origin + 1]
+        assert offsets[-1] == n_rows
+        # And through daskloc: a prefix of whole chunks, at least those complete before.
+        st = open_store(store)
+        before = st.complete_chunks()
+        got = st.read()
+        after = st.complete_chunks()
+        bounds = [b for _, b in after if b >= before[-1][1]]
+        b = next((b for b in bounds if len(got) == int((reference.frame < b).sum())), None)
+        assert b is not None, f"read {len(got)} rows: not a prefix of whole chunks"
+        pd.testing.assert_frame_equal(got, expect(reference, range(b)))
+        return "uncommitted" if extra else "committed"
+
+    seen = watch_run(proc, observe, interval=0.02)
+    plain = daskloc_reads = seen["uncommitted"] + seen["committed"]
+    saw_uncommitted = seen["uncommitted"]
     assert plain >= 3 and daskloc_reads >= 3, "the readers never overlapped the run"
     assert saw_uncommitted >= 1, "never observed rows beyond the watermark"
     pd.testing.assert_frame_equal(read_features(store), reference)
@@ -553,6 +549,7 @@ def test_plain_xarray_and_zarr_read_the_store(full_store, video_and_ref):
     pd.testing.assert_frame_equal(part, expect(ref, range(105, 111)))
 
 
+@pytest.mark.slow
 def test_tables_are_groups_xarray_opens(video_and_ref, tmp_path):
     arr, ref = video_and_ref
     path = tmp_path / "many.zarr"

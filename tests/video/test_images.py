@@ -38,6 +38,7 @@ class TestTiffFilesGlobReader(ReaderTests):
         return str(tmp_path / "t*.tif")
 
 
+@pytest.mark.slow
 def test_png_sequence_from_glob(pngs):
     folder = data_path("bulk_water_png")
     pattern = str(folder / "bulk_water_*.png")

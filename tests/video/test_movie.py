@@ -70,6 +70,7 @@ def test_movie_dims_coords_attrs_chunks(movie):
     assert set(v.coords) == {"frame"}
 
 
+@pytest.mark.slow
 def test_auto_chunks_start_at_keyframes_and_respect_the_bytes_cap(tmp_path, movie):
     # 300 frames with a keyframe every 12: chunks of whole groups of pictures, as many
     # groups as fit in 64 frames.
@@ -115,6 +116,7 @@ def test_movie_channel0_matches_png_sequence(movie, pngs, chunks):
     np.testing.assert_array_equal(got, pngs[..., 0])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("chunks", [64, 45, "auto"])
 def test_movie_chunks_match_sequential_decode(movie, movie_reference, chunks):
     hashes, _ = movie_reference
@@ -228,6 +230,7 @@ def test_lossless_grey_movie_roundtrip(tmp_path, pix_fmt, dtype):
     np.testing.assert_array_equal(sync(g.data), frames[[2, 6]])
 
 
+@pytest.mark.slow
 def test_movie_channel_int_and_grey(movie, movie_reference):
     _, red = movie_reference
     v = open_video(movie, channel=0, frames=slice(250, 260))

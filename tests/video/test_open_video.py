@@ -89,6 +89,7 @@ def test_graph_pickles_small_without_pixel_data(movie):
     assert len(pickle.dumps(pngs.data.__dask_graph__())) < 100_000
 
 
+@pytest.mark.slow
 def test_chunks_read_in_other_processes(movie, movie_reference):
     _, red = movie_reference
     v = open_video(movie, chunks=8, channel=0, frames=slice(236, 252))
@@ -96,6 +97,7 @@ def test_chunks_read_in_other_processes(movie, movie_reference):
     np.testing.assert_array_equal(got, red[236:252])
 
 
+@pytest.mark.slow
 def test_chunk_read_counter(movie):
     with count_chunk_reads() as reads:
         v = open_video(movie, chunks=64, channel=0)
