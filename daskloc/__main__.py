@@ -2,4 +2,5 @@
 
 from daskloc.cli import main
 
-main()
+if __name__ == "__main__":  # not when imported (e.g. by a worker process re-running main)
+    main()

@@ -56,9 +56,16 @@ def dashboard_text(client, cluster):
     """
     from daskloc.cluster import DASHBOARD_WARNING, dashboard_bound, dashboard_is_public
 
-    n_workers = len(client.scheduler_info().get("workers", {}))
-    where = (f"scheduler {cluster}" if "://" in cluster
-             else f"{cluster} cluster, {n_workers} workers")
+    workers = client.scheduler_info().get("workers", {})
+    if "://" in cluster:
+        where = f"scheduler {cluster}"
+    elif getattr(client.cluster, "processes", True):
+        where = f"{cluster} cluster, {len(workers)} workers"
+    else:
+        threads = sum(w.get("nthreads", 1) for w in workers.values())
+        where = (f"{cluster} cluster in this process, {threads} thread"
+                 f"{'s' if threads != 1 else ''} (a job this small does not pay for starting "
+                 "worker processes)")
     text = f"dask: {where}; dashboard {client.dashboard_link}"
     bound = dashboard_bound(client)
     if dashboard_is_public(bound):
@@ -98,9 +105,9 @@ def run_batch(source, *, out, diameter, chunk_frames, channel, frames, workers, 
     """
     from rich.console import Console
 
-    from daskloc.cluster import make_client
+    from daskloc.cluster import default_workers, make_client
     from daskloc.locate import normalize_params
-    from daskloc.pipeline import BatchError, batch, many_videos
+    from daskloc.pipeline import BatchError, batch, check_batch, many_videos
     from daskloc.stores import store_info
     from daskloc.video import open_video
 
@@ -123,6 +130,10 @@ def run_batch(source, *, out, diameter, chunk_frames, channel, frames, workers, 
             f"<= {max(video.chunks[0], default=0)} frames"
         )
         target, open_options = video, None
+        # what batch would refuse (another job in the store, damaged metadata): now,
+        # before any cluster starts
+        check_batch(video, diameter, store=out, overwrite=overwrite, mask=mask,
+                    background=background, on_error=on_error, **params)
     else:
         console.print(f"videos: {len(many)}, chunks: {chunk_frames} frames")
         for name, path in many:
@@ -130,8 +141,13 @@ def run_batch(source, *, out, diameter, chunk_frames, channel, frames, workers, 
         target = dict(many)
         open_options = {"chunks": chunk_frames, "channel": channel, "frames": frames}
     start = time.perf_counter()
+    processes = None
+    if cluster == "local" and workers is None and many is None:
+        n_chunks = len(video.chunks[0])
+        if n_chunks <= default_workers():  # each worker would get one chunk at most
+            processes, workers = False, max(n_chunks, 1)
     with make_client(cluster, workers=workers, config=cluster_config,
-                     dashboard_address=dashboard_address) as client:
+                     dashboard_address=dashboard_address, processes=processes) as client:
         console.print(dashboard_text(client, cluster), markup=False, soft_wrap=True)
         progress = _Progress(console)
         corrections = []

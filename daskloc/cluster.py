@@ -14,6 +14,7 @@ The dashboard of a cluster whose scheduler runs here (local, SLURM) listens on
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import copy
 import functools
@@ -22,10 +23,12 @@ import logging
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Mapping
 
 import dask
@@ -112,6 +115,56 @@ def default_workers():
         return max(len(os.sched_getaffinity(0)), 1)
     except AttributeError:  # pragma: no cover - not on Linux
         return max(os.cpu_count() or 1, 1)
+
+
+def unguarded_script_line():
+    """Where the running script calls daskloc outside ``if __name__ == "__main__":``.
+
+    Worker processes of a local cluster are started by :mod:`multiprocessing`'s
+    ``spawn``, which runs the main script again in each new process; a script that
+    starts a cluster at its top level, without that guard, starts another cluster in
+    each worker and never gets its workers (distributed hangs, or dies with
+    multiprocessing's "bootstrapping phase" error).
+
+    Returns
+    -------
+    tuple of (str, int) or None
+        ``(path, line)`` of the top-level statement of the ``__main__`` script that is
+        running now, when it is not inside an ``if __name__ == "__main__":`` block;
+        None in Jupyter, the REPL, ``python -c``, or a guarded script.
+    """
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if not path or not str(path).endswith(".py"):
+        return None  # Jupyter, the REPL, python -c: spawn does not run anything again
+    frame = sys._getframe(1)
+    while frame is not None and not (frame.f_code.co_name == "<module>"
+                                     and frame.f_globals is vars(main)):
+        frame = frame.f_back
+    if frame is None:
+        return None  # not called from the script's top level (a thread, a callback)
+    line = frame.f_lineno
+    try:
+        with open(path, encoding="utf-8") as fh:
+            tree = ast.parse(fh.read())
+    except (OSError, SyntaxError, ValueError):
+        return None
+    for node in tree.body:
+        if (isinstance(node, ast.If) and _is_main_test(node.test)
+                and node.lineno <= line <= (node.end_lineno or node.lineno)):
+            return None
+    return str(path), line
+
+
+def _is_main_test(test):
+    """Whether an ``if`` test is ``__name__ == "__main__"`` (either way round)."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1
+            and isinstance(test.ops[0], ast.Eq)):
+        return False
+    sides = [test.left, test.comparators[0]]
+    names = [s for s in sides if isinstance(s, ast.Name) and s.id == "__name__"]
+    values = [s for s in sides if isinstance(s, ast.Constant) and s.value == "__main__"]
+    return len(names) == 1 and len(values) == 1
 
 
 # ----------------------------------------------------------------- configuration
@@ -360,7 +413,7 @@ def _link(host, port, scheduler_host=None):
 
 
 def make_client(cluster="local", *, workers=None, config=None, timeout=None,
-                dashboard_address=None):
+                dashboard_address=None, processes=None):
     """A Dask client on a local cluster, SLURM jobs, Kubernetes pods or a running scheduler.
 
     Parameters
@@ -407,6 +460,14 @@ def make_client(cluster="local", *, workers=None, config=None, timeout=None,
         an SSH tunnel (``ssh -L 8787:localhost:8787 HOST``). Not allowed with a scheduler
         address (it serves its own dashboard) or ``"kubernetes"`` (the dashboard is in the
         scheduler pod).
+    processes : bool, optional
+        ``"local"`` only. True: ``workers`` worker processes of one thread each. False:
+        one worker in this process with ``workers`` threads (the locate kernel releases
+        the GIL), which starts in a fraction of a second instead of seconds: for small
+        jobs. Default: processes, except when a script calls this at its top level
+        outside ``if __name__ == "__main__":`` (see :func:`unguarded_script_line`):
+        then threads, with a ``UserWarning`` naming the line, since worker processes
+        would run the script again.
 
     Returns
     -------
@@ -467,6 +528,9 @@ def make_client(cluster="local", *, workers=None, config=None, timeout=None,
             f"unknown cluster {cluster!r}: use 'local', 'slurm', 'kubernetes' or a scheduler "
             "address such as 'tcp://10.0.0.5:8786'"
         )
+    if processes is not None and kind != "local":
+        raise ValueError(f"processes is for the local cluster; {cluster!r} starts its own "
+                         "workers")
     if dashboard_address is not None:
         if kind == "address":
             raise ValueError(
@@ -492,7 +556,7 @@ def make_client(cluster="local", *, workers=None, config=None, timeout=None,
         _import_kubernetes()
     with _config_applied(settings):
         if kind == "local":
-            return _local_client(workers, dashboard_address)
+            return _local_client(workers, dashboard_address, processes=processes)
         if kind == "address":
             return _address_client(cluster, timeout)
         if kind == "slurm":
@@ -500,7 +564,8 @@ def make_client(cluster="local", *, workers=None, config=None, timeout=None,
         return _kubernetes_client(workers, timeout)
 
 
-def connect(*, workers=None, scheduler=None, dashboard_address=None, timeout=10):
+def connect(*, workers=None, scheduler=None, dashboard_address=None, timeout=10,
+            processes=None):
     """Start an embedded local Dask cluster, or connect to a running scheduler.
 
     Kept for existing callers; :func:`make_client` also starts SLURM and Kubernetes
@@ -522,6 +587,11 @@ def connect(*, workers=None, scheduler=None, dashboard_address=None, timeout=10)
         everything about the job to whoever reaches it. Not allowed with ``scheduler``.
     timeout : float
         Seconds to wait for ``scheduler`` to answer.
+    processes : bool, optional
+        Worker processes (default) or threads in this process; see :func:`make_client`.
+        A script that calls ``connect()`` at its top level, outside ``if __name__ ==
+        "__main__":``, gets threads (and a ``UserWarning`` saying to add the guard):
+        worker processes would run the script again.
 
     Returns
     -------
@@ -549,11 +619,21 @@ def connect(*, workers=None, scheduler=None, dashboard_address=None, timeout=10)
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
     if dashboard_address is not None:
         dashboard_address = check_dashboard_address(dashboard_address)
-    return _local_client(n, dashboard_address=dashboard_address)
+    return _local_client(n, dashboard_address=dashboard_address, processes=processes)
 
 
-def _local_client(workers, dashboard_address=None):
+def _local_client(workers, dashboard_address=None, processes=None):
     n = default_workers() if workers is None else workers
+    if processes is None:
+        where = unguarded_script_line()
+        processes = where is None
+        if where is not None:
+            warnings.warn(
+                f"line {where[1]} of {os.path.basename(where[0])} starts daskloc's local "
+                "cluster outside `if __name__ == \"__main__\":`, so it runs in this "
+                "process's threads (worker "
+                "processes would run the script again); put the script's work under that "
+                "guard to use worker processes", UserWarning, stacklevel=3)
     if dashboard_address is None:
         # distributed's own default (":8787") listens on every interface
         dashboard_address = DEFAULT_DASHBOARD_ADDRESS
@@ -563,6 +643,14 @@ def _local_client(workers, dashboard_address=None):
     # reaches the caller anyway (batch names the video, chunk and fix). The scheduler and
     # the workers listen on 127.0.0.1 (LocalCluster's default host), worker dashboards
     # are off (its default too).
+    if not processes:  # one worker in this process: n threads (the kernel releases the GIL)
+        return _client_class()(
+            n_workers=1,
+            threads_per_worker=n,
+            processes=False,
+            dashboard_address=dashboard_address,
+            silence_logs=logging.CRITICAL,
+        )
     return _client_class()(
         n_workers=n,
         threads_per_worker=1,

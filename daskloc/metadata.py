@@ -439,7 +439,7 @@ class JobMetadata:
     True
     >>> m.diff(JobMetadata(params={"diameter": 9}, source={"path": "movie.mov"},
     ...                    chunking=m.chunking))
-    [('diameter=11', 'diameter=9')]
+    [('diameter', '11', '9')]
     """
 
     params: dict = field(default_factory=dict)
@@ -578,26 +578,27 @@ class JobMetadata:
 
         Returns
         -------
-        list of (str, str)
-            ``(this, other)`` descriptions such as ``("minmass=20", "minmass=200")``;
-            empty when ``other`` may resume this result set.
+        list of (str, str, str)
+            ``(field, this, other)`` for each field that differs, values as text, e.g.
+            ``("minmass", "20", "200")`` or ``("source n_frames", "40", "41")``; empty
+            when ``other`` may resume this result set.
         """
         diffs = []
         old_p, new_p = self.params, other.params
         for k in new_p:
             if old_p.get(k, object()) != new_p[k]:
                 missing = None if k in OPTIONAL_PARAMS else "<missing>"
-                diffs.append((f"{k}={old_p.get(k, missing)!r}", f"{k}={new_p[k]!r}"))
+                diffs.append((k, repr(old_p.get(k, missing)), repr(new_p[k])))
         for k in OPTIONAL_PARAMS:  # recorded only when used: absent means None
             if k in old_p and k not in new_p:
-                diffs.append((f"{k}={old_p[k]!r}", f"{k}=None"))
+                diffs.append((k, repr(old_p[k]), "None"))
         for k in SOURCE_IDENTITY:
             if self.source.get(k) != other.source.get(k):
-                diffs.append((f"source {k}={self.source.get(k)!r}",
-                              f"source {k}={other.source.get(k)!r}"))
+                diffs.append((f"source {k}", repr(self.source.get(k)),
+                              repr(other.source.get(k))))
         if self.chunks != other.chunks:
-            diffs.append((f"chunking {_describe_chunking(self.chunks)}",
-                          f"chunking {_describe_chunking(other.chunks)}"))
+            diffs.append(("chunking", _describe_chunking(self.chunks),
+                          _describe_chunking(other.chunks)))
         return diffs
 
 

@@ -53,15 +53,15 @@ def test_execution_options_and_progress_are_not_the_identity():
 def test_diff_names_each_parameter_source_field_and_the_chunking():
     base = _job()
     assert base.diff(_job(params={"diameter": 11, "minmass": 200, "characterize": True})) \
-        == [("minmass=20", "minmass=200")]
+        == [("minmass", "20", "200")]
     assert base.diff(_job(source=dict(base.source, n_frames=41))) == [
-        ("source n_frames=40", "source n_frames=41")]
+        ("source n_frames", "40", "41")]
     moved = base.diff(_job(chunking={"chunk_frames": [20, 20], "chunks": [[0, 20], [20, 40]]}))
-    assert len(moved) == 1 and moved[0][0].startswith("chunking 3 chunks")
+    assert len(moved) == 1 and moved[0][0] == "chunking" and moved[0][1].startswith("3 chunks")
     # a correction recorded only when used: absent on one side means None
     masked = _job(params=dict(base.params, mask="abc"))
-    assert base.diff(masked) == [("mask=None", "mask='abc'")]
-    assert masked.diff(base) == [("mask='abc'", "mask=None")]
+    assert base.diff(masked) == [("mask", "None", "'abc'")]
+    assert masked.diff(base) == [("mask", "'abc'", "None")]
     assert _job(params=dict(base.params, minmass=5)).identity != base.identity
 
 

@@ -480,11 +480,11 @@ def test_batch_records_mask_and_background_and_refuses_others(tmp_path):
                   do_not_return=True, **PARAMS)
     other = mask.copy()
     other[1, 1] = True
-    with pytest.raises(StoreMismatchError, match="mask="):
+    with pytest.raises(StoreMismatchError, match="mask: "):
         daskloc.batch(video, DIAMETER, store=store, mask=other, background="median", **PARAMS)
-    with pytest.raises(StoreMismatchError, match=r"mask=None"):
+    with pytest.raises(StoreMismatchError, match=r"mask: .* -> None"):
         daskloc.batch(video, DIAMETER, store=store, background="median", **PARAMS)
-    with pytest.raises(StoreMismatchError, match=r"background='median'.*background='mean'"):
+    with pytest.raises(StoreMismatchError, match=r"background: 'median' -> 'mean'"):
         daskloc.batch(video, DIAMETER, store=store, mask=mask, background="mean", **PARAMS)
     # a DataFrame naming the same pixels is the same mask
     same = pd.DataFrame({"y": [y for y, _ in HOT], "x": [x for _, x in HOT]})
@@ -499,7 +499,7 @@ def test_batch_records_mask_and_background_and_refuses_others(tmp_path):
     plain = tmp_path / "plain.parquet"
     daskloc.batch(video, DIAMETER, store=plain, do_not_return=True, **PARAMS)
     assert "mask" not in json.loads((plain / "_daskloc.json").read_text())["params"]
-    with pytest.raises(StoreMismatchError, match=r"background=None.*background='mean'"):
+    with pytest.raises(StoreMismatchError, match=r"background: None -> 'mean'"):
         daskloc.batch(video, DIAMETER, store=plain, background="mean", **PARAMS)
 
 

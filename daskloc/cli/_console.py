@@ -4,6 +4,7 @@ line on stderr with exit status 1 (no traceback). The one place that prints erro
 
 from __future__ import annotations
 
+import re
 import sys
 
 import click
@@ -16,9 +17,31 @@ EXPECTED_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, Per
                    ValueError, TypeError, IndexError, OSError, StoreBusyError)
 
 
+#: daskloc's messages name a fix in Python words, then in the CLI's: ``pass
+#: overwrite=True (CLI: --overwrite)``, ``choose another output path (CLI: --out)``.
+_KEYWORD_THEN_CLI = re.compile(r"\b[A-Za-z_]\w*=[^\s,;()]+ \(CLI: ([^)]*)\)")
+_ASIDE_THEN_CLI = re.compile(r"\(([^()]*?),? ?CLI: ([^)]*)\)")
+
+
+def cli_words(message):
+    """A daskloc message in the CLI's words: each fix said for Python and for the CLI
+    keeps the CLI's.
+
+    >>> cli_words("pass overwrite=True (CLI: --overwrite) to replace it")
+    'pass --overwrite to replace it'
+    >>> cli_words("choose another output path (CLI: --out)")
+    'choose another output path (--out)'
+    >>> cli_words("another table name (table=..., CLI: --out FILE#TABLE)")
+    'another table name (--out FILE#TABLE)'
+    """
+    message = _KEYWORD_THEN_CLI.sub(r"\1", message)
+    return _ASIDE_THEN_CLI.sub(r"(\2)", message)
+
+
 def fail(exc):
-    """Print ``exc`` as ``daskloc: error: ...`` on stderr and exit with status 1."""
-    message = str(exc) or exc.__class__.__name__
+    """Print ``exc`` as ``daskloc: error: ...`` on stderr, in the CLI's words (see
+    :func:`cli_words`), and exit with status 1."""
+    message = cli_words(str(exc) or exc.__class__.__name__)
     if isinstance(exc, FileNotFoundError) and exc.filename and str(exc.filename) not in message:
         message = f"{message}: {exc.filename}"
     click.echo(f"daskloc: error: {message}", err=True)

@@ -6,10 +6,23 @@ from daskloc.locate._locate import (
     locate_stack_counted,
     nonfinite_message,
 )
-from daskloc.locate._params import PARAM_NAMES, PARAMETERS, Parameter, normalize_params
+from daskloc.locate._params import (
+    ENGINES,
+    PARAM_NAMES,
+    PARAMETERS,
+    TRACKPY_ONLY,
+    Parameter,
+    check_engine,
+    normalize_params,
+    split_options,
+)
 from daskloc.schema import empty_features, feature_columns
 
 __all__ = [
+    "ENGINES",
+    "TRACKPY_ONLY",
+    "check_engine",
+    "split_options",
     "PARAMETERS",
     "PARAM_NAMES",
     "Parameter",

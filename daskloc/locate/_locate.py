@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from daskloc.locate._params import normalize_params
+from daskloc.locate._params import check_engine, normalize_params, split_options
 from daskloc.locate.fill import fill_masked
 from daskloc.locate.maxima import close_to_drop, local_maxima
 from daskloc.locate.preprocess import _bandpass_peak, invert, scale_to_integer
@@ -167,7 +167,7 @@ def _table(values, characterize, frames=None):
 def locate_frame(image, diameter, *, minmass=None, maxsize=None, separation=None,
                  noise_size=1, smoothing_size=None, threshold=None, invert=False,
                  percentile=64, topn=None, preprocess=True, max_iterations=10,
-                 characterize=True):
+                 characterize=True, engine="auto", **unknown):
     """Locate Gaussian-like features (particles) in one frame, Crocker-Grier style.
 
     Parameters
@@ -206,6 +206,13 @@ def locate_frame(image, diameter, *, minmass=None, maxsize=None, separation=None
         Most one-pixel moves of the mask during refinement. Default 10.
     characterize : bool
         Compute ``size, ecc, signal, raw_mass, ep`` (default).
+    engine : {"auto", "numba", "python"}
+        trackpy's keyword, accepted so trackpy calls run unchanged: every value runs
+        daskloc's numba kernel, whose features equal trackpy's with either engine. An
+        execution option, not a parameter of the features.
+    **unknown
+        Nothing else is taken: another name raises TypeError listing the parameters,
+        and trackpy's ``filter_before``, ``filter_after`` say what to use instead.
 
     Returns
     -------
@@ -282,8 +289,9 @@ def locate_frame(image, diameter, *, minmass=None, maxsize=None, separation=None
         diameter, minmass=minmass, maxsize=maxsize, separation=separation,
         noise_size=noise_size, smoothing_size=smoothing_size, threshold=threshold,
         invert=invert, percentile=percentile, topn=topn, preprocess=preprocess,
-        max_iterations=max_iterations, characterize=characterize,
+        max_iterations=max_iterations, characterize=characterize, **unknown,
     )
+    check_engine(engine)
     values, n_bad = _locate_filled(_check_frame(image), p)
     if n_bad:
         warnings.warn(nonfinite_message(n_bad, 1, where="locate_frame"), UserWarning,
@@ -367,6 +375,7 @@ def locate_stack_counted(frames, diameter, *, frame_numbers=None, **params):
     ValueError, TypeError
         As :func:`locate_stack`.
     """
+    params, _ = split_options(params)
     p = normalize_params(diameter, **params)
     frames = np.asarray(frames)
     if frames.ndim != 3:

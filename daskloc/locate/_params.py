@@ -61,6 +61,78 @@ PARAM_NAMES = tuple(p.name for p in PARAMETERS)
 #: Defaults of the optional parameters.
 PARAM_DEFAULTS = {p.name: p.default for p in PARAMETERS if not p.required}
 
+#: trackpy's ``engine`` values. daskloc has one kernel (numba) whose features equal
+#: trackpy's with either of its engines, so each value runs it. ``engine`` is an
+#: execution option: recorded with a job, never part of its identity (a store made
+#: with one engine resumes with another).
+ENGINES = ("auto", "numba", "python")
+
+#: trackpy keywords daskloc does not take, with what to do instead (the error says it).
+TRACKPY_ONLY = {
+    "filter_before": "trackpy deprecated it (0.4) and daskloc never had it: use minmass= "
+                     "and maxsize=, or filter the features afterwards, e.g. f[f.ecc < 0.3]",
+    "filter_after": "trackpy deprecated it (0.4) and daskloc never had it: filter the "
+                    "features afterwards, e.g. f[f.mass > 500] or f.query('ecc < 0.3')",
+    "processes": "daskloc runs on a Dask cluster: pass client=daskloc.make_client(workers=N) "
+                 "(CLI: --workers N)",
+    "after_locate": "map it over the partitions of daskloc.locate(...), a dask DataFrame, "
+                    "or apply it to read_features(store)",
+    "meta": "the store records the parameters itself (CLI: daskloc info STORE)",
+}
+
+
+def check_engine(engine):
+    """Check trackpy's ``engine`` keyword and return the kernel that runs.
+
+    Parameters
+    ----------
+    engine : str
+        One of :data:`ENGINES` (``"auto"``, ``"numba"``, ``"python"``).
+
+    Returns
+    -------
+    str
+        ``"numba"``: daskloc's kernel, which matches trackpy's features for every engine.
+
+    Raises
+    ------
+    ValueError
+        ``engine`` is not one of :data:`ENGINES`.
+
+    Examples
+    --------
+    >>> check_engine("python")
+    'numba'
+    """
+    if not isinstance(engine, str) or engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(map(repr, ENGINES))}, "
+                         f"got {engine!r}")
+    return "numba"
+
+
+def split_options(params):
+    """Split execution options (``engine``) from locate parameters.
+
+    Parameters
+    ----------
+    params : dict
+        Keyword arguments of a locate call.
+
+    Returns
+    -------
+    params : dict
+        ``params`` without the options.
+    options : dict
+        ``{"engine": "numba"}`` (see :func:`check_engine`).
+
+    Raises
+    ------
+    ValueError
+        An unknown ``engine``.
+    """
+    params = dict(params)
+    return params, {"engine": check_engine(params.pop("engine", "auto"))}
+
 
 def _number(name, value, *, positive=False, allow_none=True):
     if value is None:
@@ -104,9 +176,15 @@ def normalize_params(diameter, **params):
         not larger than ``noise_size`` (the band pass would be empty), or if
         ``percentile`` is outside 0..100.
     TypeError
-        If a numeric parameter is not a number, or a name is not a locate parameter.
+        If a numeric parameter is not a number, or a name is not a locate parameter
+        (for trackpy's ``filter_before``, ``filter_after``, ``processes``... the message
+        says what to do instead: :data:`TRACKPY_ONLY`).
     """
     unknown = sorted(set(params) - set(PARAM_DEFAULTS))
+    for name in unknown:
+        if name in TRACKPY_ONLY:
+            raise TypeError(f"{name} is a trackpy keyword daskloc does not take: "
+                            f"{TRACKPY_ONLY[name]}")
     if unknown:
         raise TypeError(f"unknown locate parameter(s) {', '.join(unknown)}; the parameters "
                         f"are {', '.join(PARAM_NAMES)}")

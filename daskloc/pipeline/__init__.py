@@ -17,13 +17,13 @@ One module per concern (each imports only those before it in this list):
 - ``_job``: one video's job: metadata, mismatch and chunk checks, resume, progress
 - ``_videos``: many videos: which, their names, :class:`BatchError`
 - ``_readback``: a store read back as a dask DataFrame
-- ``_api``: :func:`locate` and :func:`batch`
+- ``_api``: :func:`locate`, :func:`batch` and :func:`check_batch`
 """
 
 # Importable from here as before, though not in __all__: the constants of batch's window,
 # the private names the CLI (_frames_text) and the tests (_ClientWriter) use, and the
 # function UndecodableChunksError pickles to (pickles made before the split load).
-from daskloc.pipeline._api import batch, locate
+from daskloc.pipeline._api import batch, check_batch, locate
 from daskloc.pipeline._errors import (  # noqa: F401
     UndecodableChunksError,
     _frames_text,
@@ -39,5 +39,6 @@ from daskloc.pipeline._videos import BatchError, many_videos, video_names
 from daskloc.stores import StoreMismatchError
 from daskloc.stores._names import video_table
 
-__all__ = ["BatchError", "StoreMismatchError", "UndecodableChunksError", "batch", "locate",
+__all__ = ["BatchError", "StoreMismatchError", "UndecodableChunksError", "batch", "check_batch",
+           "locate",
            "many_videos", "video_names", "video_table"]

@@ -10,7 +10,7 @@ import dask.dataframe as dd
 from dask.delayed import delayed
 
 from daskloc.correct import Correction, check_background_name
-from daskloc.locate import normalize_params
+from daskloc.locate import normalize_params, split_options
 from daskloc.pipeline._executors import _execute, _find_client
 from daskloc.pipeline._job import _Job, _writing
 from daskloc.pipeline._partitions import _locate_block, _meta
@@ -63,7 +63,9 @@ def locate(video, diameter, *, mask=None, background=None, **params):
         works as before) and dtype (:func:`daskloc.correct.correct_video`). Lazy:
         ``"mean"``/``"median"`` are computed as part of the graph, before any chunk.
     **params
-        Other parameters of :func:`daskloc.locate_frame` (``minmass``, ``invert``, ...).
+        Other parameters of :func:`daskloc.locate_frame` (``minmass``, ``invert``, ...),
+        and trackpy's ``engine`` (any of its values runs daskloc's kernel; recorded in
+        the metadata's execution options, not part of the job's identity).
 
     Returns
     -------
@@ -106,6 +108,7 @@ def locate(video, diameter, *, mask=None, background=None, **params):
     >>> ddf = daskloc.locate(video, 11, minmass=20, invert=True)  # doctest: +SKIP
     >>> first = ddf.loc[0:99].compute()  # reads only the chunks of frames 0..99  # doctest: +SKIP
     """
+    params, _ = split_options(params)
     params = normalize_params(diameter, **params)
     plan = _Plan(video)
     meta = _meta(params["characterize"])
@@ -127,7 +130,8 @@ def batch(
     video,
     diameter,
     *,
-    store,
+    store=None,
+    output=None,
     overwrite=False,
     do_not_return=False,
     client=None,
@@ -164,6 +168,9 @@ def batch(
         file per chunk and ``_daskloc.json`` metadata). Created if missing; resumed if it
         holds the same job. Several videos need a location (str or path), not a
         FeatureStore object.
+    output : str, os.PathLike or daskloc.stores.FeatureStore
+        trackpy's name for ``store`` (``trackpy.batch(frames, 11, output=store)``); give
+        one of the two.
     overwrite : bool, default False
         Replace an existing store (for several videos: each video's table) written with
         other parameters, source or chunking (only if it is a daskloc store). Tables of
@@ -209,7 +216,9 @@ def batch(
         ``"mean"``, ``"median"`` or ``"array sha256:..."``): resuming with another
         mask or background is refused unless ``overwrite``.
     **params
-        Other parameters of :func:`daskloc.locate_frame` (``minmass``, ``invert``, ...).
+        Other parameters of :func:`daskloc.locate_frame` (``minmass``, ``invert``, ...),
+        and trackpy's ``engine`` (any of its values runs daskloc's kernel; recorded in
+        the metadata's execution options, not part of the job's identity).
 
     Returns
     -------
@@ -223,7 +232,12 @@ def batch(
     ValueError
         Bad parameters (before anything is computed or written); a video with a
         ``channel`` dimension (one video); ``store`` is a non-empty directory that is
-        not a daskloc store; a list mixing single images with videos.
+        not a daskloc store; a list mixing single images with videos; an unknown
+        ``engine``.
+    TypeError
+        Neither ``store`` nor ``output`` given, or both; a keyword that is not a locate
+        parameter (trackpy's ``filter_before``, ``processes``... are named with what to
+        use instead).
     daskloc.stores.StoreMismatchError
         The store holds a job with other parameters, source or chunking (the message
         names what differs, and for several videos which ones) and ``overwrite`` is
@@ -299,12 +313,14 @@ def batch(
     ...               open_options={"channel": 0})  # doctest: +SKIP
     >>> daskloc.read_features("f.parquet", video="a", frames=slice(0, 100))  # doctest: +SKIP
     """
+    store = _store_argument(store, output)
+    params, options = split_options(params)
     params = normalize_params(diameter, **params)
 
     check_background_name(background)  # the same mistake for every video: fail first
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
-    correct = {"mask": mask, "background": background, "on_error": on_error}
+    correct = {"mask": mask, "background": background, "on_error": on_error, **options}
     if progress is True:
 
         progress = ProgressBar()
@@ -328,11 +344,12 @@ def batch(
 
 
 def _batch_one(video, params, *, store, overwrite, do_not_return, client, progress, table,
-               storage_options, open_options, mask=None, background=None, on_error="raise"):
+               storage_options, open_options, mask=None, background=None, on_error="raise",
+               engine="numba"):
     plan = _Plan(video, open_options)
     correction = _correction(plan, mask, background)
     st = open_store(store, "a", table=table, storage_options=storage_options)
-    job = _Job(plan, st, params, correction=correction, on_error=on_error)
+    job = _Job(plan, st, params, correction=correction, on_error=on_error, engine=engine)
     with _writing([job], overwrite):
         _apply_correction(job, client)
         _execute([job], params, client, progress, fail_fast=True)
@@ -345,7 +362,7 @@ def _batch_one(video, params, *, store, overwrite, do_not_return, client, progre
 
 def _batch_many(many, params, *, store, overwrite, do_not_return, client, progress, table,
                 storage_options, open_options, mask=None, background=None,
-                on_error="raise"):
+                on_error="raise", engine="numba"):
 
     if isinstance(store, FeatureStore):
         raise TypeError(
@@ -366,7 +383,7 @@ def _batch_many(many, params, *, store, overwrite, do_not_return, client, progre
         st = open_store(store, "a", table=video_table(name, table),
                         storage_options=storage_options)
         jobs.append(_Job(plan, st, params, name=name, correction=correction,
-                         on_error=on_error))
+                         on_error=on_error, engine=engine))
     with _writing(jobs, overwrite):
         for job in jobs:
             try:
@@ -395,3 +412,58 @@ def _batch_many(many, params, *, store, overwrite, do_not_return, client, progre
     if do_not_return:
         return None
     return {job.name: _from_store(job.store) for job in jobs}
+
+
+def _store_argument(store, output):
+    """``store=``, or trackpy's name for it, ``output=`` (one of the two)."""
+    if store is not None and output is not None:
+        raise TypeError("give store= or output= (trackpy's name for it), not both")
+    if store is None and output is None:
+        raise TypeError("batch needs a store to write to: store='features.parquet' "
+                        "(trackpy's output= works too)")
+    return output if store is None else store
+
+
+def check_batch(video, diameter, *, store=None, output=None, overwrite=False, table=None,
+                storage_options=None, open_options=None, mask=None, background=None,
+                on_error="raise", **params):
+    """Check what :func:`batch` would refuse, without starting or writing anything.
+
+    For callers that start a cluster only when the job can run (the CLI): the
+    parameters, the video (one), the mask and background, and what the store holds
+    (another job's metadata or chunks, damaged metadata). :func:`batch` checks all of
+    this again, under the store's lease.
+
+    Parameters
+    ----------
+    video, diameter, store, output, overwrite, table, storage_options, open_options, mask, \
+background, on_error, **params
+        As for :func:`batch`; ``video`` is one video.
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    ValueError, TypeError
+        What :func:`batch` raises for these arguments before computing.
+    daskloc.stores.StoreMismatchError
+        The store holds another job and ``overwrite`` is False (the message lists what
+        differs, one field per line).
+    daskloc.stores.MetadataError
+        The store's metadata is damaged and ``overwrite`` is False.
+    """
+    store = _store_argument(store, output)
+    params, options = split_options(params)
+    params = normalize_params(diameter, **params)
+    check_background_name(background)
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    plan = _Plan(video, open_options)
+    correction = _correction(plan, mask, background)
+    st = open_store(store, "a", table=table,
+                    storage_options=storage_options)
+    job = _Job(plan, st, params, correction=correction, on_error=on_error, **options)
+    job.check(overwrite)
+    job.verify(overwrite)

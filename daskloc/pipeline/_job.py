@@ -39,18 +39,19 @@ def _check_same_job(store, old, new):
     """Raise StoreMismatchError naming everything that differs between two jobs."""
     diffs = old.diff(new)
     if diffs:
-        was = ", ".join(d[0] for d in diffs)
-        asked = ", ".join(d[1] for d in diffs)
+        lines = "".join(f"\n  {name}: {was} -> {asked}" for name, was, asked in diffs)
         raise StoreMismatchError(
-            f"store {store.url} was written with {was}, you asked for {asked}; pass "
-            "overwrite=True (CLI: --overwrite) to replace it, or choose another --out"
+            f"store {store.url} holds another job; what differs (stored -> asked):{lines}"
+            "\nto replace it pass overwrite=True (CLI: --overwrite), or choose another "
+            "store (CLI: --out)"
         )
 
 
 class _Job:
     """One video of a batch: its plan, its table in the store and its progress."""
 
-    def __init__(self, plan, store, params, name=None, correction=None, on_error="raise"):
+    def __init__(self, plan, store, params, name=None, correction=None, on_error="raise",
+                 engine="numba"):
         self.plan = plan
         #: "raise" or "skip": what a chunk with frames that cannot be decoded does.
         self.on_error = on_error
@@ -70,7 +71,7 @@ class _Job:
                 "chunks": [list(c) for c in self.planned],
             },
             columns=feature_dtypes(params["characterize"]),
-            options={"on_error": on_error},
+            options={"on_error": on_error, "engine": engine},
             store={"backend": store.backend},
             video=name,
             daskloc_version=__version__,
@@ -255,7 +256,8 @@ def _writing(jobs, overwrite):
         if len(problems) == 1 and problems[0][0].name is None:
             raise problems[0][1]
         if problems:
-            lines = [f"video {job.name!r}: {exc}" for job, exc in problems]
+            lines = [f"video {job.name!r}: " + str(exc).replace("\n", "\n    ")
+                     for job, exc in problems]
             head = (f"{len(lines)} videos differ from what the store holds:\n  "
                     if len(lines) > 1 else "")
             kind = (StoreMismatchError if any(isinstance(e, StoreMismatchError)

@@ -312,9 +312,9 @@ def grey_video(video, purpose="locate needs grey frames", open_options=None):
     if "channel" in video.dims:
         raise ValueError(
             f"the video has a 'channel' dimension (dims {video.dims}, shape {video.shape}); "
-            f"{purpose}: pass channel=<int> to pick a channel or "
-            "channel='grey' to convert colour to grey, e.g. open_video(path, channel=0) "
-            "(CLI: --channel 0 or --channel grey)"
+            f"{purpose}: pick a channel with channel=0 (CLI: --channel 0), 1 or 2, or "
+            "convert colour to grey with channel='grey' (CLI: --channel grey) when opening "
+            "it"
         )
     if set(video.dims) != {"frame", "y", "x"}:
         raise ValueError(

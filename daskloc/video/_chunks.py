@@ -44,7 +44,7 @@ def output_frame(frame_shape, dtype, channel, what):
         if n_channels not in (3, 4):
             raise ValueError(
                 f"{what} has {n_channels} channels; channel='grey' needs RGB or RGBA (3 "
-                "or 4 channels): pick one channel with channel=<int> instead"
+                "or 4 channels): pick one channel with channel=0 (CLI: --channel 0) instead"
             )
         return frame_shape[:2], np.dtype(np.float64)
     if not -n_channels <= channel < n_channels:

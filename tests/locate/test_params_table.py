@@ -13,8 +13,8 @@ from daskloc.locate import PARAM_NAMES, PARAMETERS, normalize_params
 
 def test_locate_frames_signature_is_the_table():
     sig = inspect.signature(locate_frame).parameters
-    names = [n for n in sig if n != "image"]
-    assert names == list(PARAM_NAMES)
+    names = [n for n, p in sig.items() if n != "image" and p.kind != p.VAR_KEYWORD]
+    assert names == [*PARAM_NAMES, "engine"]  # then the one execution option
     for p in PARAMETERS:
         default = sig[p.name].default
         assert (default is inspect.Parameter.empty) if p.required else default == p.default
