@@ -12,55 +12,69 @@ video to per-pixel mean, variance, min and max in one pass; ``stuck_pixels`` and
 background before locating.
 """
 
-from daskloc._version import __version__
-from daskloc.cluster import connect, make_client
-from daskloc.correct import correct_video
-from daskloc.export import export
-from daskloc.locate import locate_frame, locate_stack
-from daskloc.pipeline import BatchError, UndecodableChunksError, batch, locate
-from daskloc.pixels import hot_pixels, pixel_stats, stuck_pixels
-from daskloc.progress import ProgressBar
-from daskloc.stores import (
-    MetadataError,
-    StoreInUseError,
-    StoreMismatchError,
-    UnsafeStoreError,
-    read_features,
-    store_info,
-)
-from daskloc.video import VideoDecodeError, open_video
+import importlib
+import sys
+import types
 
-__all__ = [
-    "BatchError",
-    "MetadataError",
-    "ProgressBar",
-    "StoreInUseError",
-    "StoreMismatchError",
-    "UndecodableChunksError",
-    "UnsafeStoreError",
-    "VideoDecodeError",
-    "__version__",
-    "batch",
-    "connect",
-    "correct_video",
-    "export",
-    "hot_pixels",
-    "locate",
-    "locate_frame",
-    "locate_stack",
-    "make_client",
-    "open_video",
-    "pixel_stats",
-    "read_features",
-    "store_info",
-    "stuck_pixels",
-]
+from daskloc._version import __version__  # noqa: F401 - in __all__, built below
+
+#: Where each public name lives. Imported on first use (PEP 562), so ``import daskloc``
+#: and the ``daskloc`` command start without importing dask, pandas and numba until a
+#: name that needs them is used.
+_NAMES = {
+    "connect": "daskloc.cluster",
+    "make_client": "daskloc.cluster",
+    "correct_video": "daskloc.correct",
+    "export": "daskloc.export",
+    "locate_frame": "daskloc.locate",
+    "locate_stack": "daskloc.locate",
+    "BatchError": "daskloc.pipeline",
+    "UndecodableChunksError": "daskloc.pipeline",
+    "batch": "daskloc.pipeline",
+    "locate": "daskloc.pipeline",
+    "hot_pixels": "daskloc.pixels",
+    "pixel_stats": "daskloc.pixels",
+    "stuck_pixels": "daskloc.pixels",
+    "ProgressBar": "daskloc.progress",
+    "MetadataError": "daskloc.stores",
+    "StoreInUseError": "daskloc.stores",
+    "StoreMismatchError": "daskloc.stores",
+    "UnsafeStoreError": "daskloc.stores",
+    "read_features": "daskloc.stores",
+    "store_info": "daskloc.stores",
+    "VideoDecodeError": "daskloc.video",
+    "open_video": "daskloc.video",
+}
+
+__all__ = sorted(["__version__", *_NAMES])
 
 
 def __getattr__(name):
     # ``daskloc.plot`` without ``import daskloc.plot``: matplotlib is imported only then.
     if name == "plot":
-        import importlib
-
         return importlib.import_module("daskloc.plot")
-    raise AttributeError(f"module 'daskloc' has no attribute {name!r}")
+    module = _NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'daskloc' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # found at once next time
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_NAMES) | {"plot"})
+
+
+class _Package(types.ModuleType):
+    """``daskloc`` itself. ``daskloc.locate`` is the function (as ``from daskloc import
+    locate``), also after the kernel subpackage of the same name is imported, which
+    would otherwise bind the subpackage here (``import daskloc.locate`` and ``from
+    daskloc.locate import ...`` still reach the subpackage, through ``sys.modules``)."""
+
+    def __setattr__(self, name, value):
+        if name == "locate" and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -27,6 +27,9 @@ class _Progress:
 
     def __call__(self, done, total, n_features):
         if self.task is None:
+            if done:  # the first call counts the chunks of an earlier run
+                self.bar.console.print(f"resuming: {done} of {total} chunks already done, "
+                                       f"{n_features:,} features")
             self.bar.start()
             self.task = self.bar.add_task("locate", total=total, completed=done,
                                           features=n_features)
@@ -129,6 +132,9 @@ def run_batch(source, *, out, diameter, chunk_frames, channel, frames, workers, 
             f"{len(video.chunks[0])} chunks of "
             f"<= {max(video.chunks[0], default=0)} frames"
         )
+        shape = video.attrs.get("original_shape")
+        if channel is not None and shape is not None and len(shape) == 3:
+            console.print(f"note: the video is greyscale; --channel {channel} changes nothing")
         target, open_options = video, None
         # what batch would refuse (another job in the store, damaged metadata): now,
         # before any cluster starts

@@ -20,6 +20,7 @@ same way (``origin="upper"``), so a feature's circle sits on its spot.
 
 from __future__ import annotations
 
+import glob
 import os
 from pathlib import Path
 
@@ -473,6 +474,13 @@ def save_plots(store, out, *, frame=None, video=None, kind="annotate", channel=N
                         f"the store {os.fspath(store)} does not record its video's path; "
                         f"give the video (--video)"
                     )
+                if ("://" not in str(video) and not os.path.exists(str(video))
+                        and not glob.glob(str(video))):
+                    # an array ("numpy array"), or a file moved since the job
+                    raise FileNotFoundError(
+                        f"the store {os.fspath(store)} was made from {video!r}, which is not "
+                        "a file here to draw the frame from; give the video (--video PATH, "
+                        "or video= in Python)")
             if channel is None:
                 channel = source.get("channel")
             frames_video = open_video(video, channel=channel, frames=[frame], chunks=1)

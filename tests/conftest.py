@@ -183,3 +183,28 @@ def pytest_runtest_teardown(item, nextitem):
     from tests import _markers
 
     _markers.current_item = None
+
+
+def parquet_doc(store):
+    """The job-metadata document of a local Parquet store (or table folder), as a dict,
+    read with pyarrow alone: the key-value metadata of its ``_daskloc.parquet``."""
+    import json
+    from pathlib import Path
+
+    import pyarrow.parquet as pq
+
+    return json.loads(pq.read_schema(Path(store) / "_daskloc.parquet").metadata[b"daskloc"])
+
+
+def write_parquet_doc(store, doc):
+    """Replace a local Parquet store's document as a user editing it would, with pyarrow
+    alone (the file keeps its schema; only the document changes)."""
+    import json
+    from pathlib import Path
+
+    import pyarrow.parquet as pq
+
+    path = Path(store) / "_daskloc.parquet"
+    schema = pq.read_schema(path)
+    pq.write_table(schema.with_metadata({b"daskloc": json.dumps(doc).encode()}).empty_table(),
+                   path)

@@ -72,9 +72,12 @@ def test_locate_movie_then_info(tmp_path, movie):
     # Other parameters on the same store: refused, store untouched; --overwrite replaces it.
     other = run("locate", movie, "--diameter", 11, "--minmass", 30, "--invert", "--channel", 0,
                 "--frames", "0:40", "--chunk-frames", 16, "--workers", 1, "--out", out)
-    assert_clean_error(other, "\n  minmass: 20 -> 30\n", "pass --overwrite")
+    assert_clean_error(other, "pass --overwrite")
     assert "overwrite=True" not in other.stderr  # the CLI's words, not Python's
-    assert len(other.stderr.strip().splitlines()) == 3  # only the field that differs
+    err = other.stderr.strip().splitlines()
+    assert err[-3].startswith("daskloc: error: store") and err[-3].endswith("(stored -> asked):")
+    assert err[-2:] == ["  minmass: 20 -> 30",  # only the field that differs
+                        "to replace it pass --overwrite, or choose another store (--out)"]
     pd.testing.assert_frame_equal(read_features(out), features)
     replaced = run("locate", movie, "--diameter", 11, "--minmass", 30, "--invert", "--channel", 0,
                    "--frames", "0:40", "--chunk-frames", 16, "--workers", 1, "--out", out,

@@ -129,3 +129,131 @@ def test_a_small_cli_job_runs_in_process_and_a_mismatch_speaks_cli(tmp_path):
         "  minmass: 50 -> 80",
         "to replace it pass --overwrite, or choose another store (--out)",
     ]
+
+
+@pytest.mark.slow
+def test_a_resumed_cli_job_says_how_much_was_done_and_a_needless_channel_is_noted(tmp_path):
+    frames = make_spots(n_frames=8, shape=(64, 64), n_particles=5, seed=6)
+    tifffile.imwrite(tmp_path / "stack.tif", frames)
+    out = tmp_path / "f.parquet"
+    args = [sys.executable, "-m", "daskloc", "locate", str(tmp_path / "stack.tif"),
+            "--diameter", str(DIAMETER), "--out", str(out), "--chunk-frames", "2"]
+    first = subprocess.run([*args, "--channel", "0"], capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    assert "note: the video is greyscale; --channel 0 changes nothing" in first.stderr
+    # lose the last two chunks, as a killed job would not have written them
+    for name in ("part-000000004-000000006.parquet", "part-000000006-000000008.parquet"):
+        os.remove(out / name)
+    again = subprocess.run([*args, "--channel", "0"], capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    n = int((locate_stack(frames[:4], DIAMETER).frame < 4).sum())
+    assert f"resuming: 2 of 4 chunks already done, {n:,} features" in again.stderr
+    pd.testing.assert_frame_equal(read_features(out), locate_stack(frames, DIAMETER))
+
+
+def test_store_hash_name_is_a_video_of_a_many_video_store(tmp_path):
+    a = make_spots(n_frames=6, shape=(64, 64), n_particles=4, seed=1)
+    b = make_spots(n_frames=6, shape=(64, 64), n_particles=6, seed=2)
+    store = tmp_path / "lab.parquet"
+    from daskloc import batch, store_info
+    from tests.conftest import as_video
+
+    batch({"movie1": as_video(a, chunks=3), "movie2": as_video(b, chunks=3)}, DIAMETER,
+          store=store, do_not_return=True, **PARAMS)
+    want = locate_stack(b, DIAMETER, **PARAMS)
+    pd.testing.assert_frame_equal(read_features(f"{store}#movie2"), want)
+    assert store_info(f"{store}#movie2")["n_features"] == len(want)
+    # the same table named both ways is one name, not two
+    pd.testing.assert_frame_equal(read_features(f"{store}#movie2", table="video=movie2"), want)
+    with pytest.raises(ValueError, match="two table names"):
+        read_features(f"{store}#movie2", table="video=movie1")
+
+
+def test_a_store_of_named_tables_lists_them(tmp_path):
+    from daskloc import batch, store_info
+    from tests.conftest import as_video
+
+    store = tmp_path / "t.parquet"
+    for name, seed in (("run1", 1), ("run2", 2)):
+        batch(as_video(make_spots(n_frames=4, shape=(64, 64), seed=seed), chunks=2), DIAMETER,
+              store=store, table=name, do_not_return=True, **PARAMS)
+    with pytest.raises(ValueError, match=rf"holds 2 named tables and none at its root: run1, "
+                                         rf"run2; name one, e.g. {re.escape(str(store))}#run1"):
+        store_info(store)
+    from click.testing import CliRunner
+
+    from daskloc.cli import main
+
+    result = CliRunner().invoke(main, ["info", str(store)])
+    assert result.exit_code == 1 and "run1, run2" in result.output
+    assert CliRunner().invoke(main, ["info", f"{store}#run2"]).exit_code == 0
+
+
+@pytest.fixture
+def user_arrays(tmp_path):
+    """Dask arrays as users build them: zarr-backed, tifffile's aszarr store, a memmap."""
+    import dask.array as da
+    import zarr
+
+    frames = make_spots(n_frames=8, shape=(64, 64), n_particles=5, seed=6)
+    tifffile.imwrite(tmp_path / "s.tif", frames)
+    np.save(tmp_path / "m.npy", frames)
+    zarr.create_array(tmp_path / "a.zarr", data=frames, chunks=(4, 64, 64))
+    return frames, {
+        "zarr": da.from_zarr(str(tmp_path / "a.zarr")),
+        "aszarr": da.from_zarr(zarr.open(tifffile.imread(tmp_path / "s.tif", aszarr=True),
+                                         mode="r"), chunks=(4, -1, -1)),
+        "memmap": da.from_array(np.load(tmp_path / "m.npy", mmap_mode="r"), chunks=(4, -1, -1)),
+    }
+
+
+@pytest.mark.parametrize("kind", ["zarr", "aszarr", "memmap"])
+def test_any_dask_array_a_user_builds_runs_through_batch_on_a_cluster(user_arrays, kind,
+                                                                      client, tmp_path):
+    frames, arrays = user_arrays
+    store = tmp_path / "f.parquet"
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        daskloc_batch(arrays[kind], DIAMETER, store=store, client=client, do_not_return=True,
+                      **PARAMS)
+    pd.testing.assert_frame_equal(read_features(store), locate_stack(frames, DIAMETER, **PARAMS))
+    said = [str(w.message) for w in caught if "cannot be sent" in str(w.message)]
+    # tifffile's aszarr store holds the open file: it cannot go to worker processes
+    # ("TypeError Could not serialize object of type _HLGExprSequence" before), so its
+    # chunks run in this process's threads, and the user hears why
+    assert len(said) == (kind == "aszarr")
+    if said:
+        assert "cannot pickle" in said[0] and "daskloc.open_video(PATH)" in said[0]
+
+
+@pytest.mark.parametrize("kind", ["zarr", "memmap"])
+def test_a_users_dask_array_computes_lazily_on_the_default_cluster(user_arrays, kind, cluster):
+    import distributed
+
+    frames, arrays = user_arrays
+    import daskloc
+
+    with distributed.Client(cluster):  # the default client: locate's graph runs there
+        got = daskloc.locate(arrays[kind], DIAMETER, **PARAMS).compute()
+    want = locate_stack(frames, DIAMETER, **PARAMS)
+    pd.testing.assert_frame_equal(got.reset_index(), want[["frame", *want.columns[:-1]]])
+
+
+def test_locate_warns_when_its_graph_cannot_go_to_the_default_cluster(user_arrays, cluster):
+    import distributed
+
+    import daskloc
+
+    _, arrays = user_arrays
+    with distributed.Client(cluster):
+        with pytest.warns(UserWarning, match="cannot be sent.*scheduler='threads'"):
+            ddf = daskloc.locate(arrays["aszarr"], DIAMETER, **PARAMS)
+    assert len(ddf.compute(scheduler="threads")) > 0  # as the warning says
+
+
+def daskloc_batch(*args, **kwargs):
+    from daskloc import batch
+
+    return batch(*args, **kwargs)

@@ -52,7 +52,15 @@ from daskloc.stores import (
 )
 from tests._damage import damage_packet
 from tests._data import data_path
-from tests.conftest import DIAMETER, PARAMS, as_video, make_spots, start_batch_process
+from tests.conftest import (
+    DIAMETER,
+    PARAMS,
+    as_video,
+    make_spots,
+    parquet_doc,
+    start_batch_process,
+    write_parquet_doc,
+)
 
 # ``location``: the conformance suite's fixture (one store of a backend; parametrised
 # indirectly here), which leaves nothing behind on the shared servers.
@@ -314,7 +322,7 @@ def test_missing_or_edited_metadata_never_passes_old_rows_off_as_new(location, v
 @pytest.mark.slow
 @pytest.mark.data
 def test_the_issue_case_parquet_without_metadata_on_the_real_movie(tmp_path, cluster):
-    """As found: locate with minmass 20 and 60-frame chunks, delete _daskloc.json, rerun
+    """As found: locate with minmass 20 and 60-frame chunks, delete _daskloc.parquet, rerun
     with minmass 200 (here on 120 frames): refused (exit 1) instead of "done" with the
     minmass=20 rows; with --overwrite the rows are the minmass=200 ones."""
     movie = data_path("bulk-water.mov")
@@ -323,7 +331,7 @@ def test_the_issue_case_parquet_without_metadata_on_the_real_movie(tmp_path, clu
               "--chunk-frames", "60", "--out", out, "--scheduler", cluster.scheduler_address]
     assert run_cli("locate", *common, "--minmass", "20").returncode == 0
     n20 = store_info(out)["n_features"]
-    (out / "_daskloc.json").unlink()
+    (out / "_daskloc.parquet").unlink()
     before = digest(out)
     again = run_cli("locate", *common, "--minmass", "200")
     assert again.returncode == 1, again.stdout + again.stderr
@@ -391,9 +399,9 @@ def test_metadata_replaced_by_an_older_copy_switches_no_check_off(tmp_path, vide
     metadata was replaced, so those chunks are not read."""
     store = tmp_path / "s.parquet"
     batch(as_video(video_arr, chunks=4), DIAMETER, store=store, do_not_return=True, **PARAMS)
-    meta = json.loads((store / "_daskloc.json").read_text())
+    meta = parquet_doc(store)
     meta["format_version"] = 1
-    (store / "_daskloc.json").write_text(json.dumps(meta))
+    write_parquet_doc(store, meta)
     assert len(read_features(store)) == 0
     info = store_info(store)
     assert len(info["ignored_chunks"]) == 6
@@ -422,10 +430,13 @@ def damage(loc, how):
     the wrong types (HDF5: both copies)."""
     path = Path(loc.url)
     if loc.backend == "parquet":
-        f = path / "_daskloc.json"
-        text = f.read_bytes()
-        f.write_bytes({"garbage": b"\xff\xfe\x00garbage", "truncated": text[: len(text) // 2],
-                       "types": json.dumps({**json.loads(text), "chunking": 5}).encode()}[how])
+        f = path / "_daskloc.parquet"
+        if how == "types":
+            write_parquet_doc(path, {**parquet_doc(path), "chunking": 5})
+        else:
+            text = f.read_bytes()
+            f.write_bytes({"garbage": b"\xff\xfe\x00garbage",
+                           "truncated": text[: len(text) // 2]}[how])
     elif loc.backend == "zarr":
         f = path / "zarr.json"
         text = f.read_bytes()
@@ -469,7 +480,7 @@ def test_damaged_metadata_is_explained_and_overwrite_starts_again(backend, how, 
     assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
     line = out.stderr.strip()
     assert line.count("\n") == 0 and "damaged" in line and "--overwrite" in line
-    where = {"parquet": "_daskloc.json", "zarr": "zarr.json", "hdf5": "daskloc_metadata",
+    where = {"parquet": "_daskloc.parquet", "zarr": "zarr.json", "hdf5": "daskloc_metadata",
              "sqlite": "daskloc_stores"}[backend]
     assert where in line or how == "types", line  # the file (or the field) is named
     if how == "types":

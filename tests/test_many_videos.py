@@ -10,7 +10,6 @@ unique, and the command line does all of it as a person would run it.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -32,7 +31,7 @@ from daskloc.stores import ParquetStore, StoreMismatchError, open_store, read_fe
 from daskloc.stores.base import check_table_name
 from daskloc.testing._batch import kill_when
 from tests._data import data_path
-from tests.conftest import make_spots
+from tests.conftest import make_spots, parquet_doc
 from tests.stores import _services
 
 #: One parameter set for every video of a job: those of the real movie (dark particles).
@@ -508,7 +507,7 @@ def test_cli_several_movies_a_collision_and_a_bad_one(tmp_path, movie):
         pd.testing.assert_frame_equal(read_features(store, video=name), expected)
     plain = pd.read_parquet(store)
     assert sorted(plain["video"].astype(str).unique()) == ["bulk-water", "bulk-water-2"]
-    meta = json.loads((store / "video=bulk-water-2" / "_daskloc.json").read_text())
+    meta = parquet_doc(store / "video=bulk-water-2")
     assert meta["source"]["path"] == str(tmp_path / "run2" / "bulk-water.mov")
 
     # Again without the bad one: both are done already, nothing is computed twice.
@@ -543,7 +542,7 @@ def test_cli_tiff_stacks_are_videos_single_images_one_sequence(tmp_path, referen
         tifffile.imwrite(frames / f"f{i}.tif", frame)  # single-page TIFFs: frames
     seq = run("locate", "frames/*.tif", *args, "--out", "seq.parquet", cwd=tmp_path)
     assert seq.returncode == 0, seq.stderr
-    assert (tmp_path / "seq.parquet" / "_daskloc.json").is_file()  # one video, as always
+    assert (tmp_path / "seq.parquet" / "_daskloc.parquet").is_file()  # one video, as always
     pd.testing.assert_frame_equal(read_features(tmp_path / "seq.parquet"),
                                   locate_stack(arr, DIAMETER, **PARAMS))
     assert seq.stdout.strip().splitlines()[-1].startswith("5 frames")

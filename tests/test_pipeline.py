@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
@@ -23,6 +22,7 @@ from tests.conftest import (
     CountingArray,
     as_video,
     make_spots,
+    parquet_doc,
     start_batch_process,
 )
 
@@ -329,7 +329,7 @@ def test_resume_skips_complete_chunks_and_cleans_temp_files(spots, tmp_path):
     assert sorted(counting.reads) == [4, 16]  # only the missing chunks were computed
     assert not stray.exists()
     pd.testing.assert_frame_equal(read_features(store), reference(spots))
-    meta = json.loads((store / "_daskloc.json").read_text())
+    meta = parquet_doc(store)
     assert meta["finished"] and len(meta["complete_chunks"]) == 6
 
 
@@ -475,7 +475,7 @@ def test_a_failing_chunk_raises_and_a_rerun_completes(spots, tmp_path, request, 
     info = store_info(store)
     assert not info["complete"]
     assert (8, 12) not in open_store_chunks(store)
-    meta = json.loads((store / "_daskloc.json").read_text())
+    meta = parquet_doc(store)
     assert meta["finished"] is False
     assert sorted(map(tuple, meta["complete_chunks"])) == open_store_chunks(store)
     batch(as_video(spots, chunks=4), DIAMETER, store=store, client=client, do_not_return=True,

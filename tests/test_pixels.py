@@ -6,7 +6,6 @@ on the whole array, tifffile's pixels, planted defects and particles at known pl
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -24,7 +23,7 @@ import daskloc
 from daskloc.correct import fill_masked, median_background
 from daskloc.stores import StoreMismatchError
 from tests._data import data_path
-from tests.conftest import DIAMETER, PARAMS, CountingArray, as_video, make_spots
+from tests.conftest import DIAMETER, PARAMS, CountingArray, as_video, make_spots, parquet_doc
 
 VARS = ("mean", "var", "std", "min", "max")
 
@@ -471,7 +470,7 @@ def test_batch_records_mask_and_background_and_refuses_others(tmp_path):
                               **PARAMS).compute()
     got = daskloc.read_features(store)
     pd.testing.assert_frame_equal(got.set_index("frame"), expected)
-    meta = json.loads((store / "_daskloc.json").read_text())
+    meta = parquet_doc(store)
     assert meta["params"]["background"] == "median"
     assert meta["params"]["mask"].startswith(f"{len(HOT)} pixels sha256:")
 
@@ -492,13 +491,13 @@ def test_batch_records_mask_and_background_and_refuses_others(tmp_path):
                   do_not_return=True, **PARAMS)
     daskloc.batch(video, DIAMETER, store=store, mask=other, overwrite=True,
                   do_not_return=True, **PARAMS)
-    assert json.loads((store / "_daskloc.json").read_text())["params"]["mask"].startswith(
+    assert parquet_doc(store)["params"]["mask"].startswith(
         f"{len(HOT) + 1} pixels")
 
     # a store without corrections refuses one with, and the reverse
     plain = tmp_path / "plain.parquet"
     daskloc.batch(video, DIAMETER, store=plain, do_not_return=True, **PARAMS)
-    assert "mask" not in json.loads((plain / "_daskloc.json").read_text())["params"]
+    assert "mask" not in parquet_doc(plain)["params"]
     with pytest.raises(StoreMismatchError, match=r"background: None -> 'mean'"):
         daskloc.batch(video, DIAMETER, store=plain, background="mean", **PARAMS)
 

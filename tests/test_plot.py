@@ -377,3 +377,21 @@ def test_save_plots_one_kind_returns_its_path(store, movie, tmp_path):
     assert mpimg.imread(written["annotate"]).shape[:2] == (228, 320)
     with pytest.raises(ValueError, match="kind must be one of"):
         plot.save_plots(store, tmp_path / "s.png", kind="pie")
+
+
+def test_a_store_made_from_an_array_asks_for_the_video(tmp_path):
+    """The store records "numpy array" as its source: annotate says to give --video
+    (it said "no such file or directory: 'numpy array'")."""
+    from tests.conftest import DIAMETER, make_spots
+
+    arr = make_spots(n_frames=4, shape=(64, 64), n_particles=5, seed=2)
+    store = tmp_path / "f.parquet"
+    daskloc.batch(daskloc.open_video(arr, chunks=2), DIAMETER, store=store, do_not_return=True)
+    with pytest.raises(FileNotFoundError, match=r"made from 'numpy array'.*--video PATH"):
+        plot.save_plots(store, tmp_path / "a.png", frame=1)
+    result = CliRunner().invoke(main, ["plot", str(store), "--frame", "1", "--out",
+                                       str(tmp_path / "a.png")])
+    assert result.exit_code == 1 and "--video PATH" in result.output
+    # with the video given, the picture is drawn
+    written = plot.save_plots(store, tmp_path / "a.png", frame=1, video=arr)
+    assert os.path.getsize(written["annotate"]) > 0

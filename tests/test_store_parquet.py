@@ -23,7 +23,7 @@ from daskloc.stores import (
     read_features,
     store_info,
 )
-from tests.conftest import DIAMETER, PARAMS, as_video, make_spots
+from tests.conftest import DIAMETER, PARAMS, as_video, make_spots, parquet_doc
 from tests.stores._suite import DasklocStoreTests
 
 FIRST = 100  # absolute number of the first frame of the test videos
@@ -219,8 +219,7 @@ def test_metadata_json_content(tmp_path):
     video = as_video(arr, chunks=5, first_frame=10, attrs=attrs)  # frames 10..21 of 30
     store = tmp_path / "f.parquet"
     batch(video, DIAMETER, store=store, do_not_return=True, minmass=80, invert=False)
-    text = (store / "_daskloc.json").read_text()
-    meta = json.loads(text)  # plain JSON
+    meta = parquet_doc(store)  # plain JSON in a plain Parquet footer
     assert meta["format"] == "daskloc-features" and meta["format_version"] == 2
     assert meta["daskloc_version"] == daskloc.__version__
     assert meta["params"] == normalize_params(DIAMETER, minmass=80)
@@ -319,3 +318,52 @@ class TestParquetStore(DasklocStoreTests):
     store_class = ParquetStore
     capabilities = {"supports_remote": True, "lists_tables": True, "concurrent_writers": True,
                     "ordered_appends": False, "live_reads": True}
+
+
+def test_plain_tools_open_the_store_in_one_obvious_call(tmp_path):
+    """pandas, pyarrow, polars and duckdb read the feature table of the store folder;
+    polars refused the folder while the metadata was a JSON file beside the parts."""
+    import duckdb
+    import polars as pl
+    import pyarrow.parquet as pq
+
+    arr = make_spots(n_frames=12, shape=(64, 64), n_particles=5, seed=8)
+    store = tmp_path / "f.parquet"
+    batch(as_video(arr, chunks=4), DIAMETER, store=store, do_not_return=True, **PARAMS)
+    want = locate_stack(arr, DIAMETER, **PARAMS)
+    assert sorted(os.listdir(store)) == ["_daskloc.parquet", *(
+        f"part-{a:09d}-{a + 4:09d}.parquet" for a in (0, 4, 8))]  # nothing else left
+    tables = {
+        "pandas": pd.read_parquet(store),
+        "pyarrow": pq.read_table(store).to_pandas(),
+        "polars": pl.read_parquet(store).to_pandas(),
+        "duckdb": duckdb.sql(f"SELECT * FROM read_parquet('{store}/*.parquet')").df(),
+    }
+    for tool, got in tables.items():
+        got = got.sort_values(["frame", "y", "x"]).reset_index(drop=True)
+        pd.testing.assert_frame_equal(
+            got, want.sort_values(["frame", "y", "x"]).reset_index(drop=True),
+            check_dtype=tool != "duckdb", obj=tool)
+
+
+def test_a_store_with_the_json_metadata_of_0_2_resumes_and_moves_to_the_new_file(tmp_path):
+    """Stores written before the metadata became ``_daskloc.parquet`` kept it as
+    ``_daskloc.json`` (the same document): they read, resume without redoing a chunk,
+    and their next write replaces the JSON file."""
+    arr = make_spots(n_frames=16, shape=(64, 64), n_particles=5, seed=12)
+    store = tmp_path / "f.parquet"
+    video = as_video(arr, chunks=4)
+    batch(video[:8], DIAMETER, store=store, do_not_return=True, **PARAMS)
+    # the layout of then: the document as JSON text, no _daskloc.parquet
+    doc = parquet_doc(store)
+    (store / "_daskloc.json").write_text(json.dumps(doc))
+    (store / "_daskloc.parquet").unlink()
+    parts = {n: os.stat(store / n).st_mtime_ns for n in os.listdir(store) if n[:5] == "part-"}
+    pd.testing.assert_frame_equal(read_features(store),
+                                  locate_stack(arr[:8], DIAMETER, **PARAMS))
+    with pytest.raises(StoreMismatchError, match="n_frames"):  # still checked as a job
+        batch(video, DIAMETER, store=store, do_not_return=True, **PARAMS)
+    batch(video[:8], DIAMETER, store=store, do_not_return=True, **PARAMS)  # resumes
+    assert {n: os.stat(store / n).st_mtime_ns for n in parts} == parts  # nothing redone
+    assert not (store / "_daskloc.json").exists() and parquet_doc(store)["params"] == doc[
+        "params"]

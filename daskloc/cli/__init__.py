@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import click
 
-from daskloc.cli._console import EXPECTED_ERRORS
+from daskloc.cli._console import expected_errors
 from daskloc.cli._demo import demo
 from daskloc.cli._export import export
 from daskloc.cli._info import info
@@ -26,7 +26,7 @@ from daskloc.cli._options import CHUNKS, DASHBOARD_OPTION, parse_channel, parse_
 from daskloc.cli._plot import plot
 from daskloc.cli._stats import pixel_stats
 
-__all__ = ["CHUNKS", "DASHBOARD_OPTION", "EXPECTED_ERRORS", "demo", "export", "info", "locate",
+__all__ = ["CHUNKS", "DASHBOARD_OPTION", "demo", "expected_errors", "export", "info", "locate",
            "main", "parse_channel", "parse_frames", "pixel_stats", "plot"]
 
 

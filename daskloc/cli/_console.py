@@ -9,12 +9,20 @@ import sys
 
 import click
 
-from daskloc.stores.base import StoreBusyError
+#: Errors a person can act on: printed as one line, exit status 1, no traceback. With
+#: them, :class:`daskloc.stores.StoreBusyError` (another writer holds the store, or a
+#: program keeps an HDF5 file open): see :func:`expected_errors`.
+BUILTIN_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError,
+                  ValueError, TypeError, IndexError, OSError)
 
-#: Errors a person can act on: printed as one line, exit status 1, no traceback.
-#: (StoreBusyError: another writer holds the store, or a program keeps an HDF5 file open.)
-EXPECTED_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError,
-                   ValueError, TypeError, IndexError, OSError, StoreBusyError)
+
+def expected_errors():
+    """The errors a command prints as one line: :data:`BUILTIN_ERRORS` and the stores'
+    ``StoreBusyError``, imported only when an error is being handled (``daskloc
+    --help`` does not import the stores)."""
+    from daskloc.stores.errors import StoreBusyError
+
+    return (*BUILTIN_ERRORS, StoreBusyError)
 
 
 #: daskloc's messages name a fix in Python words, then in the CLI's: ``pass

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from daskloc.cli._console import EXPECTED_ERRORS, fail
+from daskloc.cli._console import expected_errors, fail
 
 
 @click.command()
@@ -23,5 +23,5 @@ def demo(out, n_frames, particles, workers):
 
     try:
         run_demo(out, n_frames=n_frames, n_particles=particles, workers=workers)
-    except EXPECTED_ERRORS as exc:
+    except expected_errors() as exc:
         fail(exc)

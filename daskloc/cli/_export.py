@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from daskloc.cli._console import EXPECTED_ERRORS, fail
+from daskloc.cli._console import expected_errors, fail
 from daskloc.cli._options import parse_frames
 
 
@@ -33,7 +33,7 @@ def export(store, out, frames, table, out_table, overwrite):
     try:
         summary = export_features(store, out, parse_frames(frames), table=table,
                                   out_table=out_table, overwrite=overwrite)
-    except EXPECTED_ERRORS as exc:  # StoreBusyError among them
+    except expected_errors() as exc:  # StoreBusyError among them
         fail(exc)
     sheets = f" (sheets {', '.join(summary['sheets'])})" if summary.get("sheets") else ""
     frames_text = f" of frames {summary['frames']}" if summary["frames"] else ""

@@ -7,8 +7,7 @@ import json
 
 import click
 
-from daskloc.cli._console import EXPECTED_ERRORS, fail
-from daskloc.pipeline import _frames_text
+from daskloc.cli._console import expected_errors, fail
 
 
 @click.command()
@@ -20,7 +19,7 @@ def info(store, as_json):
 
     try:
         summary = store_info(store)
-    except EXPECTED_ERRORS as exc:
+    except expected_errors() as exc:
         fail(exc)
     if as_json:
         click.echo(json.dumps(summary, indent=2, default=str))
@@ -67,11 +66,13 @@ def _warnings_of(summary):
         lines += _chunk_lines("failed:     {} chunks could not be located:", failed)
     skipped = summary.get("skipped_frames")
     if skipped:
+        from daskloc.pipeline import _frames_text as frames_text
+
         if isinstance(skipped, dict):
             n = sum(len(v) for v in skipped.values())
-            text = "; ".join(f"{k}: {_frames_text(v)}" for k, v in skipped.items())
+            text = "; ".join(f"{k}: {frames_text(v)}" for k, v in skipped.items())
         else:
-            n, text = len(skipped), _frames_text(skipped)
+            n, text = len(skipped), frames_text(skipped)
         lines.append(f"skipped:    {n} frames could not be decoded and have no features "
                      f"(on_error=skip): {text}")
     return lines

@@ -7,7 +7,7 @@ import click
 
 from daskloc._runner import run_batch, summary_text
 from daskloc._utils import is_glob, natural_key
-from daskloc.cli._console import EXPECTED_ERRORS, fail
+from daskloc.cli._console import expected_errors, fail
 from daskloc.cli._options import (
     CHANNEL_OPTION,
     CHUNK_FRAMES_OPTION,
@@ -18,7 +18,6 @@ from daskloc.cli._options import (
     parse_channel,
     parse_frames,
 )
-from daskloc.pipeline import BatchError
 
 
 def _video_source(videos):
@@ -115,6 +114,7 @@ def locate(videos, diameter, channel, frames, chunk_frames, out, cluster, cluste
     of the job: resuming with others is refused (--overwrite replaces).
     """
     from daskloc.correct import read_background, read_mask
+    from daskloc.pipeline import BatchError
 
     if scheduler is not None:
         if cluster not in ("local", scheduler):
@@ -139,6 +139,6 @@ def locate(videos, diameter, channel, frames, chunk_frames, out, cluster, cluste
         if getattr(exc, "summary", None):
             click.echo(exc.summary)
         fail(exc)
-    except EXPECTED_ERRORS as exc:
+    except expected_errors() as exc:
         fail(exc)
     click.echo(summary_text(info, seconds))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from daskloc.cli._console import EXPECTED_ERRORS, fail
+from daskloc.cli._console import expected_errors, fail
 from daskloc.cli._options import parse_channel
 
 
@@ -40,7 +40,7 @@ def plot(store, video, frame, out, kind, channel, table, dpi):
     try:
         written = save_plots(store, out, frame=frame, video=video, kind=kind,
                              channel=parse_channel(channel), table=table, dpi=dpi)
-    except EXPECTED_ERRORS as exc:
+    except expected_errors() as exc:
         fail(exc)
     for path in written.values():
         click.echo(str(path))

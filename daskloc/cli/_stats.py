@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from daskloc.cli._console import EXPECTED_ERRORS, fail
+from daskloc.cli._console import expected_errors, fail
 from daskloc.cli._options import (
     CHANNEL_OPTION,
     CHUNK_FRAMES_OPTION,
@@ -59,6 +59,6 @@ def pixel_stats(video, out, channel, frames, chunk_frames, hot_threshold, cluste
         )
     except click.ClickException:
         raise
-    except EXPECTED_ERRORS as exc:
+    except expected_errors() as exc:
         fail(exc)
     click.echo(stats_summary(ds, stuck, hot, out, seconds))

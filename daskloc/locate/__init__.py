@@ -1,36 +1,40 @@
-"""The Crocker-Grier locate kernel: pure numpy/scipy/numba, no Dask, no I/O."""
+"""The Crocker-Grier locate kernel: pure numpy/scipy/numba, no Dask, no I/O.
 
-from daskloc.locate._locate import (
-    locate_frame,
-    locate_stack,
-    locate_stack_counted,
-    nonfinite_message,
-)
-from daskloc.locate._params import (
-    ENGINES,
-    PARAM_NAMES,
-    PARAMETERS,
-    TRACKPY_ONLY,
-    Parameter,
-    check_engine,
-    normalize_params,
-    split_options,
-)
-from daskloc.schema import empty_features, feature_columns
+Names are imported on first use (PEP 562): the parameter table
+(:data:`PARAMETERS`, which the CLI's options are made from) is there without
+importing numba.
+"""
 
-__all__ = [
-    "ENGINES",
-    "TRACKPY_ONLY",
-    "check_engine",
-    "split_options",
-    "PARAMETERS",
-    "PARAM_NAMES",
-    "Parameter",
-    "empty_features",
-    "feature_columns",
-    "locate_frame",
-    "locate_stack",
-    "locate_stack_counted",
-    "nonfinite_message",
-    "normalize_params",
-]
+import importlib
+
+_NAMES = {
+    "locate_frame": "daskloc.locate._locate",
+    "locate_stack": "daskloc.locate._locate",
+    "locate_stack_counted": "daskloc.locate._locate",
+    "nonfinite_message": "daskloc.locate._locate",
+    "ENGINES": "daskloc.locate._params",
+    "PARAM_NAMES": "daskloc.locate._params",
+    "PARAMETERS": "daskloc.locate._params",
+    "TRACKPY_ONLY": "daskloc.locate._params",
+    "Parameter": "daskloc.locate._params",
+    "check_engine": "daskloc.locate._params",
+    "normalize_params": "daskloc.locate._params",
+    "split_options": "daskloc.locate._params",
+    "empty_features": "daskloc.schema",
+    "feature_columns": "daskloc.schema",
+}
+
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name):
+    module = _NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'daskloc.locate' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_NAMES))

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import os
 
-import dask.dataframe as dd
 from dask.delayed import delayed
 
 from daskloc.correct import Correction, check_background_name
 from daskloc.locate import normalize_params, split_options
 from daskloc.pipeline._executors import _execute, _find_client
+from daskloc.pipeline._graph import UNSHIPPABLE, pickling_error
 from daskloc.pipeline._job import _Job, _writing
 from daskloc.pipeline._partitions import _locate_block, _meta
 from daskloc.pipeline._plan import _Plan
@@ -108,6 +108,10 @@ def locate(video, diameter, *, mask=None, background=None, **params):
     >>> ddf = daskloc.locate(video, 11, minmass=20, invert=True)  # doctest: +SKIP
     >>> first = ddf.loc[0:99].compute()  # reads only the chunks of frames 0..99  # doctest: +SKIP
     """
+    # dask.dataframe is imported by the calls that make DataFrames, not by batch's
+    # streaming, which needs none (the CLI's jobs start without it).
+    import dask.dataframe as dd
+
     params, _ = split_options(params)
     params = normalize_params(diameter, **params)
     plan = _Plan(video)
@@ -115,6 +119,16 @@ def locate(video, diameter, *, mask=None, background=None, **params):
     if not plan.chunks:
         return dd.from_pandas(meta, npartitions=1)
     correction = _correction(plan, mask, background)
+    if _find_client(None) is not None:  # computing on a cluster: can its workers run it?
+        why = pickling_error(plan.block_graph(), 0)
+        if why is not None:
+            import warnings
+
+            warnings.warn(
+                UNSHIPPABLE.format(why=why) + ": compute this DataFrame with "
+                "scheduler='threads', or open the file with daskloc.open_video(PATH), "
+                "which each worker opens again (daskloc.batch falls back to threads "
+                "itself)", UserWarning, stacklevel=2)
     plan.data = correction.apply(plan.data, correction.shift(plan.data))
     blocks = plan.data.to_delayed(optimize_graph=False).reshape(-1)
     parts = [
@@ -165,7 +179,7 @@ def batch(
         Feature diameter in pixels, odd.
     store : str, os.PathLike or daskloc.stores.FeatureStore
         Output store, e.g. ``"features.parquet"`` (a Parquet dataset directory with one
-        file per chunk and ``_daskloc.json`` metadata). Created if missing; resumed if it
+        file per chunk and ``_daskloc.parquet`` metadata). Created if missing; resumed if it
         holds the same job. Several videos need a location (str or path), not a
         FeatureStore object.
     output : str, os.PathLike or daskloc.stores.FeatureStore

@@ -14,7 +14,7 @@ from dask.delayed import delayed
 
 from daskloc.locate import nonfinite_message
 from daskloc.pipeline._errors import UndecodableChunksError, _append_chunk
-from daskloc.pipeline._graph import _GraphRef
+from daskloc.pipeline._graph import UNSHIPPABLE, _GraphRef, pickling_error
 from daskloc.pipeline._tasks import _chunk_task, _chunk_task_skipping
 from daskloc.video import VideoDecodeError
 
@@ -210,6 +210,16 @@ def _execute(jobs, params, client, progress, fail_fast):
 
     queue = _interleave(jobs)
     cl = _find_client(client)
+    if cl is not None:
+        why = _unshippable(jobs)
+        if why is not None:
+            import warnings
+
+            warnings.warn(
+                UNSHIPPABLE.format(why=why) + ": its chunks run in this process's threads "
+                "instead. daskloc.open_video(PATH) opens the file again in each worker",
+                UserWarning, stacklevel=4)
+            cl = None
     try:
         if cl is not None:
             _run_distributed(cl, queue, task, record, on_error, backlog)
@@ -237,6 +247,17 @@ def _execute(jobs, params, client, progress, fail_fast):
         per_video = [(j.name, *nonfinite[j]) for j in jobs if j in nonfinite and j.name is not None]
         warnings.warn(nonfinite_message(n, f, where="daskloc.batch", per_video=per_video),
                       UserWarning, stacklevel=4)  # _execute -> _batch_one/_many -> batch
+
+
+def _unshippable(jobs):
+    """Why a job's chunks cannot be sent to workers (:func:`pickling_error` of its
+    first chunk to do), or None."""
+    for job in jobs:
+        if job.todo:
+            why = pickling_error(job.graph, job.todo[0].index)
+            if why is not None:
+                return why
+    return None
 
 
 def _run_distributed(client, queue, task, record, on_error, backlog):

@@ -51,3 +51,29 @@ class _GraphRef:
 
     def __setstate__(self, state):
         self.dsk, self.key = state["dsk"], state["key"]
+
+
+#: How the user hears that a video cannot go to worker processes, and what to do.
+UNSHIPPABLE = (
+    "the video's dask graph cannot be sent to the cluster's workers ({why}), as with an "
+    "array of tifffile's aszarr store, which holds the open file"
+)
+
+
+def pickling_error(graph, index):
+    """Why block ``index`` of a :class:`_BlockGraph` cannot be pickled for workers.
+
+    Returns
+    -------
+    str or None
+        ``"TypeError: cannot pickle '_thread.RLock' object"``, or None when it can. A
+        video is one kind of source, so one block stands for all of them.
+    """
+    from distributed.protocol.pickle import dumps
+
+    sub, _ = graph.subgraph(index)
+    try:
+        dumps(sub)
+    except Exception as exc:  # noqa: BLE001 - whatever pickling raises, it is the reason
+        return f"{type(exc).__name__}: {exc}"
+    return None

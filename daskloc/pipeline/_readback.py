@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import dask.dataframe as dd
-
 from daskloc.pipeline._partitions import _meta, _to_partition
 
 
@@ -15,6 +13,8 @@ def _read_chunk(store, start, stop, characterize):
 
 def _from_store(st):
     """A store's complete chunks as a Dask DataFrame indexed by frame, known divisions."""
+    import dask.dataframe as dd  # only when a DataFrame is made (see _api.locate)
+
     meta = st.metadata()
     characterize = meta.characterize if meta is not None else True
     chunks = st.valid_chunks(meta) if meta is not None else []

@@ -27,6 +27,7 @@ import os
 import threading
 import warnings
 
+from daskloc.stores._names import VIDEO_KEY, video_table
 from daskloc.stores.base import FeatureStore, MetadataError, check_table_name
 
 __all__ = [
@@ -319,10 +320,21 @@ def _split_table(location, table):
     """``"path#table"`` -> (path, table); an explicit ``table`` must agree."""
     if "#" in location and "://" not in location.split("#", 1)[1]:
         location, _, from_url = location.partition("#")
-        if table is not None and check_table_name(table) != check_table_name(from_url):
+        named = check_table_name(from_url)
+        if table is not None and check_table_name(table) not in (named, video_table(named)):
             raise ValueError(f"two table names given: {from_url!r} in the location and {table!r}")
         table = from_url
     return location, table
+
+
+def _listed_tables(store):
+    """The tables below a store's location (``[]`` if its class cannot list them)."""
+    if store.table is not None or not store.lists_tables:
+        return []
+    try:
+        return list(store.list_tables())
+    except (NotImplementedError, OSError, ValueError):
+        return []
 
 
 def open_store(path, mode="r", *, table=None, storage_options=None, **options):
@@ -341,8 +353,9 @@ def open_store(path, mode="r", *, table=None, storage_options=None, **options):
           (``s3://bucket/features.zarr``), opened through fsspec;
         - a location of a store format added by a plugin (see :func:`store_formats`).
 
-        ``LOCATION#TABLE`` names a table as ``table`` does. A :class:`FeatureStore` is
-        returned as is.
+        ``LOCATION#TABLE`` names a table as ``table`` does; in a store of a many-video
+        batch, ``LOCATION#NAME`` is the video ``NAME`` (table ``video=NAME``) when there
+        is no table ``NAME``. A :class:`FeatureStore` is returned as is.
     mode : {"r", "a"}
         ``"r"``: the store must exist. ``"a"``: the store may not exist yet; nothing is
         touched until :meth:`FeatureStore.prepare` or a write.
@@ -363,8 +376,9 @@ def open_store(path, mode="r", *, table=None, storage_options=None, **options):
     FileNotFoundError
         ``mode="r"`` and there is no store (or no such table) at the location.
     ValueError
-        ``mode="r"`` and the location is not a daskloc store; an unknown mode or
-        location; a bad table name.
+        ``mode="r"`` and the location is not a daskloc store (a store whose tables are
+        all named: the message lists them); an unknown mode or location; a bad table
+        name.
     """
     if isinstance(path, FeatureStore):
         if table is not None and check_table_name(table) != path.table:
@@ -379,6 +393,12 @@ def open_store(path, mode="r", *, table=None, storage_options=None, **options):
     if storage_options is not None:
         options["storage_options"] = storage_options
     store = cls(location, table=table, **options)
+    if (table is not None and not table.rpartition("/")[2].startswith(f"{VIDEO_KEY}=")
+            and not store.exists()):
+        # STORE#NAME of a many-video store: the video NAME, table "video=NAME"
+        of_video = cls(location, table=video_table(table), **options)
+        if of_video.exists():
+            store = of_video
     if mode == "r":
         if not store.exists():
             if not store.location_exists():
@@ -394,6 +414,14 @@ def open_store(path, mode="r", *, table=None, storage_options=None, **options):
                     "chunk it cannot check: run the job that wrote it again (its chunks are "
                     "kept if they are that job's, else it is refused), or with "
                     "overwrite=True (CLI: --overwrite)"
+                )
+            tables = _listed_tables(store)
+            if tables:
+                shown = ", ".join(tables[:10]) + (", ..." if len(tables) > 10 else "")
+                raise ValueError(
+                    f"{store.url} holds {len(tables)} named table"
+                    f"{'s' if len(tables) != 1 else ''} and none at its root: {shown}; "
+                    f"name one, e.g. {location}#{tables[0]} (table={tables[0]!r})"
                 )
             raise ValueError(
                 f"{store.url} is not a daskloc feature store (it has no daskloc metadata"

@@ -3,7 +3,9 @@
 Layout::
 
     features.parquet/
-        _daskloc.json                             metadata (JSON, written atomically)
+        _daskloc.parquet                          metadata: a Parquet file of no rows
+                                                  with the table's schema, the JSON
+                                                  document in its key-value metadata
         part-000000000-000000064.parquet          frames [0, 64)
         part-000000064-000000128.parquet          frames [64, 128)
         .part-000000128-000000192.parquet.<id>.tmp   a chunk being written (ignored)
@@ -16,7 +18,11 @@ file. The file names carry the frame range, so readers choose files without open
 them; inside a file, rows are sorted by frame and row-group statistics on ``frame`` let
 readers skip row groups. Part files hold the feature columns (float64) and ``frame``
 (int64), compressed with zstd; the directory is an ordinary Parquet dataset that
-``pyarrow.dataset.dataset(path)`` or ``pandas.read_parquet(path)`` can open. Each part's
+``pyarrow.dataset.dataset(path)``, ``pandas.read_parquet(path)``, ``polars.read_parquet(path)``
+or duckdb's ``read_parquet('path/*.parquet')`` opens (pyarrow skips the ``_``-prefixed
+metadata file, polars and duckdb read its no rows; a JSON file beside the parts made
+polars refuse the directory, and stores written so before, ``_daskloc.json``, are read,
+resumed and moved to the new file by their next write). Each part's
 key-value metadata holds ``daskloc_chunk``: JSON ``{"id": <chunk identity>, "start":
 ..., "stop": ..., "skipped": [...]}`` (see :mod:`daskloc.metadata`), written with
 the rows in the same atomic file; daskloc reads a part only if that identity is the one
@@ -56,9 +62,14 @@ __all__ = ["ParquetStore"]
 #: The metadata document. The leading underscore makes ``pyarrow.dataset``,
 #: ``pandas.read_parquet`` and ``dask.dataframe.read_parquet`` skip it, so the directory
 #: stays a plain Parquet dataset for them.
-METADATA_NAME = "_daskloc.json"
+METADATA_NAME = "_daskloc.parquet"
+#: The metadata document of stores written before 0.2 (JSON), read and replaced.
+LEGACY_METADATA_NAME = "_daskloc.json"
+#: Key of the document in the metadata file's key-value metadata.
+METADATA_KEY = b"daskloc"
+_METADATA_NAMES = (METADATA_NAME, LEGACY_METADATA_NAME)
 _PART = re.compile(r"^part-(\d{9,})-(\d{9,})\.parquet$")
-_TEMP_PREFIXES = (".part-", "._daskloc.json.", ".write-test-")
+_TEMP_PREFIXES = (".part-", "._daskloc.parquet.", "._daskloc.json.", ".write-test-")
 #: The writer's lease (see :mod:`daskloc.stores._lease`); a dot file, so Parquet readers
 #: skip it.
 LEASE_NAME = ".daskloc-lease"
@@ -224,7 +235,8 @@ class ParquetStore(FeatureStore):
         return self.fs.exists(self._fresh(self.path))
 
     def list_tables(self):
-        """Tables of the store: the folders below the root that hold ``_daskloc.json``.
+        """Tables of the store: the folders below the root that hold ``_daskloc.parquet``
+        (or a legacy ``_daskloc.json``).
 
         Returns
         -------
@@ -242,8 +254,9 @@ class ParquetStore(FeatureStore):
                 continue
             for e in entries:
                 name = posixpath.basename(e["name"].rstrip("/"))
-                if rel and e.get("type") == "file" and name == METADATA_NAME:
-                    out.append(rel)
+                if rel and e.get("type") == "file" and name in _METADATA_NAMES:
+                    if rel not in out:
+                        out.append(rel)
                 elif e.get("type") == "directory" and not name.startswith((".", "_")):
                     todo.append((self._join(path, name), f"{rel}/{name}" if rel else name))
         return sorted(out)
@@ -251,14 +264,19 @@ class ParquetStore(FeatureStore):
     # -- lifecycle ---------------------------------------------------------------
     @property
     def metadata_path(self):
-        """str: Path of the JSON metadata document."""
+        """str: Path of the metadata file (``_daskloc.parquet``)."""
         return self._join(self.path, METADATA_NAME)
 
+    @property
+    def legacy_metadata_path(self):
+        """str: Path of the JSON metadata document of stores written before 0.2."""
+        return self._join(self.path, LEGACY_METADATA_NAME)
+
     def exists(self):
-        return self._is_file(self.metadata_path)
+        return self._is_file(self.metadata_path) or self._is_file(self.legacy_metadata_path)
 
     def _recognised(self, name):
-        return (name in (METADATA_NAME, LEASE_NAME) or bool(_PART.match(name))
+        return (name in (*_METADATA_NAMES, LEASE_NAME) or bool(_PART.match(name))
                 or name.startswith(_TEMP_PREFIXES))
 
     def _lease_ops(self):
@@ -347,7 +365,7 @@ class ParquetStore(FeatureStore):
                 "choose another output, CLI: --out), then run again"
             )
         ours = [n for n in files if n != LEASE_NAME]  # the lease is its holder's to remove
-        return sorted(ours, key=lambda n: n != METADATA_NAME)
+        return sorted(ours, key=lambda n: n not in _METADATA_NAMES)
 
     def check_clear(self):
         self._clear_plan()
@@ -367,44 +385,72 @@ class ParquetStore(FeatureStore):
 
     # -- metadata ----------------------------------------------------------------
     def write_metadata(self, metadata):
+        # A Parquet file of no rows with the table's schema (so tools that read every
+        # .parquet file of the folder read the features), the document in its footer.
         # One top-level key per line, values compact: readable and small for long lists.
         items = [
             f" {json.dumps(str(k))}: {json.dumps(v, allow_nan=False, separators=(', ', ': '))}"
             for k, v in metadata.items()
         ]
         text = "{\n" + ",\n".join(items) + "\n}\n"
+        columns = metadata.get("columns") if isinstance(metadata.get("columns"), dict) else {}
+        schema = pa.schema([pa.field(c, pa.from_numpy_dtype(np.dtype(d)))
+                            for c, d in columns.items()])
+        table = schema.with_metadata({METADATA_KEY: text.encode("utf-8")}).empty_table()
         if self.remote:  # one PUT: the new document replaces the old one whole
-            self.fs.pipe_file(self._fs_path(self.metadata_path), text.encode("utf-8"))
-            return
-        tmp = os.path.join(self.path, f".{METADATA_NAME}.{uuid.uuid4().hex}.tmp")
-        try:
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.metadata_path)
-        except BaseException:  # e.g. a full disk: leave no temporary file taking space
+            buf = io.BytesIO()
+            pq.write_table(table, buf)
+            self.fs.pipe_file(self._fs_path(self.metadata_path), buf.getvalue())
+        else:
+            tmp = os.path.join(self.path, f".{METADATA_NAME}.{uuid.uuid4().hex}.tmp")
             try:
-                os.remove(tmp)
-            except OSError:
-                pass
-            raise
+                pq.write_table(table, tmp)
+                fsync(tmp)
+                os.replace(tmp, self.metadata_path)
+            except BaseException:  # e.g. a full disk: leave no temporary file taking space
+                try:
+                    os.remove(tmp)
+                except OSError:
+                    pass
+                raise
+        if self._is_file(self.legacy_metadata_path):  # moved to the new file: drop the old
+            self._remove(self.legacy_metadata_path)
 
     def read_metadata(self):
         try:
             raw = self.fs.cat_file(self._fs_path(self.metadata_path))
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return self._read_legacy_metadata()
+        try:
+            kv = pq.read_schema(pa.BufferReader(raw)).metadata or {}
+            text = kv[METADATA_KEY]
+        except (pa.ArrowException, OSError, KeyError) as e:
+            what = ("is empty" if not raw.strip() else
+                    f"is not a Parquet file holding daskloc's metadata ({e})")
+            raise self._damaged(self.metadata_path, what) from None
+        return self._parse_metadata(text, self.metadata_path, METADATA_NAME)
+
+    def _read_legacy_metadata(self):
+        try:
+            raw = self.fs.cat_file(self._fs_path(self.legacy_metadata_path))
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
+        return self._parse_metadata(raw, self.legacy_metadata_path, LEGACY_METADATA_NAME)
+
+    def _parse_metadata(self, raw, path, name):
         try:
             meta = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             what = "is empty" if not raw.strip() else f"is not valid UTF-8 JSON ({e})"
-            raise MetadataError(
-                f"{self.url}: the store's metadata is damaged: {self.metadata_path} {what}; "
-                "if the store is yours, run the job again with overwrite=True (CLI: "
-                "--overwrite) to locate it anew, or restore that file from a copy"
-            ) from None
-        return validate_metadata(meta, f"{self.url} ({METADATA_NAME})")
+            raise self._damaged(path, what) from None
+        return validate_metadata(meta, f"{self.url} ({name})")
+
+    def _damaged(self, path, what):
+        return MetadataError(
+            f"{self.url}: the store's metadata is damaged: {path} {what}; if the store is "
+            "yours, run the job again with overwrite=True (CLI: --overwrite) to locate it "
+            "anew, or restore that file from a copy"
+        )
 
     # -- chunks ------------------------------------------------------------------
     def part_path(self, start, stop):

@@ -77,7 +77,7 @@ def test_parquet_batch_read_resume_and_info(s3, video_and_ref):
     url = f"s3://{bucket}/runs/features.parquet"
     out = batch(video(arr), DIAMETER, store=url, storage_options=options, **PARAMS)
     parts = [f"part-{a:09d}-{a + 4:09d}.parquet" for a in range(100, 124, 4)]
-    assert keys(fs, f"{bucket}/runs/features.parquet") == sorted(["_daskloc.json"] + parts)
+    assert keys(fs, f"{bucket}/runs/features.parquet") == sorted(["_daskloc.parquet"] + parts)
     pd.testing.assert_frame_equal(out.compute().reset_index(), ref[["frame"] + COLUMNS])
 
     for frames, wanted in [(None, range(100, 124)), (slice(105, 111), range(105, 111)),
@@ -175,7 +175,7 @@ def test_parquet_tables_foreign_objects_and_missing_buckets(s3, video_and_ref):
     batch(video(arr), DIAMETER, store=url, table="bulk_water/features",
           storage_options=options, do_not_return=True, **PARAMS)
     assert st.location_exists() and st.exists()
-    assert "bulk_water/features/_daskloc.json" in keys(fs, f"{bucket}/many.parquet")
+    assert "bulk_water/features/_daskloc.parquet" in keys(fs, f"{bucket}/many.parquet")
     pd.testing.assert_frame_equal(
         read_features(f"{url}#bulk_water/features", storage_options=options), ref)
     with pytest.raises(ValueError, match="not a daskloc feature store"):

@@ -1,0 +1,68 @@
+"""Time to first result: the wall time of a whole small ``daskloc locate`` command.
+
+What a newcomer waits for: ``daskloc locate bulk-water.mov --frames 0:1`` (one frame)
+and ``--frames 0:60``, each a fresh process (imports, video probe, cluster start, the
+job, the summary), with warm caches: median of ``--repeat`` runs after one warm-up run.
+The first-run figure runs the one-frame command with an empty numba cache
+(``NUMBA_CACHE_DIR`` set to a new folder): what the first job after installing costs,
+compiling the kernel. Reference: ``python -c "import daskloc.cli"`` in the same run
+(the interpreter and import floor).
+
+    python benchmarks/bench_first_result.py [--repeat R] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "bulk-water.mov"
+ARGS = ["--diameter", "11", "--minmass", "20", "--invert", "--channel", "0"]
+
+
+def wall(cmd, env=None):
+    start = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    seconds = time.perf_counter() - start
+    if done.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr[-2000:]}")
+    return seconds
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--movie", type=Path, default=DATA)
+    parser.add_argument("--json", action="store_true", help="print one JSON line of figures")
+    args = parser.parse_args(argv)
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        def locate(frames, env=None):
+            store = os.path.join(tmp, f"f{time.monotonic_ns()}.parquet")
+            return wall([sys.executable, "-m", "daskloc", "locate", str(args.movie), *ARGS,
+                         "--frames", frames, "--out", store], env)
+
+        cold_env = dict(os.environ, NUMBA_CACHE_DIR=os.path.join(tmp, "numba-cache"))
+        out["first_run_one_frame_s"] = locate("0:1", cold_env)
+        out["import_s"] = statistics.median(
+            wall([sys.executable, "-c", "import daskloc.cli"]) for _ in range(args.repeat))
+        for name, frames in (("one_frame", "0:1"), ("sixty_frames", "0:60")):
+            locate(frames)  # warm-up: caches, page cache
+            out[f"{name}_s"] = statistics.median(locate(frames) for _ in range(args.repeat))
+    if args.json:
+        print(json.dumps(out))
+    else:
+        for k, v in out.items():
+            print(f"{k}: {v:.2f}")
+    return out
+
+
+if __name__ == "__main__":
+    main()
