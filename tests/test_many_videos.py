@@ -384,7 +384,7 @@ def test_rerun_resumes_adds_videos_and_checks_each_video(tmp_path, videos, refer
               minmass=40, invert=True)
     assert "2 videos differ" in str(err.value)
     assert "video 'short'" in str(err.value) and "video 'mid'" in str(err.value)
-    assert "minmass=20" in str(err.value) and "video=short" in str(err.value)
+    assert "minmass: 20 -> 40" in str(err.value) and "video=short" in str(err.value)
     assert appended == []
     # One video's source changed (other chunking): only that one differs.
     with pytest.raises(StoreMismatchError) as err:

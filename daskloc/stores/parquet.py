@@ -397,22 +397,7 @@ class ParquetStore(FeatureStore):
         schema = pa.schema([pa.field(c, pa.from_numpy_dtype(np.dtype(d)))
                             for c, d in columns.items()])
         table = schema.with_metadata({METADATA_KEY: text.encode("utf-8")}).empty_table()
-        if self.remote:  # one PUT: the new document replaces the old one whole
-            buf = io.BytesIO()
-            pq.write_table(table, buf)
-            self.fs.pipe_file(self._fs_path(self.metadata_path), buf.getvalue())
-        else:
-            tmp = os.path.join(self.path, f".{METADATA_NAME}.{uuid.uuid4().hex}.tmp")
-            try:
-                pq.write_table(table, tmp)
-                fsync(tmp)
-                os.replace(tmp, self.metadata_path)
-            except BaseException:  # e.g. a full disk: leave no temporary file taking space
-                try:
-                    os.remove(tmp)
-                except OSError:
-                    pass
-                raise
+        self._write_file(table, self.metadata_path, METADATA_NAME, {})
         if self._is_file(self.legacy_metadata_path):  # moved to the new file: drop the old
             self._remove(self.legacy_metadata_path)
 
@@ -469,15 +454,19 @@ class ParquetStore(FeatureStore):
         table = pa.Table.from_pandas(
             features, schema=pa.schema(fields), preserve_index=False
         ).replace_schema_metadata({CHUNK_KEY: json.dumps(mark).encode("ascii")})
-        final = self.part_path(start, stop)
         options = dict(compression=self.compression, row_group_size=max(1, self.row_group_rows),
                        write_statistics=True)
+        self._write_file(table, self.part_path(start, stop), part_name(start, stop), options)
+
+    def _write_file(self, table, final, name, options):
+        """Write a Parquet file whole or not at all: one PUT on object storage; locally a
+        dot-prefixed temporary file, synced, then renamed over ``final``."""
         if self.remote:  # one PUT to the final key: the object appears whole or not at all
             buf = io.BytesIO()
             pq.write_table(table, buf, **options)
             self.fs.pipe_file(self._fs_path(final), buf.getvalue())
             return
-        tmp = os.path.join(self.path, f".{part_name(start, stop)}.{uuid.uuid4().hex}.tmp")
+        tmp = os.path.join(self.path, f".{name}.{uuid.uuid4().hex}.tmp")
         try:
             pq.write_table(table, tmp, **options)
             fsync(tmp)
