@@ -34,12 +34,32 @@ DATA = HERE.parents[1] / "shared" / "data" / "bulk-water.mov"
 
 TRACKPY_SCRIPT = textwrap.dedent(
     """
-    import multiprocessing, sys, warnings
+    import multiprocessing, sys, threading, warnings
     import pims, trackpy
 
     @pims.pipeline
     def channel0(frame):
         return frame[..., 0]
+
+    class Frames:
+        # The frames, each decoded once: trackpy.batch's pool feeder thread iterates
+        # them while its loop reads frames[i] again for the frame number. Straight on
+        # pims' PyAV reader the two race ("generator already executing", seen here),
+        # and serialising them makes each frames[i] seek back and decode again.
+        def __init__(self, frames):
+            self.frames, self.lock, self.seen = frames, threading.Lock(), {}
+
+        def __len__(self):
+            return len(self.frames)
+
+        def __getitem__(self, i):
+            with self.lock:
+                if i not in self.seen:
+                    self.seen[i] = self.frames[i]
+                return self.seen[i]
+
+        def __iter__(self):
+            return (self[i] for i in range(len(self)))
 
     if __name__ == "__main__":
         # trackpy.batch's pool forks by default; forking a process in which PyAV has
@@ -50,7 +70,7 @@ TRACKPY_SCRIPT = textwrap.dedent(
         trackpy.quiet()
         out = sys.argv[1]
         for i, movie in enumerate(sys.argv[2:]):
-            frames = channel0(pims.open(movie))
+            frames = Frames(channel0(pims.open(movie)))
             with trackpy.PandasHDFStoreBig(f"{out}/copy{i}.h5") as store:
                 trackpy.batch(frames, 11, minmass=20, invert=True, processes=2, output=store)
     """

@@ -13,6 +13,7 @@ background before locating.
 """
 
 import importlib
+import importlib.util
 import sys
 import types
 
@@ -55,6 +56,10 @@ def __getattr__(name):
         return importlib.import_module("daskloc.plot")
     module = _NAMES.get(name)
     if module is None:
+        # a subpackage used as an attribute after ``import daskloc`` (``daskloc.stores``),
+        # as when this namespace imported them all
+        if not name.startswith("_") and importlib.util.find_spec(f"daskloc.{name}"):
+            return importlib.import_module(f"daskloc.{name}")
         raise AttributeError(f"module 'daskloc' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value  # found at once next time
@@ -66,15 +71,21 @@ def __dir__():
 
 
 class _Package(types.ModuleType):
-    """``daskloc`` itself. ``daskloc.locate`` is the function (as ``from daskloc import
-    locate``), also after the kernel subpackage of the same name is imported, which
-    would otherwise bind the subpackage here (``import daskloc.locate`` and ``from
-    daskloc.locate import ...`` still reach the subpackage, through ``sys.modules``)."""
+    """``daskloc`` itself. A public name that is also a submodule's (``locate``,
+    ``export``) stays the function (as ``from daskloc import export``), also after the
+    submodule is imported, which would otherwise bind the submodule here (``import
+    daskloc.export`` and ``from daskloc.locate import ...`` still reach the submodules,
+    through ``sys.modules``)."""
 
     def __setattr__(self, name, value):
-        if name == "locate" and isinstance(value, types.ModuleType):
+        if name in _NAMES and isinstance(value, types.ModuleType):
             return
         super().__setattr__(name, value)
+
+    def __reduce__(self):
+        # pickled by name, as every module is (a ModuleType subclass is not, by default:
+        # a task referring to daskloc could not be sent to a worker)
+        return importlib.import_module, (self.__name__,)
 
 
 sys.modules[__name__].__class__ = _Package

@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+import tokenize
 import uuid
 import warnings
 from collections.abc import Mapping
@@ -145,7 +146,7 @@ def unguarded_script_line():
         return None  # not called from the script's top level (a thread, a callback)
     line = frame.f_lineno
     try:
-        with open(path, encoding="utf-8") as fh:
+        with tokenize.open(path) as fh:  # the script's own encoding (PEP 263)
             tree = ast.parse(fh.read())
     except (OSError, SyntaxError, ValueError):
         return None

@@ -1,6 +1,7 @@
 """The job-metadata document of a feature store, and the identity of the job and its chunks.
 
-Every store holds one small JSON document per table (``_daskloc.json`` in Parquet, the
+Every store holds one small JSON document per table (in Parquet the footer of
+``_daskloc.parquet``, ``_daskloc.json`` before 0.2; the
 ``daskloc`` group attribute in Zarr, the ``daskloc_metadata`` node in HDF5, a row of
 ``daskloc_stores`` in SQL). This module owns what is in it: the format marker and
 version, the fields daskloc reads and their types (:func:`validate_metadata`), and the

@@ -257,3 +257,84 @@ def daskloc_batch(*args, **kwargs):
     from daskloc import batch
 
     return batch(*args, **kwargs)
+
+
+@pytest.mark.parametrize("name", ["f.parquet", "f.zarr", "f.h5", "f.db"])
+def test_no_files_are_left_beside_a_store_after_a_job_and_a_read(tmp_path, name):
+    """The HDF5 lock file stayed beside the store after every job."""
+    from daskloc import batch
+    from tests.conftest import as_video
+
+    frames = make_spots(n_frames=8, shape=(64, 64), n_particles=5, seed=3)
+    where = tmp_path / "out"
+    where.mkdir()
+    url = f"sqlite:///{where / name}" if name.endswith(".db") else str(where / name)
+    batch(as_video(frames, chunks=4), DIAMETER, store=url, do_not_return=True, **PARAMS)
+    pd.testing.assert_frame_equal(read_features(url), locate_stack(frames, DIAMETER, **PARAMS))
+    assert sorted(os.listdir(where)) == [name]
+
+
+def test_public_names_stay_the_functions_after_their_submodules_are_imported():
+    """``import daskloc.export`` bound the submodule over the function ``daskloc.export``
+    once the package's names became lazy."""
+    import importlib
+
+    import daskloc
+
+    importlib.import_module("daskloc.export")
+    importlib.import_module("daskloc.locate")
+    assert callable(daskloc.export) and daskloc.export.__module__ == "daskloc.export"
+    assert callable(daskloc.locate) and daskloc.locate.__name__ == "locate"
+    assert importlib.import_module("daskloc.locate").locate_frame is daskloc.locate_frame
+
+
+def test_import_daskloc_imports_nothing_heavy():
+    code = ("import sys, daskloc, daskloc.cli; "
+            "print(sorted(m for m in ('dask', 'pandas', 'numba', 'distributed') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr
+    # the subpackages are still attributes of the package, imported when used
+    code = "import daskloc; print(daskloc.stores.open_store.__name__, daskloc.video.__name__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.split() == ["open_store", "daskloc.video"], out.stderr
+
+
+def test_a_background_on_an_unpicklable_video_is_computed_in_threads_too(user_arrays, client,
+                                                                          tmp_path):
+    """The background was computed on the cluster before the fallback was decided: the
+    job failed as before. Now the same features as from the same frames on the cluster."""
+    _, arrays = user_arrays
+    with pytest.warns(UserWarning, match="cannot be sent"):
+        daskloc_batch(arrays["aszarr"], DIAMETER, store=tmp_path / "a.parquet", client=client,
+                      background="mean", do_not_return=True, **PARAMS)
+    daskloc_batch(arrays["memmap"], DIAMETER, store=tmp_path / "m.parquet", client=client,
+                  background="mean", do_not_return=True, **PARAMS)
+    got = read_features(tmp_path / "a.parquet")
+    assert len(got) > 0
+    pd.testing.assert_frame_equal(got, read_features(tmp_path / "m.parquet"))
+
+
+def test_store_hash_name_is_a_video_only_when_reading(tmp_path):
+    from daskloc.stores import open_store
+    from tests.conftest import as_video
+
+    store = tmp_path / "lab.parquet"
+    daskloc_batch({"movie1": as_video(make_spots(n_frames=4, shape=(64, 64)), chunks=2)},
+                  DIAMETER, store=store, do_not_return=True, **PARAMS)
+    assert open_store(f"{store}#movie1").table == "video=movie1"
+    assert open_store(f"{store}#movie1", "a").table == "movie1"  # a job writes table NAME
+
+
+def test_the_package_pickles_by_name():
+    """Its namespace is a ModuleType subclass: by default that pickles by value and
+    fails, so a task that referred to ``daskloc`` could not reach a worker (the
+    many-video CLI job failed: "Could not serialize object of type _Package")."""
+    import pickle
+
+    import cloudpickle
+
+    import daskloc
+
+    assert pickle.loads(pickle.dumps(daskloc)) is daskloc
+    assert cloudpickle.loads(cloudpickle.dumps(lambda: daskloc.batch))() is daskloc.batch

@@ -28,7 +28,8 @@ def expected_errors():
 #: daskloc's messages name a fix in Python words, then in the CLI's: ``pass
 #: overwrite=True (CLI: --overwrite)``, ``choose another output path (CLI: --out)``.
 _KEYWORD_THEN_CLI = re.compile(r"\b[A-Za-z_]\w*=[^\s,;()]+ \(CLI: ([^)]*)\)")
-_ASIDE_THEN_CLI = re.compile(r"\(([^()]*?),? ?CLI: ([^)]*)\)")
+_KEYWORD_ASIDE = re.compile(r"\(([A-Za-z_]\w*=[^,()]*), CLI: ([^)]*)\)")
+_CLI_ASIDE = re.compile(r"\(CLI: ([^)]*)\)")
 
 
 def cli_words(message):
@@ -41,9 +42,12 @@ def cli_words(message):
     'choose another output path (--out)'
     >>> cli_words("another table name (table=..., CLI: --out FILE#TABLE)")
     'another table name (--out FILE#TABLE)'
+    >>> cli_words("move them out (or elsewhere, CLI: --out)")  # not a keyword: kept
+    'move them out (or elsewhere, CLI: --out)'
     """
     message = _KEYWORD_THEN_CLI.sub(r"\1", message)
-    return _ASIDE_THEN_CLI.sub(r"(\2)", message)
+    message = _KEYWORD_ASIDE.sub(r"(\2)", message)
+    return _CLI_ASIDE.sub(r"(\1)", message)
 
 
 def fail(exc):

@@ -10,7 +10,7 @@ from dask.delayed import delayed
 
 from daskloc.correct import Correction, check_background_name
 from daskloc.locate import normalize_params, split_options
-from daskloc.pipeline._executors import _execute, _find_client
+from daskloc.pipeline._executors import _cluster_or_threads, _execute, _find_client
 from daskloc.pipeline._graph import UNSHIPPABLE, pickling_error
 from daskloc.pipeline._job import _Job, _writing
 from daskloc.pipeline._partitions import _locate_block, _meta
@@ -365,6 +365,7 @@ def _batch_one(video, params, *, store, overwrite, do_not_return, client, progre
     st = open_store(store, "a", table=table, storage_options=storage_options)
     job = _Job(plan, st, params, correction=correction, on_error=on_error, engine=engine)
     with _writing([job], overwrite):
+        client = _cluster_or_threads([job], client)
         _apply_correction(job, client)
         _execute([job], params, client, progress, fail_fast=True)
     if job.error is not None:
@@ -399,6 +400,7 @@ def _batch_many(many, params, *, store, overwrite, do_not_return, client, progre
         jobs.append(_Job(plan, st, params, name=name, correction=correction,
                          on_error=on_error, engine=engine))
     with _writing(jobs, overwrite):
+        client = _cluster_or_threads(jobs, client)
         for job in jobs:
             try:
                 _apply_correction(job, client)
@@ -444,9 +446,10 @@ def check_batch(video, diameter, *, store=None, output=None, overwrite=False, ta
     """Check what :func:`batch` would refuse, without starting or writing anything.
 
     For callers that start a cluster only when the job can run (the CLI): the
-    parameters, the video (one), the mask and background, and what the store holds
-    (another job's metadata or chunks, damaged metadata). :func:`batch` checks all of
-    this again, under the store's lease.
+    parameters, the video (one), the mask and background, and the store's metadata
+    (another job's, or damaged). Reading only the metadata, it costs one read however
+    many chunks the store holds; :func:`batch` checks all of this again under the
+    store's lease, and each stored chunk's identity too.
 
     Parameters
     ----------
@@ -479,5 +482,4 @@ background, on_error, **params
     st = open_store(store, "a", table=table,
                     storage_options=storage_options)
     job = _Job(plan, st, params, correction=correction, on_error=on_error, **options)
-    job.check(overwrite)
-    job.verify(overwrite)
+    job.check(overwrite)  # the metadata only: batch checks each chunk's identity itself

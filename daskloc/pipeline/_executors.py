@@ -91,7 +91,13 @@ def _local_threads():
     return int(dask.config.get("num_workers", None) or os.cpu_count() or 1)
 
 
+#: ``client=`` value meaning "this process's threads, whatever the default client".
+LOCAL_THREADS = "local-threads"
+
+
 def _find_client(client):
+    if isinstance(client, str) and client == LOCAL_THREADS:
+        return None
     if client is not None:
         return client
     try:
@@ -210,16 +216,6 @@ def _execute(jobs, params, client, progress, fail_fast):
 
     queue = _interleave(jobs)
     cl = _find_client(client)
-    if cl is not None:
-        why = _unshippable(jobs)
-        if why is not None:
-            import warnings
-
-            warnings.warn(
-                UNSHIPPABLE.format(why=why) + ": its chunks run in this process's threads "
-                "instead. daskloc.open_video(PATH) opens the file again in each worker",
-                UserWarning, stacklevel=4)
-            cl = None
     try:
         if cl is not None:
             _run_distributed(cl, queue, task, record, on_error, backlog)
@@ -249,15 +245,25 @@ def _execute(jobs, params, client, progress, fail_fast):
                       UserWarning, stacklevel=4)  # _execute -> _batch_one/_many -> batch
 
 
-def _unshippable(jobs):
-    """Why a job's chunks cannot be sent to workers (:func:`pickling_error` of its
-    first chunk to do), or None."""
+def _cluster_or_threads(jobs, client):
+    """``client``, or :data:`LOCAL_THREADS` when the cluster's workers cannot be sent
+    the jobs' chunks (their graph cannot be pickled: :func:`pickling_error`), with one
+    warning saying so. Called before anything is computed for the jobs (a background
+    is computed on the same cluster)."""
+    if _find_client(client) is None:
+        return client
     for job in jobs:
         if job.todo:
-            why = pickling_error(job.graph, job.todo[0].index)
+            why = pickling_error(job.plan.block_graph(), job.todo[0].index)
             if why is not None:
-                return why
-    return None
+                import warnings
+
+                warnings.warn(
+                    UNSHIPPABLE.format(why=why) + ": its chunks run in this process's "
+                    "threads instead. daskloc.open_video(PATH) opens the file again in "
+                    "each worker", UserWarning, stacklevel=4)  # -> _batch_* -> batch
+                return LOCAL_THREADS
+    return client
 
 
 def _run_distributed(client, queue, task, record, on_error, backlog):

@@ -321,7 +321,9 @@ def _split_table(location, table):
     if "#" in location and "://" not in location.split("#", 1)[1]:
         location, _, from_url = location.partition("#")
         named = check_table_name(from_url)
-        if table is not None and check_table_name(table) not in (named, video_table(named)):
+        base, _, last = named.rpartition("/")
+        if table is not None and check_table_name(table) not in (
+                named, video_table(last, base or None)):
             raise ValueError(f"two table names given: {from_url!r} in the location and {table!r}")
         table = from_url
     return location, table
@@ -353,9 +355,10 @@ def open_store(path, mode="r", *, table=None, storage_options=None, **options):
           (``s3://bucket/features.zarr``), opened through fsspec;
         - a location of a store format added by a plugin (see :func:`store_formats`).
 
-        ``LOCATION#TABLE`` names a table as ``table`` does; in a store of a many-video
-        batch, ``LOCATION#NAME`` is the video ``NAME`` (table ``video=NAME``) when there
-        is no table ``NAME``. A :class:`FeatureStore` is returned as is.
+        ``LOCATION#TABLE`` names a table as ``table`` does; read from a store of a
+        many-video batch, ``LOCATION#NAME`` is the video ``NAME`` (table
+        ``video=NAME``) when there is no table ``NAME``. A :class:`FeatureStore` is
+        returned as is.
     mode : {"r", "a"}
         ``"r"``: the store must exist. ``"a"``: the store may not exist yet; nothing is
         touched until :meth:`FeatureStore.prepare` or a write.
@@ -393,10 +396,12 @@ def open_store(path, mode="r", *, table=None, storage_options=None, **options):
     if storage_options is not None:
         options["storage_options"] = storage_options
     store = cls(location, table=table, **options)
-    if (table is not None and not table.rpartition("/")[2].startswith(f"{VIDEO_KEY}=")
+    base, _, last = (table or "").rpartition("/")
+    if (mode == "r" and table is not None and not last.startswith(f"{VIDEO_KEY}=")
             and not store.exists()):
-        # STORE#NAME of a many-video store: the video NAME, table "video=NAME"
-        of_video = cls(location, table=video_table(table), **options)
+        # STORE#NAME of a many-video store: the video NAME, table "[base/]video=NAME"
+        # (reading only: a job asked to write table NAME writes table NAME)
+        of_video = cls(location, table=video_table(last, base or None), **options)
         if of_video.exists():
             store = of_video
     if mode == "r":

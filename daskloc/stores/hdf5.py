@@ -21,9 +21,10 @@ Layout of ``features.h5`` holding the result set ``table="bulk_water/features"``
         daskloc_metadata           uint8 array, shape (n,): the metadata, UTF-8 JSON
         daskloc_metadata_backup    uint8 array: the previous metadata (used if the first one
                                    was torn by a kill while being rewritten)
-    .features.h5.daskloc-lock      (next to the file) lock file: ``flock`` for daskloc's
-                                   writers and readers; lists (JSON) the keys whose writer
-                                   has the file open
+    .features.h5.daskloc-lock      (next to the file, while a write needs it) lock file:
+                                   ``flock`` for daskloc's writers and readers; lists
+                                   (JSON) the keys whose writer has the file open; removed
+                                   by the writer that leaves nothing noted
 
 Plain pandas reads it as trackpy users do::
 
@@ -296,6 +297,13 @@ class _LockFile:
 
     A key found there by the next process to take the lock belongs to a writer that died
     with the file open (a live writer holds the lock).
+
+    The file exists only while it is used: whoever locks creates it (a reader in a
+    read-only directory locks it if it exists), and the last one to leave, finding
+    nothing noted, removes it while holding it exclusively (so a finished job or read
+    leaves no file beside the store); a killed writer's note stays. Whoever waited for
+    the lock checks, once it has it, that the path still names the file it locked (it
+    may have been removed meanwhile), and locks the file there now if not.
     """
 
     def __init__(self, path, exclusive, timeout, busy):
@@ -324,7 +332,8 @@ class _LockFile:
                              "and run again")
         return fd
 
-    def __enter__(self):
+    def _acquire(self):
+        """Open the lock file and take the lock; False for a reader finding no file."""
         try:
             self.fd = self._open(os.O_RDWR | os.O_CREAT)
         except PermissionError as exc:
@@ -333,23 +342,23 @@ class _LockFile:
             try:  # a reader in a read-only directory: lock if the file exists
                 self.fd = self._open(os.O_RDONLY)
             except FileNotFoundError:
-                return self
+                return False
         except OSError:
             if self.exclusive:
                 raise
             try:  # a reader in a read-only directory: lock if the file exists
                 self.fd = self._open(os.O_RDONLY)
             except FileNotFoundError:
-                return self
+                return False
         op = fcntl.LOCK_EX if self.exclusive else fcntl.LOCK_SH
         start, pause = time.monotonic(), 0.001
         while True:
             try:
                 fcntl.flock(self.fd, op | fcntl.LOCK_NB)
-                break
+                return True
             except OSError as exc:
                 if exc.errno in (errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
-                    break  # a file system without flock: HDF5's own locking only
+                    return True  # a file system without flock: HDF5's own locking only
                 if not isinstance(exc, BlockingIOError):
                     raise
                 waited = time.monotonic() - start
@@ -359,6 +368,34 @@ class _LockFile:
                     raise self.busy(waited) from None
                 time.sleep(pause)
                 pause = min(pause * 2, 0.05)
+
+    def _last_one(self):
+        """Whether this process holds the lock file alone, exclusively, now (a shared
+        lock is converted without waiting; someone else holding it keeps it)."""
+        if not self.exclusive:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return False
+        return self._still_there()
+
+    def _still_there(self):
+        """Whether the path still names the file this process has open (and locked)."""
+        try:
+            now = os.stat(self.path, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        held = os.fstat(self.fd)
+        return (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)
+
+    def __enter__(self):
+        while True:
+            if not self._acquire():
+                return self  # a reader and no lock file: no writer is noted
+            if self._still_there():
+                break
+            os.close(self.fd)  # removed (or replaced) while we waited: lock the one there
+            self.fd = None
         raw = os.pread(self.fd, 1 << 20, 0)
         self.size = len(raw)
         try:
@@ -385,7 +422,15 @@ class _LockFile:
         self.size = max(self.size, len(data))
 
     def __exit__(self, *exc):
-        if self.fd is not None:
+        if self.fd is None:
+            return
+        try:
+            if not self.entries and self._last_one():
+                # Nothing noted and nobody else holds it: remove it while holding it
+                # exclusively (a waiter finds its file gone and locks the next one).
+                with contextlib.suppress(OSError):
+                    os.unlink(self.path)
+        finally:
             os.close(self.fd)  # releases the flock
             self.fd = None
 
@@ -761,8 +806,8 @@ class HDF5Store(FeatureStore):
                 return  # only other keys' groups below it: our nodes can sit beside them
         raise ValueError(
             f"{self.path} holds {node._v_pathname!r}, which is not a daskloc feature store "
-            f"(no {METADATA_NODE}); refusing to write into it: choose another table= "
-            "(CLI: --out FILE.h5#TABLE) or another file"
+            f"(no {METADATA_NODE}); refusing to write into it: choose another table=NAME "
+            "(CLI: --out FILE.h5#NAME) or another file"
         )
 
     def _chunks(self, hs):

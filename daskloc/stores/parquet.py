@@ -361,8 +361,8 @@ class ParquetStore(FeatureStore):
                 "not a daskloc store: it holds"
             raise ValueError(
                 f"{self.path} is {kind} files daskloc did not write ({shown}); refusing to "
-                "clear it, nothing was removed: move those files out of the store (or "
-                "choose another output, CLI: --out), then run again"
+                "clear it, nothing was removed: move those files out of the store, or "
+                "choose another output path (CLI: --out), then run again"
             )
         ours = [n for n in files if n != LEASE_NAME]  # the lease is its holder's to remove
         return sorted(ours, key=lambda n: n not in _METADATA_NAMES)
@@ -396,16 +396,23 @@ class ParquetStore(FeatureStore):
         columns = metadata.get("columns") if isinstance(metadata.get("columns"), dict) else {}
         schema = pa.schema([pa.field(c, pa.from_numpy_dtype(np.dtype(d)))
                             for c, d in columns.items()])
+        if not columns:  # a document without columns (an export of an old store)
+            schema = self._parts_schema() or schema
         table = schema.with_metadata({METADATA_KEY: text.encode("utf-8")}).empty_table()
         self._write_file(table, self.metadata_path, METADATA_NAME, {})
         if self._is_file(self.legacy_metadata_path):  # moved to the new file: drop the old
             self._remove(self.legacy_metadata_path)
 
     def read_metadata(self):
-        try:
-            raw = self.fs.cat_file(self._fs_path(self.metadata_path))
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            return self._read_legacy_metadata()
+        raw = self._cat(self.metadata_path)
+        if raw is None:
+            meta = self._read_legacy_metadata()
+            if meta is not None:
+                return meta
+            # moved meanwhile (a resumed job replacing the JSON file)? read the new one
+            raw = self._cat(self.metadata_path)
+            if raw is None:
+                return None
         try:
             kv = pq.read_schema(pa.BufferReader(raw)).metadata or {}
             text = kv[METADATA_KEY]
@@ -415,10 +422,27 @@ class ParquetStore(FeatureStore):
             raise self._damaged(self.metadata_path, what) from None
         return self._parse_metadata(text, self.metadata_path, METADATA_NAME)
 
-    def _read_legacy_metadata(self):
+    def _parts_schema(self):
+        """The schema of the first part file (without its key-value metadata), or None."""
+        chunks = self.complete_chunks()
+        if not chunks:
+            return None
         try:
-            raw = self.fs.cat_file(self._fs_path(self.legacy_metadata_path))
+            with self._source(self.part_path(*chunks[0])) as src:
+                return pq.read_schema(src).remove_metadata()
+        except (OSError, pa.ArrowException):
+            return None
+
+    def _cat(self, path):
+        """The bytes of ``path``, or None if there is no such file."""
+        try:
+            return self.fs.cat_file(self._fs_path(path))
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+
+    def _read_legacy_metadata(self):
+        raw = self._cat(self.legacy_metadata_path)
+        if raw is None:
             return None
         return self._parse_metadata(raw, self.legacy_metadata_path, LEGACY_METADATA_NAME)
 
