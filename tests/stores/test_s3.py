@@ -178,8 +178,9 @@ def test_parquet_tables_foreign_objects_and_missing_buckets(s3, video_and_ref):
     assert "bulk_water/features/_daskloc.parquet" in keys(fs, f"{bucket}/many.parquet")
     pd.testing.assert_frame_equal(
         read_features(f"{url}#bulk_water/features", storage_options=options), ref)
-    with pytest.raises(ValueError, match="not a daskloc feature store"):
-        read_features(url, storage_options=options)  # the root holds no table
+    with pytest.raises(ValueError, match="holds 1 named table and none at its root: "
+                                         "bulk_water/features; name one"):
+        read_features(url, storage_options=options)  # the root holds no table: listed
 
     # foreign objects: a store prefix without metadata is refused; so is clearing a store
     # holding objects daskloc did not write (nothing is removed)
