@@ -207,6 +207,7 @@ def user_arrays(tmp_path):
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["zarr", "aszarr", "memmap"])
 def test_any_dask_array_a_user_builds_runs_through_batch_on_a_cluster(user_arrays, kind,
                                                                       client, tmp_path):
@@ -228,6 +229,7 @@ def test_any_dask_array_a_user_builds_runs_through_batch_on_a_cluster(user_array
         assert "cannot pickle" in said[0] and "daskloc.open_video(PATH)" in said[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["zarr", "memmap"])
 def test_a_users_dask_array_computes_lazily_on_the_default_cluster(user_arrays, kind, cluster):
     import distributed
@@ -241,6 +243,7 @@ def test_a_users_dask_array_computes_lazily_on_the_default_cluster(user_arrays, 
     pd.testing.assert_frame_equal(got.reset_index(), want[["frame", *want.columns[:-1]]])
 
 
+@pytest.mark.slow
 def test_locate_warns_when_its_graph_cannot_go_to_the_default_cluster(user_arrays, cluster):
     import distributed
 
@@ -296,6 +299,7 @@ def test_public_names_stay_the_functions_after_their_submodules_are_imported():
     assert importlib.import_module("daskloc.locate").locate_frame is daskloc.locate_frame
 
 
+@pytest.mark.slow
 def test_import_daskloc_imports_nothing_heavy():
     code = ("import sys, daskloc, daskloc.cli; "
             "print(sorted(m for m in ('dask', 'pandas', 'numba', 'distributed') "
@@ -308,6 +312,7 @@ def test_import_daskloc_imports_nothing_heavy():
     assert out.stdout.split() == ["open_store", "daskloc.video"], out.stderr
 
 
+@pytest.mark.slow
 def test_a_background_on_an_unpicklable_video_is_computed_in_threads_too(user_arrays, client,
                                                                           tmp_path):
     """The background was computed on the cluster before the fallback was decided: the
