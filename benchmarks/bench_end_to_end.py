@@ -95,9 +95,10 @@ def make_copies(movie, n, folder):
     return paths
 
 
-def time_command(cmd, timeout=1800):
+def time_command(cmd, timeout=1800, env=None):
+    """Wall seconds of a command; RuntimeError with its stderr if it fails."""
     start = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     seconds = time.perf_counter() - start
     if done.returncode:
         raise RuntimeError(f"{cmd[:3]} failed ({done.returncode}):\n{done.stderr[-2000:]}")

@@ -17,23 +17,15 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from bench_end_to_end import time_command as wall
+
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "bulk-water.mov"
 ARGS = ["--diameter", "11", "--minmass", "20", "--invert", "--channel", "0"]
-
-
-def wall(cmd, env=None):
-    start = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    seconds = time.perf_counter() - start
-    if done.returncode:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr[-2000:]}")
-    return seconds
 
 
 def main(argv=None):
