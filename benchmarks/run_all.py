@@ -151,6 +151,9 @@ def rows_from(results):
                      f"{f['sixty_frames_s']:.2f} s", "(reported)", None))
         rows.append(("first result: 1 frame, first run (numba cache empty)",
                      f"{f['first_run_one_frame_s']:.1f} s", "(reported)", None))
+        rows.append(("first result: 1 frame `--channel grey` (float64) after it, then again",
+                     f"{f['first_run_grey_one_frame_s']:.1f} s, then "
+                     f"{f['second_run_grey_one_frame_s']:.1f} s", "(reported)", None))
     return rows
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 
@@ -81,6 +82,16 @@ def dashboard_text(client, cluster):
     return text
 
 
+def _refuse_colour(video, source):
+    """Refuse a colour video without ``--channel``, in the CLI's words."""
+    if "channel" in video.dims:
+        raise ValueError(
+            f"{video.attrs.get('source', source)} is a colour video "
+            f"({video.sizes['channel']} channels): pick one with --channel 0 (or 1, 2), "
+            "or convert to grey with --channel grey"
+        )
+
+
 def run_batch(source, *, out, diameter, chunk_frames, channel, frames, workers, overwrite, params,
               cluster="local", cluster_config=None, quiet=False, mask=None, background=None,
               dashboard_address=None, on_error="raise"):
@@ -106,11 +117,12 @@ def run_batch(source, *, out, diameter, chunk_frames, channel, frames, workers, 
         Some of several videos failed (the others completed); its ``summary``
         attribute holds :func:`summary_text` of the videos that completed ("" if none).
     """
+    import dask
     from rich.console import Console
 
     from daskloc.cluster import default_workers, make_client
     from daskloc.locate import normalize_params
-    from daskloc.pipeline import BatchError, batch, check_batch, many_videos
+    from daskloc.pipeline import LOCAL_THREADS, BatchError, batch, check_batch, many_videos
     from daskloc.stores import store_info
     from daskloc.video import open_video
 
@@ -119,12 +131,7 @@ def run_batch(source, *, out, diameter, chunk_frames, channel, frames, workers, 
     many = many_videos(source)
     if many is None:
         video = open_video(source, chunks=chunk_frames, channel=channel, frames=frames)
-        if "channel" in video.dims:  # before any cluster starts, in the CLI's words
-            raise ValueError(
-                f"{video.attrs.get('source', source)} is a colour video "
-                f"({video.sizes['channel']} channels): pick one with --channel 0 (or 1, 2), "
-                "or convert to grey with --channel grey"
-            )
+        _refuse_colour(video, source)
         n_frames = video.sizes["frame"]
         console.print(
             f"video: {video.attrs.get('source', source)} -- {n_frames} frames of "
@@ -144,17 +151,38 @@ def run_batch(source, *, out, diameter, chunk_frames, channel, frames, workers, 
         console.print(f"videos: {len(many)}, chunks: {chunk_frames} frames")
         for name, path in many:
             console.print(f"  {name}: {path}")
+        if channel is None:
+            # The videos of one job mostly come from one camera: a colour first video
+            # without --channel is refused before any cluster starts (the others are
+            # not all probed twice; a video that cannot be opened fails alone, later).
+            try:
+                first = open_video(many[0][1], chunks=chunk_frames, frames=frames)
+            except Exception:  # noqa: BLE001 - batch reports it, for this video alone
+                first = None
+            if first is not None:
+                _refuse_colour(first, many[0][1])
         target = dict(many)
         open_options = {"chunks": chunk_frames, "channel": channel, "frames": frames}
     start = time.perf_counter()
-    processes = None
-    if cluster == "local" and workers is None and many is None:
+    small = None
+    if cluster == "local" and workers is None and many is None and dashboard_address is None:
         n_chunks = len(video.chunks[0])
         if n_chunks <= default_workers():  # each worker would get one chunk at most
-            processes, workers = False, max(n_chunks, 1)
-    with make_client(cluster, workers=workers, config=cluster_config,
-                     dashboard_address=dashboard_address, processes=processes) as client:
-        console.print(dashboard_text(client, cluster), markup=False, soft_wrap=True)
+            small = max(n_chunks, 1)
+    if small is not None:
+        # No cluster at all: starting one (and its dashboard) costs more than the job.
+        connect = contextlib.nullcontext(LOCAL_THREADS)
+        console.print(f"dask: {small} thread{'s' if small != 1 else ''} in this process, no "
+                      "cluster (a job this small does not pay for starting one; pass "
+                      "--workers N for a local cluster with its dashboard)",
+                      markup=False, soft_wrap=True)
+    else:
+        connect = make_client(cluster, workers=workers, config=cluster_config,
+                              dashboard_address=dashboard_address)
+    threads = dask.config.set(num_workers=small) if small else contextlib.nullcontext()
+    with connect as client, threads:
+        if small is None:
+            console.print(dashboard_text(client, cluster), markup=False, soft_wrap=True)
         progress = _Progress(console)
         corrections = []
         if mask is not None:

@@ -325,43 +325,46 @@ def subpx_bias(features, *, ax=None, bins=10):
     features : pandas.DataFrame
         Columns ``x`` and ``y`` (pixels); rows of any number of frames. NaN positions
         are left out.
-    ax : sequence of two matplotlib.axes.Axes, optional
-        Where to draw the ``x`` and the ``y`` histogram; default: a new figure
-        (``matplotlib.pyplot``) with two side by side.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; default: a new figure (``matplotlib.pyplot``).
     bins : int, default 10
         Equal bins over ``[0, 1]``.
 
     Returns
     -------
-    numpy.ndarray of matplotlib.axes.Axes, shape (2,)
-        The ``x`` and the ``y`` histogram (x axis: fractional part, pixels; y axis:
-        features per bin). Each histogram counts every feature once.
+    matplotlib.axes.Axes
+        One Axes, like the other plots: the ``x`` and the ``y`` histogram side by side
+        in each bin (x axis: fractional part, pixels; y axis: features per bin; legend
+        ``x % 1``, ``y % 1``). ``ax.containers[0]`` and ``[1]`` hold their bars; each
+        histogram counts every feature with a finite position once. (trackpy's
+        ``subpx_bias`` returns two Axes, one per column, from ``DataFrame.hist``.)
 
     Raises
     ------
     ValueError
-        ``features`` lacks ``x`` or ``y`` (any locate produces them), or ``ax`` is not
-        two Axes.
+        ``features`` lacks ``x`` or ``y`` (any locate produces them).
     TypeError
-        ``features`` is not a DataFrame.
+        ``features`` is not a DataFrame, or ``ax`` is not one Axes (a pair of Axes, as
+        for trackpy's two histograms: pass one of them).
     """
     _require(features, ["x", "y"], "subpx_bias")
     if ax is None:
-        axes = _new_axes("subpx_bias", figsize=(8, 3.2), ncols=2)
-    else:
-        axes = np.asarray(ax, dtype=object).ravel()
-        if axes.shape != (2,):
-            raise ValueError(f"subpx_bias draws on two Axes (x and y); got {axes.size}")
+        ax = _new_axes("subpx_bias", figsize=(6.4, 4.0))
+    elif not hasattr(ax, "hist"):
+        raise TypeError(f"subpx_bias draws x and y on one Axes; got {type(ax).__name__} "
+                        "(for a pair of Axes pass one of them, e.g. ax=axes[0])")
     edges = np.linspace(0.0, 1.0, int(bins) + 1)
-    for a, col in zip(axes, ("x", "y")):
+    fractions = []
+    for col in ("x", "y"):
         v = features[col].to_numpy(float)
-        v = v[np.isfinite(v)]
-        a.hist(np.mod(v, 1.0), bins=edges, color="0.3")
-        a.set_xlim(0, 1)
-        a.set_xlabel(f"{col} % 1 (pixels)")
-        a.set_ylabel("features")
-        a.set_title(f"sub-pixel {col}, {len(v)} features")
-    return np.asarray(axes, dtype=object)
+        fractions.append(np.mod(v[np.isfinite(v)], 1.0))
+    ax.hist(fractions, bins=edges, color=["0.25", "0.65"], label=["x % 1", "y % 1"])
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("fractional part of the position (pixels)")
+    ax.set_ylabel("features")
+    ax.set_title(f"sub-pixel bias, {len(fractions[0])} features (flat: diameter is enough)")
+    ax.legend(loc="lower center")
+    return ax
 
 
 # ----------------------------------------------------------------- from a store to PNGs
@@ -489,8 +492,8 @@ def save_plots(store, out, *, frame=None, video=None, kind="annotate", channel=N
             fig = Figure(figsize=(8, 8 * h / w + 0.4), dpi=dpi, layout="constrained")
             annotate(image, features, ax=fig.add_subplot(), diameter=params.get("diameter"))
         elif k == "subpx":
-            fig = Figure(figsize=(8, 3.2), dpi=dpi, layout="constrained")
-            subpx_bias(features, ax=fig.subplots(1, 2))
+            fig = Figure(figsize=(6.4, 4.0), dpi=dpi, layout="constrained")
+            subpx_bias(features, ax=fig.add_subplot())
         else:
             fig = Figure(figsize=(6.4, 4.8), dpi=dpi, layout="constrained")
             (mass_hist if k == "mass" else mass_size)(features, ax=fig.add_subplot())

@@ -103,6 +103,28 @@ def test_the_readme_python_example_runs_as_a_script(tmp_path):
     assert read_features(tmp_path / "features.parquet").frame.nunique() == 480
 
 
+def test_a_parquet_job_on_a_tiff_imports_no_other_format(tmp_path):
+    # Time to first result: every import a small job does not need is saved start-up.
+    # Resolving f.parquet once imported every store (SQLAlchemy, zarr), probing any
+    # source imported zarr, and the job's metadata imported distributed for its version.
+    tifffile.imwrite(tmp_path / "s.tif", np.zeros((6, 32, 32), np.uint8))
+    script = textwrap.dedent("""
+        import sys
+        from daskloc.pipeline._job import _versions
+        from daskloc.stores import is_store_location, store_class
+        from daskloc.video import open_video
+        assert store_class("f.parquet").backend == "parquet"
+        assert is_store_location("f.parquet")
+        assert open_video("s.tif").sizes["frame"] == 6
+        assert _versions()["distributed"]
+        print(sorted(m for m in ("zarr", "sqlalchemy", "distributed", "tables", "bokeh")
+                     if m in sys.modules))
+        """)
+    result = python(script, tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
 @pytest.mark.slow
 def test_a_small_cli_job_runs_in_process_and_a_mismatch_speaks_cli(tmp_path):
     frames = make_spots(n_frames=8, shape=(64, 64), n_particles=5, seed=6)
@@ -118,7 +140,7 @@ def test_a_small_cli_job_runs_in_process_and_a_mismatch_speaks_cli(tmp_path):
     first = locate("--minmass", "50")
     assert first.returncode == 0, first.stderr
     # two chunks, two cores: worker processes would each get one chunk at most
-    assert "local cluster in this process, 2 threads" in first.stderr
+    assert "dask: 2 threads in this process, no cluster" in first.stderr
     pd.testing.assert_frame_equal(read_features(out),
                                   locate_stack(frames, DIAMETER, minmass=50))
     other = locate("--minmass", "80")

@@ -795,3 +795,17 @@ def test_a_colour_movie_without_channel_is_told_in_cli_words_before_any_cluster(
     assert "--channel 0" in out.stderr and "--channel grey" in out.stderr
     assert "open_video(" not in out.stderr and "dask:" not in out.stderr  # no cluster
     assert not (tmp_path / "x.parquet").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_colour_movies_given_together_without_channel_are_refused_before_any_cluster(
+        tmp_path):
+    for name in ("a.mov", "b.mov"):
+        os.symlink(data_path("bulk-water.mov"), tmp_path / name)
+    out = run_cli("locate", tmp_path / "a.mov", tmp_path / "b.mov", "--diameter", "11",
+                  "--out", tmp_path / "x.parquet", timeout=120)
+    assert out.returncode == 1
+    assert "a.mov is a colour video (3 channels)" in out.stderr and "--channel 0" in out.stderr
+    assert "dask:" not in out.stderr  # refused before any cluster started
+    assert not (tmp_path / "x.parquet").exists()

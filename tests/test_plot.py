@@ -189,9 +189,9 @@ def test_annotate_default_axes_with_pyplot(frame0, features0):
         assert w == 8 and h == pytest.approx(8 * 424 / 640 + 0.4)
     finally:
         plt.close(ax.figure)
-    axes = plot.subpx_bias(features0)
-    plt.close(axes[0].figure)
-    assert axes.shape == (2,)
+    ax = plot.subpx_bias(features0)
+    plt.close(ax.figure)
+    assert len(ax.figure.axes) == 1 and len(ax.containers) == 2
 
 
 # ----------------------------------------------------------------- mass, size, sub-pixel
@@ -228,18 +228,21 @@ def test_mass_size_mass_on_x_size_on_y(features0, tmp_path):
 
 def test_subpx_bias_counts_each_feature_once_per_axis(features0, tmp_path):
     fig = Figure(figsize=(8, 3), dpi=50)
-    axes = plot.subpx_bias(features0, ax=fig.subplots(1, 2))
-    assert axes.shape == (2,)
+    given = fig.add_subplot()
+    ax = plot.subpx_bias(features0, ax=given)
+    assert ax is given  # one Axes, as the other plots return
     edges = np.linspace(0, 1, 11)
-    for ax, col in zip(axes, ("x", "y")):
-        heights = bar_heights(ax)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["x % 1", "y % 1"]
+    for bars, col in zip(ax.containers, ("x", "y"), strict=True):
+        heights = np.array([p.get_height() for p in bars])
         assert heights.sum() == len(features0)
         frac = features0[col].to_numpy() - np.floor(features0[col].to_numpy())
         np.testing.assert_array_equal(heights, np.histogram(frac, bins=edges)[0])
-        assert ax.get_xlabel().startswith(col)
     img = render(fig, tmp_path / "subpx.png")
     assert img.shape[:2] == expected_pixels((8, 3), 50)
     assert_not_blank(img)
+    with pytest.raises(TypeError, match=r"one Axes.*ax=axes\[0\]"):
+        plot.subpx_bias(features0, ax=Figure().subplots(1, 2))
 
 
 def test_subpx_bias_peaks_at_whole_pixels_when_diameter_is_too_small(frame0):
@@ -248,8 +251,8 @@ def test_subpx_bias_peaks_at_whole_pixels_when_diameter_is_too_small(frame0):
     good = daskloc.locate_frame(frame0.values, DIAMETER, **PARAMS)
 
     def edge_share(f):  # share of both histograms in the bins 0-0.2 and 0.8-1 (flat: 0.4)
-        axes = plot.subpx_bias(f, ax=Figure().subplots(1, 2))
-        heights = np.array([bar_heights(ax) for ax in axes])
+        ax = plot.subpx_bias(f, ax=Figure().add_subplot())
+        heights = np.array([[p.get_height() for p in bars] for bars in ax.containers])
         return heights[:, [0, 1, 8, 9]].sum() / heights.sum()
 
     assert edge_share(small) > 0.55
@@ -326,7 +329,7 @@ def test_cli_plot_all_kinds_default_video_and_dpi(store, tmp_path):
     names = {k: tmp_path / f"f0-{k}.png" for k in ("annotate", "mass", "size", "subpx")}
     assert result.stdout.split() == [str(p) for p in names.values()]
     assert not out.exists()
-    sizes = {"annotate": (285, 400), "mass": (240, 320), "size": (240, 320), "subpx": (160, 400)}
+    sizes = {"annotate": (285, 400), "mass": (240, 320), "size": (240, 320), "subpx": (200, 320)}
     for kind, path in names.items():
         with open(path, "rb") as fh:
             assert fh.read(8) == PNG_MAGIC
@@ -339,7 +342,7 @@ def test_cli_plot_one_kind(store, tmp_path):
     out = tmp_path / "m.png"
     result = cli(store, "--frame", 2, "--out", out, "--kind", "subpx", "--video", "/no/such.mov")
     assert result.exit_code == 0, result.output  # the video is not needed for subpx
-    assert mpimg.imread(out).shape[:2] == (320, 800)
+    assert mpimg.imread(out).shape[:2] == (400, 640)
 
 
 def test_cli_plot_errors_are_one_line(store, movie, video, tmp_path):

@@ -32,6 +32,7 @@ from daskloc.pipeline._errors import (  # noqa: F401
 from daskloc.pipeline._executors import (  # noqa: F401
     DRAIN_SECONDS,
     IN_FLIGHT_PER_THREAD,
+    LOCAL_THREADS,
     METADATA_INTERVAL,
     _ClientWriter,
 )

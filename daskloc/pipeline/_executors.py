@@ -10,6 +10,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 import dask
+import dask.local
 from dask.delayed import delayed
 
 from daskloc.locate import nonfinite_message
@@ -325,7 +326,9 @@ def _run_local(queue, task, record, on_error, backlog):
     window = IN_FLIGHT_PER_THREAD * threads
 
     def run(item):
-        return dask.compute(task(item), scheduler="sync", optimize_graph=False)[0]
+        # The sync scheduler as a function: named ("sync"), dask would import
+        # distributed to look for a client (half a second of a small job's start-up).
+        return dask.compute(task(item), scheduler=dask.local.get_sync, optimize_graph=False)[0]
 
     with ThreadPoolExecutor(threads, thread_name_prefix="daskloc-batch") as pool:
         pending = {}

@@ -91,6 +91,7 @@ class StoreFormat:
 
 _LOCK = threading.RLock()
 _CACHE = None  # list of (class, origin), built on first use
+_BUILTIN = {}  # "module:Class" of BUILTIN_STORES -> class, each imported on first need
 _REGISTERED = []  # classes given to register_store, in order
 _SUFFIX_OVERRIDES = {}  # register_backend: suffix -> class or "module:Class"
 
@@ -106,6 +107,28 @@ def _load(target):
 def _warn(what, why):
     warnings.warn(f"daskloc: the store plugin {what} is left out: {why}",
                   StorePluginWarning, stacklevel=4)
+
+
+def _builtin(target):
+    """The builtin store class named ``target``, imported once."""
+    with _LOCK:
+        cls = _BUILTIN.get(target)
+        if cls is None:
+            cls = _BUILTIN[target] = _load(target)
+        return cls
+
+
+def _classes():
+    """The registered classes in lookup order, imported as the lookup reaches them.
+
+    daskloc's own come first and claim their suffixes and schemes before any plugin, so
+    a lookup that one of them answers (``f.parquet``) imports neither the other stores'
+    modules (SQLAlchemy, zarr: half a second) nor the entry points.
+    """
+    for target in BUILTIN_STORES:
+        yield _builtin(target)
+    for cls, _ in _entries()[len(BUILTIN_STORES):]:
+        yield cls
 
 
 def _plugins():
@@ -132,7 +155,7 @@ def _entries():
     global _CACHE
     with _LOCK:
         if _CACHE is None:
-            entries = [(_load(t), "daskloc") for t in BUILTIN_STORES]
+            entries = [(_builtin(t), "daskloc") for t in BUILTIN_STORES]
             seen = {cls for cls, _ in entries}
             for cls, origin in _plugins():
                 if cls not in seen:
@@ -258,13 +281,13 @@ def store_class(location):
         An unknown URL scheme, or a format that object storage cannot hold (the message
         lists what is possible).
     """
-    classes = [cls for cls, _ in _entries()]
     scheme, base, suffix = _split(location)
     if scheme in ("", "file"):
-        cls = _by_suffix(suffix, classes)
+        cls = _by_suffix(suffix, _classes())
         if cls is None:
-            cls = next(c for c in classes if c.fallback)
+            cls = next(c for c in _classes() if c.fallback)
         return cls
+    classes = [cls for cls, _ in _entries()]
     for cls in classes:
         if base in cls.url_schemes:
             return cls
@@ -304,11 +327,13 @@ def is_store_location(location):
     -------
     bool
     """
-    classes = [cls for cls, _ in _entries()]
     scheme, base, suffix = _split(location)
+    if scheme == "":  # a local path: its suffix decides (no class claims the scheme "")
+        return _by_suffix(suffix, _classes()) is not None
+    classes = [cls for cls, _ in _entries()]
     if any(base in c.url_schemes for c in classes):
         return True
-    if scheme in ("", "file"):
+    if scheme == "file":
         return _by_suffix(suffix, classes) is not None
     if base in OBJECT_SCHEMES:
         cls = _by_suffix(suffix, [c for c in classes if c.supports_remote])
