@@ -302,14 +302,20 @@ class ZarrStore(FeatureStore):
     -----
     Layout of the table's group (details in the module docstring)::
 
-        zarr.json        attributes {"daskloc": metadata document}
-        <column>/        1-D, dim "feature", float64 (frame: int64), Blosc/zstd
-        frame_offsets/   int64 (frame_stop - frame_origin + 1,), dim "frame_edge":
-                         rows of frames [a, b) = offsets[a - origin]:offsets[b - origin]
-        chunk_ranges/    int64 (n_chunks, 6): frame_start, frame_stop, row_start, row_stop,
-                         id_hi, id_lo (the chunk's identity)
-        watermark/       int64 (5,): n_chunks, n_rows, frame_origin, frame_stop,
-                         generation -- the commit record, written last
+        zarr.json          attributes {"daskloc": metadata document}
+        <column>/          1-D, dim "feature", float64 (frame: int64), Blosc/zstd
+        _daskloc/          the index (tables created before it moved: in the group)
+            frame_offsets/ int64 (frame_stop - frame_origin + 1,), dim "frame_edge":
+                           rows of frames [a, b) = offsets[a - origin]:offsets[b - origin]
+            chunk_ranges/  int64 (n_chunks, 6): frame_start, frame_stop, row_start,
+                           row_stop, id_hi, id_lo (the chunk's identity)
+            watermark/     int64 (5,): n_chunks, n_rows, frame_origin, frame_stop,
+                           generation -- the commit record, written last
+
+    ``xarray.open_zarr(path)`` (``group=table``) is the feature table, without options
+    once a job has ended: :meth:`finish` writes consolidated metadata at the store's
+    root, and the first write of the next job removes it before anything else (while a
+    job writes, pass ``consolidated=False`` and keep rows below the watermark).
 
     Appends are ordered and single-writer
     (``concurrent_writers = False``, ``ordered_appends = True``): :func:`daskloc.batch`
