@@ -653,6 +653,7 @@ def export(store, out, frames=None, *, table=None, storage_options=None, out_tab
             meta = _copy_metadata(src_meta, dst, info, frames, lo, hi, wanted, source_frames,
                                   pieces)
             result = _copy_to_store(src, dst, _chunks(src, pieces, columns), meta)
+            dst.finish()  # e.g. consolidated metadata for plain Zarr readers
         result.update(out=_hide_password(dst.url), format=dst.backend)
     else:
         path = _check_file_output(out, overwrite)

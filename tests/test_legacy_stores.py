@@ -5,23 +5,30 @@ the last release without chunk identities) from ``make_spots(n_frames=12, shape=
 64), n_particles=4, seed=7)`` in chunks of 4 frames with ``PARAMS``. They are read
 exactly as before, reported as unverified, exported, and refused for resuming (their
 chunks cannot be checked to be the job's) until ``overwrite=True``.
+
+Zarr tables written before the index moved to the sub-group ``_daskloc`` (the index
+arrays beside the columns) read and resume in that layout; ``overwrite=True`` moves it.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import dask
 import pandas as pd
 import pytest
+import xarray as xr
 
 import daskloc
 from daskloc.locate import locate_stack
 from daskloc.pipeline import batch
 from daskloc.stores import StoreMismatchError, read_features, store_info
-from tests.conftest import DIAMETER, PARAMS, as_video, make_spots
+from tests.conftest import DIAMETER, PARAMS, CountingArray, as_video, make_spots
 
 LEGACY = Path(__file__).parent / "data" / "legacy-0.1"
 STORES = ["features.parquet", "features.zarr", "features.h5", "features.db"]
@@ -69,3 +76,62 @@ def test_a_store_of_daskloc_0_1_is_not_resumed_until_overwrite(legacy, arr):
     info = store_info(legacy)
     assert info["verified"] and info["complete"]
     pd.testing.assert_frame_equal(read_features(legacy), locate_stack(arr, DIAMETER, **PARAMS))
+
+
+# ----------------------------------------------------------------- Zarr: the flat layout
+
+
+def _flatten_zarr(path):
+    """Put a Zarr table back into the layout written before the index moved: the index
+    arrays beside the columns in the table's group, no sub-group, no consolidated
+    metadata (what every Zarr store of daskloc looked like until then)."""
+    for name in ("frame_offsets", "chunk_ranges", "watermark"):
+        os.replace(path / "_daskloc" / name, path / name)
+    shutil.rmtree(path / "_daskloc")
+    doc = json.loads((path / "zarr.json").read_text())
+    doc.pop("consolidated_metadata", None)
+    (path / "zarr.json").write_text(json.dumps(doc))
+
+
+def test_a_zarr_table_with_its_index_beside_the_columns_reads_and_resumes(arr, tmp_path):
+    """A table of the flat layout reads as before and a resumed job keeps that layout
+    (the watermark's place says which one a table has); overwrite=True re-creates it with
+    the index in the sub-group."""
+    ref = locate_stack(arr, DIAMETER, **PARAMS)
+    path = tmp_path / "flat.zarr"
+
+    def fail_on(first):
+        if first == 8:
+            raise RuntimeError("reader broke")
+
+    with dask.config.set(scheduler="synchronous"):  # chunks 0 and 1 land, then it fails
+        with pytest.raises(RuntimeError, match="reader broke"):
+            batch(as_video(CountingArray(arr, on_read=fail_on), chunks=4), DIAMETER,
+                  store=str(path), do_not_return=True, **PARAMS)
+    _flatten_zarr(path)
+    part = ref[ref.frame < 8].reset_index(drop=True)
+    pd.testing.assert_frame_equal(read_features(path), part)
+    pd.testing.assert_frame_equal(read_features(path, frames=slice(4, 8)),
+                                  ref[(ref.frame >= 4) & (ref.frame < 8)].reset_index(drop=True))
+    assert store_info(path)["verified"] is True
+
+    counting = CountingArray(arr)
+    batch(as_video(counting, chunks=4), DIAMETER, store=str(path), do_not_return=True,
+          **PARAMS)
+    assert sorted(counting.reads) == [8]  # resumed: only the missing chunk
+    assert (path / "watermark" / "zarr.json").exists() and not (path / "_daskloc").exists()
+    pd.testing.assert_frame_equal(read_features(path), ref)
+    info = store_info(path)
+    assert info["complete"] and info["verified"]
+    ds = xr.open_zarr(path)  # consolidated when the job ended; the index is in the group
+    assert {"watermark", "frame_offsets"} <= set(ds.data_vars)
+    df = ds[list(ref.columns)].to_dataframe().reset_index(drop=True)
+    pd.testing.assert_frame_equal(df, ref)
+
+    batch(as_video(arr, chunks=4), DIAMETER, store=str(path), do_not_return=True,
+          overwrite=True, **PARAMS)
+    assert (path / "_daskloc" / "watermark" / "zarr.json").exists()
+    assert not (path / "watermark").exists()
+    pd.testing.assert_frame_equal(read_features(path), ref)
+    pd.testing.assert_frame_equal(
+        xr.open_zarr(path).to_dataframe()[list(ref.columns)].reset_index(drop=True), ref)

@@ -238,8 +238,9 @@ def _writing(jobs, overwrite):
     refused at once, naming the first), read and check the metadata and the chunks'
     identities against the job (a store of another job is refused unless
     ``overwrite``), with ``overwrite`` check that every table can be cleared without
-    touching anything daskloc did not write, and only then clear or resume each. The
-    leases are given up when the block ends, however it ends.
+    touching anything daskloc did not write, and only then clear or resume each. When
+    the block ends each started table is finished (``store.finish()``, under its lease;
+    best effort if the block failed), then the leases are given up, however it ends.
     """
     with contextlib.ExitStack() as stack:
         for job in jobs:
@@ -268,6 +269,31 @@ def _writing(jobs, overwrite):
         if overwrite:
             for job in jobs:
                 job.store.check_clear()  # nothing is removed unless all can be
+        started = []
         for job in jobs:
             job.start(overwrite)
-        yield
+            started.append(job)
+        try:
+            yield
+        except BaseException:
+            for job, last in _lasts(started):  # the stores are consistent: finish them
+                try:
+                    _finish(job, last)
+                except Exception:  # noqa: BLE001 - the error to report is the first one
+                    pass
+            raise
+        for job, last in _lasts(started):
+            _finish(job, last)
+
+
+def _lasts(jobs):
+    """``(job, last)``: ``last`` for the last job of each store location."""
+    final = {(type(j.store), j.store.store_path): j for j in jobs}
+    return [(j, final[(type(j.store), j.store.store_path)] is j) for j in jobs]
+
+
+def _finish(job, last):
+    """``job.store.finish(last)``, unless another writer took the table over."""
+    if job.lease is not None:
+        job.lease.check()
+    job.store.finish(last=last)

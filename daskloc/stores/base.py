@@ -480,6 +480,22 @@ class FeatureStore(abc.ABC):
     def remove_temporary(self):
         """Remove leftovers of writers that died mid-write (never visible to readers)."""
 
+    def finish(self, last=True):  # noqa: B027 - optional hook: the default does nothing
+        """Called once a job's writes to this table are over, still under its lease.
+
+        :func:`daskloc.batch` and :func:`daskloc.export` call it after the last
+        metadata write, also when the job failed (best effort then). A backend can
+        prepare the table for plain readers here (the Zarr store writes consolidated
+        metadata); it must leave the table readable and resumable as before, and the
+        next write (a resumed job, :meth:`clear`) must undo whatever it wrote first.
+
+        Parameters
+        ----------
+        last : bool, optional
+            False when the batch finishes more tables of the same store right after
+            this one (work for the whole store can wait for the last).
+        """
+
     # -- the writer's lease ------------------------------------------------------
     def _lease_ops(self):
         """The backend's lease primitives: a backend returns
@@ -840,6 +856,11 @@ def _chunk_set(chunks):
 # ----------------------------------------------------------------- table names
 
 
+#: Table-name parts reserved for a backend's own bookkeeping (the Zarr store keeps a
+#: table's index in its sub-group ``_daskloc``): no table may be named so.
+RESERVED_TABLE_PARTS = frozenset({"_daskloc"})
+
+
 def _name_word_ok(word):
     return bool(word) and word not in (".", "..") and all(c.isalnum() or c in "_-." for c in word)
 
@@ -854,7 +875,8 @@ def check_table_name(table):
         and ``.`` in each ``/``-separated part. A part may also be ``key=value`` (one
         ``=`` between two such words), the form :func:`daskloc.batch` gives the table
         of each video of a many-video job (``"video=bulk-water"``): in a Parquet store
-        it is a hive-style partition folder.
+        it is a hive-style partition folder. No part may be ``_daskloc`` (in any case):
+        a Zarr table keeps its index in a sub-group of that name.
 
     Returns
     -------
@@ -863,8 +885,8 @@ def check_table_name(table):
     Raises
     ------
     ValueError
-        An empty part, or characters that cannot name a file, group, key and SQL table
-        alike.
+        An empty part, characters that cannot name a file, group, key and SQL table
+        alike, or a reserved part (``_daskloc``).
     """
     if table is None:
         return None
@@ -878,5 +900,10 @@ def check_table_name(table):
                 f"table name {table!r} is not usable: use letters, digits, '_', '-' and '.', "
                 "with '/' between parts (e.g. 'bulk_water/features'); a part may be "
                 "key=value (e.g. 'video=bulk-water')"
+            )
+        if part.casefold() in RESERVED_TABLE_PARTS:
+            raise ValueError(
+                f"table name {table!r} is not usable: {part!r} is reserved for daskloc's "
+                "own bookkeeping (a Zarr table keeps its index there); choose another name"
             )
     return "/".join(parts)

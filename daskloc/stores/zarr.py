@@ -1,16 +1,23 @@
-"""Zarr feature store: a ragged table of 1-D column arrays, a frame index and a watermark.
+"""Zarr feature store: a ragged table of 1-D column arrays, with its index in a sub-group.
 
 Layout (zarr format 3) of one table, at the root group of the store (``table=None``, the
 default) or at the sub-group named by ``table`` (``"bulk_water/features"`` is the group
 ``features.zarr/bulk_water/features``)::
 
     features.zarr/
-        zarr.json          group; attributes {"daskloc": <metadata document (JSON)>}
+        zarr.json          group; attributes {"daskloc": <metadata document (JSON)>},
+                           and consolidated metadata once a job has ended
         y/ x/ mass/ size/ ecc/ signal/ raw_mass/ ep/    float64, shape (n_rows,)
         frame/             int64, shape (n_rows,): absolute frame number of each row
-        frame_offsets/     int64, shape (frame_stop - frame_origin + 1,)
-        chunk_ranges/      int64, shape (n_chunks, 6)
-        watermark/         int64, shape (5,), written LAST by every append
+        _daskloc/          group: the table's index (attribute daskloc_role "bookkeeping")
+            frame_offsets/ int64, shape (frame_stop - frame_origin + 1,)
+            chunk_ranges/  int64, shape (n_chunks, 6)
+            watermark/     int64, shape (5,), written LAST by every append
+
+The table's group holds only the columns, all along one dimension, so that
+``xarray.open_zarr(path).to_dataframe()`` is the feature table; the index arrays have
+dimensions of their own and live in the sub-group ``_daskloc`` (a name no table may
+have: :func:`daskloc.stores.base.check_table_name`).
 
 - **Columns** are 1-D arrays along the dimension ``"feature"`` (zarr v3
   ``dimension_names``), one row per feature, rows sorted by frame (stable within a
@@ -40,24 +47,45 @@ default) or at the sub-group named by ``table`` (``"bulk_water/features"`` is th
 
 Every daskloc array carries the attribute ``daskloc_role`` (``"column"``,
 ``"frame_offsets"``, ``"chunk_ranges"`` or ``"watermark"``); :meth:`ZarrStore.clear`
-removes only those (and the ``daskloc`` group attribute), never other arrays or
-sub-groups (other tables) of the group.
+removes only those, the ``_daskloc`` sub-group (and the ``daskloc`` group attribute),
+never other arrays or sub-groups (other tables) of the group.
+
+**Older layout.** Tables created before the index moved have ``frame_offsets``,
+``chunk_ranges`` and ``watermark`` in the table's group, beside the columns. They read
+as before and a resumed job appends to them in that layout (the place of the watermark
+says which layout a table has); a table re-created (``overwrite=True``, :meth:`clear`,
+or new columns) gets the sub-group. xarray opens such a group only with
+``ds[columns]`` before ``to_dataframe()`` (its index arrays have other dimensions).
+
+**Consolidated metadata.** When a job ends (:meth:`ZarrStore.finish`, called under the
+writer's lease by :func:`daskloc.batch` and :func:`daskloc.export`), the table's arrays
+are cut back to the watermark and zarr's consolidated metadata of the whole store (every
+table, as committed) is written into the root group's ``zarr.json`` (xarray reads it
+there, also for ``group=table``), so ``xarray.open_zarr(path)`` and
+``xarray.open_zarr(path, group=table)`` open with default arguments and no warning. A
+many-video batch writes it once, after its last table; it is not written while another
+process holds the lease of a table of the store (that writer writes it when it ends).
+Before a job writes anything else (its first step under the lease, before any append,
+:meth:`ZarrStore.clear` or metadata write) it removes the consolidated metadata of the
+table's group and of every group above it. So while a job writes, no consolidated
+metadata describes the table and readers read each array's own document; daskloc's own
+reader never uses consolidated metadata (it trusts only the watermark).
 
 Reading without daskloc::
 
     import xarray as xr, zarr
-    ds = xr.open_zarr("features.zarr", consolidated=False)   # group="bulk_water/features"
-    n_chunks, n_rows, origin, stop, _ = ds.watermark.values  # complete part
+    df = xr.open_zarr("features.zarr").to_dataframe()  # or group="bulk_water/features"
     g = zarr.open_group("features.zarr", mode="r")
-    o = g["frame_offsets"]; rows = slice(o[100 - origin], o[150 - origin])
-    y = g["y"][rows]                                          # frames 100..149
+    n_chunks, n_rows, origin, stop, _ = g["_daskloc/watermark"][:]  # complete part
+    o = g["_daskloc/frame_offsets"]; rows = slice(o[105 - origin], o[111 - origin])
+    y = g["y"][rows]                                   # frames 105..110
 
 While a batch appends, the arrays are resized one by one before their rows are written,
 so for a moment they can differ in length (xarray then refuses the dataset) or hold rows
-not yet complete: a plain reader reads the watermark first and keeps rows below
-``n_rows`` (``ds.isel(feature=slice(0, n_rows))``), which is what daskloc does.
-Consolidated metadata is not written (it would hold stale array shapes while a batch
-appends); pass ``consolidated=False`` to :func:`xarray.open_zarr` to skip its warning.
+not yet complete, and there is no consolidated metadata (``xarray.open_zarr`` warns and
+reads each array's document; pass ``consolidated=False`` to skip the warning): a plain
+reader reads the watermark first and keeps rows below ``n_rows``
+(``ds.isel(feature=slice(0, n_rows))``), which is what daskloc does.
 
 Readers in other processes rely on each key being replaced atomically: LocalStore writes
 a temporary ``<key>.<hex>.partial`` and renames it since zarr 3.1.3 (a writer killed
@@ -74,6 +102,7 @@ import os
 import posixpath
 import secrets
 import shutil
+import socket
 import warnings
 from dataclasses import dataclass
 
@@ -108,6 +137,13 @@ ROLE_ATTR = "daskloc_role"
 #: Names of the index arrays (feature columns may not use them).
 OFFSETS, CHUNK_RANGES, WATERMARK = "frame_offsets", "chunk_ranges", "watermark"
 _INDEX_NAMES = (OFFSETS, CHUNK_RANGES, WATERMARK)
+#: The sub-group of a table's group holding its index arrays (a reserved table name:
+#: :data:`daskloc.stores.base.RESERVED_TABLE_PARTS`).
+BOOKKEEPING = "_daskloc"
+#: Where a table's index arrays are: in :data:`BOOKKEEPING` (every table created or
+#: re-created now) or beside the columns in the table's group (tables created before
+#: the index moved; they keep that layout when resumed).
+SUB, FLAT = "sub-group", "flat"
 #: Fields of the watermark array, in order.
 WATERMARK_FIELDS = ("n_chunks", "n_rows", "frame_origin", "frame_stop", "generation")
 #: Fields of a row of ``chunk_ranges``.
@@ -206,6 +242,13 @@ class _Handles:
         self.writable = writable
         self.reset()
 
+    #: Where the index arrays are (:data:`SUB` or :data:`FLAT`); None: not known yet
+    #: (found when the watermark is opened afresh).
+    layout = None
+    #: True once this writer removed the consolidated metadata describing the table
+    #: (see :meth:`ZarrStore._unconsolidate`); False again after :meth:`ZarrStore.finish`.
+    unconsolidated = False
+
     def reset(self, arrays=None, generation=None):
         """Forget the open arrays (a new dict: readers in other threads keep theirs)."""
         self.arrays = {} if arrays is None else arrays
@@ -259,14 +302,20 @@ class ZarrStore(FeatureStore):
     -----
     Layout of the table's group (details in the module docstring)::
 
-        zarr.json        attributes {"daskloc": metadata document}
-        <column>/        1-D, dim "feature", float64 (frame: int64), Blosc/zstd
-        frame_offsets/   int64 (frame_stop - frame_origin + 1,), dim "frame_edge":
-                         rows of frames [a, b) = offsets[a - origin]:offsets[b - origin]
-        chunk_ranges/    int64 (n_chunks, 6): frame_start, frame_stop, row_start, row_stop,
-                         id_hi, id_lo (the chunk's identity)
-        watermark/       int64 (5,): n_chunks, n_rows, frame_origin, frame_stop,
-                         generation -- the commit record, written last
+        zarr.json          attributes {"daskloc": metadata document}
+        <column>/          1-D, dim "feature", float64 (frame: int64), Blosc/zstd
+        _daskloc/          the index (tables created before it moved: in the group)
+            frame_offsets/ int64 (frame_stop - frame_origin + 1,), dim "frame_edge":
+                           rows of frames [a, b) = offsets[a - origin]:offsets[b - origin]
+            chunk_ranges/  int64 (n_chunks, 6): frame_start, frame_stop, row_start,
+                           row_stop, id_hi, id_lo (the chunk's identity)
+            watermark/     int64 (5,): n_chunks, n_rows, frame_origin, frame_stop,
+                           generation -- the commit record, written last
+
+    ``xarray.open_zarr(path)`` (``group=table``) is the feature table, without options
+    once a job has ended: :meth:`finish` writes consolidated metadata at the store's
+    root, and the first write of the next job removes it before anything else (while a
+    job writes, pass ``consolidated=False`` and keep rows below the watermark).
 
     Appends are ordered and single-writer
     (``concurrent_writers = False``, ``ordered_appends = True``): :func:`daskloc.batch`
@@ -346,28 +395,54 @@ class ZarrStore(FeatureStore):
         return h
 
     def _node(self, name=None, writable=False):
-        """Open the table's group (``name=None``) or one of its arrays; None if absent."""
+        """Open the table's group (``name=None``) or a group or array in it; None if absent.
+
+        Groups are opened without their consolidated metadata: daskloc never trusts it
+        (it can be older than the arrays), and a group document written through such a
+        handle (:meth:`write_metadata`) drops it."""
         h = self._handles(writable)
         path = self.group_path if name is None else self._key(name)
-        opener = zarr.open_group if name is None else zarr.open_array
+        mode = "r+" if writable else "r"
         try:
-            node = opener(store=h.store, path=path, mode="r+" if writable else "r",
-                          zarr_format=3)
+            if name is None or name == BOOKKEEPING:
+                node = zarr.open_group(store=h.store, path=path, mode=mode, zarr_format=3,
+                                       use_consolidated=False)
+            else:
+                node = zarr.open_array(store=h.store, path=path, mode=mode, zarr_format=3)
         except (FileNotFoundError, NotADirectoryError):  # zarr's NodeNotFoundError too
             return None
         except (ContainsArrayError, ContainsGroupError):  # a group where an array is
             return None                                   # expected, or vice versa
         return node
 
+    def _rel(self, name, layout):
+        """Path of a daskloc array inside the table's group, in a given layout."""
+        return f"{BOOKKEEPING}/{name}" if name in _INDEX_NAMES and layout == SUB else name
+
     async def _open_async(self, h, name):
         """Open one array of the table on zarr's loop; None if it does not exist.
+
+        An index array is looked for where :attr:`_Handles.layout` says; while the
+        layout is not known, in the :data:`BOOKKEEPING` sub-group first, then beside
+        the columns (a table created before the index moved), and the place it is found
+        decides the layout.
 
         Raises MetadataError if its document cannot be read, UnsafeStoreError if it
         declares a codec daskloc never writes (the only way a Zarr array could make
         a reader run foreign code: a codec that unpickles, say)."""
+        if name not in _INDEX_NAMES or h.layout is not None:
+            return await self._open_at(h, name, self._rel(name, h.layout))
+        for layout in (SUB, FLAT):
+            a = await self._open_at(h, name, self._rel(name, layout))
+            if a is not None:
+                h.layout = layout
+                return a
+        return None
+
+    async def _open_at(self, h, name, rel):
         try:
             a = await zarr.api.asynchronous.open_array(
-                store=h.store, path=self._key(name), mode="r+" if h.writable else "r",
+                store=h.store, path=self._key(rel), mode="r+" if h.writable else "r",
                 zarr_format=3)
         except (FileNotFoundError, NotADirectoryError):
             return None
@@ -441,7 +516,9 @@ class ZarrStore(FeatureStore):
             mark = _Mark.from_array(wm[:])
             if mark.generation == h.generation and mark.generation:
                 return mark
-        # No handle yet, or another layout (cleared and re-created): open afresh.
+        # No handle yet, or another layout (cleared and re-created): open afresh, and
+        # find where the index is (a re-created table may have moved it).
+        h.layout = None
 
         async def open_and_read():
             a = await self._open_async(h, WATERMARK)
@@ -492,7 +569,8 @@ class ZarrStore(FeatureStore):
         """
         h = self._handles()
         try:
-            root = zarr.open_group(store=h.store, path="", mode="r", zarr_format=3)
+            root = zarr.open_group(store=h.store, path="", mode="r", zarr_format=3,
+                                   use_consolidated=False)
         except (FileNotFoundError, NotADirectoryError):
             return []
         except (ContainsArrayError, ContainsGroupError):  # the root is an array
@@ -502,7 +580,9 @@ class ZarrStore(FeatureStore):
             group, rel = todo.pop()
             with warnings.catch_warnings():  # zarr warns about non-zarr files (*.partial)
                 warnings.simplefilter("ignore", zarr.errors.ZarrUserWarning)
-                subs = list(group.groups())
+                subs = [(name, sub) for name, sub in
+                        group.members(use_consolidated_for_children=False)
+                        if isinstance(sub, zarr.Group) and name != BOOKKEEPING]
             for name, sub in subs:
                 path = f"{rel}/{name}" if rel else name
                 if isinstance(sub.attrs.get(METADATA_ATTR), dict):
@@ -517,15 +597,69 @@ class ZarrStore(FeatureStore):
         return os.path.join(self.path, *self.group_path.split("/"))
 
     def _members(self, group):
-        """``(daskloc arrays, foreign arrays)`` of a group: lists of names."""
+        """``(daskloc nodes, foreign arrays)`` of a group: lists of names.
+
+        daskloc's nodes are its arrays (attribute ``daskloc_role``) and the
+        :data:`BOOKKEEPING` sub-group; other sub-groups (other tables) are neither."""
         ours, foreign = [], []
         with warnings.catch_warnings():  # zarr warns about non-zarr files (*.partial)
             warnings.simplefilter("ignore", zarr.errors.ZarrUserWarning)
-            members = list(group.members())
+            members = list(group.members(use_consolidated_for_children=False))
         for name, node in members:
             if isinstance(node, zarr.Array):
                 (ours if ROLE_ATTR in node.attrs else foreign).append(name)
+            elif name == BOOKKEEPING:
+                ours.append(name)
         return ours, foreign
+
+    def _delete(self, h, names):
+        """Delete daskloc nodes of the table's group, each watermark first: an
+        interrupted delete leaves no watermark claiming arrays that are half gone."""
+        first = ([f"{BOOKKEEPING}/{WATERMARK}"] if BOOKKEEPING in names else []) + (
+            [WATERMARK] if WATERMARK in names else [])
+
+        async def delete():
+            for name in first:
+                await h.store.delete_dir(self._key(name))
+            await asyncio.gather(*(h.store.delete_dir(self._key(n))
+                                   for n in names if n != WATERMARK))
+
+        _zsync(delete())
+
+    def _unconsolidate(self, force=False):
+        """Remove consolidated metadata describing this table, before it is written.
+
+        :meth:`finish` writes consolidated metadata into the table group's
+        ``zarr.json`` (so that plain ``xarray.open_zarr`` needs no options); it holds
+        every array's shape, and readers that use it trust those shapes. So before
+        the first write of a job (and of any writer that did not write last), the
+        consolidated metadata is dropped from the table's group and from every group
+        above it (a table nested in another table's group is in that table's
+        consolidated metadata too). Nothing else of the documents changes; each is
+        replaced atomically. Done once per writer handle unless ``force``."""
+        h = self._handles(writable=True)
+        if h.unconsolidated and not force:
+            return
+        parts = self.group_path.split("/") if self.group_path else []
+        proto = default_buffer_prototype()
+
+        async def drop(path):
+            key = f"{path}/zarr.json" if path else "zarr.json"
+            buf = await h.store.get(key, prototype=proto)
+            if buf is None:
+                return
+            try:
+                doc = json.loads(buf.to_bytes())
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                return  # damaged: not ours to fix here (clear and read_metadata say so)
+            if (isinstance(doc, dict) and doc.get("node_type") == "group"
+                    and "consolidated_metadata" in doc):
+                del doc["consolidated_metadata"]
+                await h.store.set(key, proto.buffer.from_bytes(
+                    json.dumps(doc, indent=2).encode()))
+
+        _gather([drop("/".join(parts[:i])) for i in range(len(parts), -1, -1)])
+        h.unconsolidated = True
 
     def _check_root(self):
         """Refuse a location that holds something other than a zarr v3 hierarchy."""
@@ -584,7 +718,9 @@ class ZarrStore(FeatureStore):
                 )
         try:
             if group is None:
-                zarr.open_group(store=h.store, path=self.group_path, mode="a", zarr_format=3)
+                self._unconsolidate()  # a new group: no longer what a parent's says
+                zarr.open_group(store=h.store, path=self.group_path, mode="a", zarr_format=3,
+                                use_consolidated=False)
             else:  # prove the location writable without rewriting what a writer may
                 self._probe_write(h)   # be writing now (this runs before the lease)
         except OSError as e:
@@ -602,7 +738,7 @@ class ZarrStore(FeatureStore):
             if not os.access(d, os.W_OK | os.X_OK):
                 raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
             return
-        key = self._key(f"{WATERMARK}/.daskloc-write-test-{secrets.token_hex(8)}")
+        key = self._key(f"{BOOKKEEPING}/.daskloc-write-test-{secrets.token_hex(8)}")
         proto = default_buffer_prototype()
         _zsync(h.store.set(key, proto.buffer.from_bytes(b"daskloc")))
         _zsync(h.store.delete(key))
@@ -654,6 +790,8 @@ class ZarrStore(FeatureStore):
                     continue
                 attrs = doc.get("attributes") if isinstance(doc, dict) else None
                 if doc.get("node_type") == "group":
+                    if name == BOOKKEEPING:
+                        ours.append(name)  # the table's index
                     continue  # another table (or someone's group): left alone
                 if isinstance(attrs, dict) and ROLE_ATTR in attrs:
                     ours.append(name)
@@ -679,15 +817,16 @@ class ZarrStore(FeatureStore):
             if ours or self._group_doc_damaged():
                 self._clear_damaged(ours)
             return
+        self._unconsolidate()
         group = self._node(writable=True)
         # Metadata first, then the watermark: an interrupted clear leaves no store, and
         # no watermark claiming arrays that are half gone.
         if METADATA_ATTR in group.attrs:
             del group.attrs[METADATA_ATTR]
-        for name in sorted(ours, key=lambda n: n != WATERMARK):
-            del group[name]
         h = self._handles(writable=True)
+        self._delete(h, ours)
         h.reset()
+        h.layout = None
         self._remove_partials(ours)
         if self.group_path and not list(group.members()) and not dict(group.attrs):
             _zsync(h.store.delete(self._key("zarr.json")))
@@ -701,17 +840,14 @@ class ZarrStore(FeatureStore):
 
     def _clear_damaged(self, ours):
         """Remove our arrays and replace the unreadable group document by an empty one."""
+        self._unconsolidate()
         h = self._handles(writable=True)
         h.reset()
-
-        async def remove():
-            for name in sorted(ours, key=lambda n: n != WATERMARK):
-                await h.store.delete_dir(self._key(name))
-            proto = default_buffer_prototype()
-            doc = json.dumps({"zarr_format": 3, "node_type": "group", "attributes": {}})
-            await h.store.set(self._key("zarr.json"), proto.buffer.from_bytes(doc.encode()))
-
-        _zsync(remove())
+        h.layout = None
+        self._delete(h, ours)
+        proto = default_buffer_prototype()
+        doc = json.dumps({"zarr_format": 3, "node_type": "group", "attributes": {}})
+        _zsync(h.store.set(self._key("zarr.json"), proto.buffer.from_bytes(doc.encode())))
         self._remove_partials(ours)
 
     def _lease_ops(self):
@@ -759,9 +895,18 @@ class ZarrStore(FeatureStore):
                             pass
 
     def remove_temporary(self):
+        """Delete zarr's temporary files and cut every array back to the watermark.
+
+        Also removes consolidated metadata describing the table (every job calls this
+        first, under its lease, before it writes anything else; see
+        :meth:`_unconsolidate`)."""
         group = self._node()
         if group is None:
             return
+        self._unconsolidate(force=True)
+        self._trim(group)
+
+    def _trim(self, group):
         ours, _ = self._members(group)
         self._remove_partials(ours)
         h = self._handles(writable=True)
@@ -778,12 +923,52 @@ class ZarrStore(FeatureStore):
         if jobs:
             _gather(jobs)
 
+    def finish(self, last=True):
+        """Write consolidated metadata for the store's root group (its ``zarr.json``).
+
+        Called when a job's writes are over (under its lease): the table's arrays are
+        cut back to the watermark first, so the consolidated shapes are the committed
+        table. It covers the whole store (xarray reads consolidated metadata at the
+        root, also for ``group=table``), so that ``xarray.open_zarr(path)`` and
+        ``xarray.open_zarr(path, group=table)`` open without options or warning. It is
+        written only with ``last`` (the last table of the store the batch finishes) and
+        while no other process holds the lease of a table of the store (that writer
+        writes it when it ends). The next write of any table removes it first
+        (:meth:`_unconsolidate`); daskloc itself never reads it."""
+        group = self._node()
+        if group is None or not isinstance(group.attrs.get(METADATA_ATTR), dict):
+            return
+        self._trim(group)
+        if not last or self._others_writing():
+            return
+        h = self._handles(writable=True)
+        with warnings.catch_warnings():  # "not part of the Zarr format 3 specification"
+            warnings.simplefilter("ignore", zarr.errors.ZarrUserWarning)
+            _zsync(zarr.api.asynchronous.consolidate_metadata(h.store, path="",
+                                                              zarr_format=3))
+        h.unconsolidated = False
+
+    def _others_writing(self):
+        """True if a live writer of another process holds the lease of a table here."""
+        me = (socket.gethostname(), os.getpid())
+        for table in [None, *self.list_tables()]:
+            if table == self.table:
+                continue
+            other = type(self)(self.path, table=table, storage_options=self.storage_options)
+            holder = other.lease_holder()
+            other.close()
+            if holder is not None and not holder["stale"] and (
+                    holder["host"], holder["pid"]) != me:
+                return True
+        return False
+
     # -- metadata ----------------------------------------------------------------
     def write_metadata(self, metadata):
         try:
             doc = json.loads(json.dumps(metadata, allow_nan=False))
         except (TypeError, ValueError) as e:
             raise ValueError(f"metadata must be plain JSON (no NaN, no objects): {e}") from None
+        self._unconsolidate()
         group = self._node(writable=True)
         if group is None:
             self.prepare()
@@ -817,10 +1002,15 @@ class ZarrStore(FeatureStore):
             self.prepare()
             group = self._node(writable=True)
         ours, _ = self._members(group)
-        for name in sorted(ours, key=lambda n: n != WATERMARK):
-            del group[name]
         h = self._handles(writable=True)
+        self._delete(h, ours)
         h.reset()
+        h.layout = SUB
+        sub = group.create_group(BOOKKEEPING, overwrite=True, attributes={
+            ROLE_ATTR: "bookkeeping",
+            "description": "daskloc's index of the feature table in the group above: "
+                           "frame_offsets, chunk_ranges and the watermark (its commit "
+                           "record); the columns are the arrays of that group"})
 
         def blosc(shuffle):
             return BloscCodec(cname="zstd", clevel=self.clevel, shuffle=shuffle)
@@ -835,7 +1025,7 @@ class ZarrStore(FeatureStore):
                 attributes={**column_attrs(name), ROLE_ATTR: "column"},
                 overwrite=True,
             )
-        group.create_array(
+        sub.create_array(
             OFFSETS, shape=(0,), dtype="int64", chunks=(self.chunk_rows,),
             compressors=[blosc("bitshuffle")], fill_value=0, dimension_names=["frame_edge"],
             attributes={
@@ -845,7 +1035,7 @@ class ZarrStore(FeatureStore):
             },
             overwrite=True,
         )
-        group.create_array(
+        sub.create_array(
             CHUNK_RANGES, shape=(0, len(CHUNK_FIELDS)), dtype="int64",
             chunks=(CHUNK_RANGES_CHUNK, len(CHUNK_FIELDS)), compressors=[blosc("bitshuffle")],
             fill_value=0, dimension_names=["chunk", "chunk_field"],
@@ -855,7 +1045,7 @@ class ZarrStore(FeatureStore):
                                        "(watermark) rows are complete"},
             overwrite=True,
         )
-        wm = group.create_array(
+        wm = sub.create_array(
             WATERMARK, shape=(len(WATERMARK_FIELDS),), dtype="int64",
             chunks=(len(WATERMARK_FIELDS),), compressors=None, fill_value=0,
             dimension_names=["watermark_field"],
@@ -875,12 +1065,13 @@ class ZarrStore(FeatureStore):
         start, stop, features = check_chunk_features(start, stop, features)
         frame = features["frame"].to_numpy()
         columns = [str(c) for c in features.columns]
-        bad = [c for c in columns if c in _INDEX_NAMES]
+        bad = [c for c in columns if c in _INDEX_NAMES or c == BOOKKEEPING]
         if bad:
             raise ValueError(f"feature columns may not be named {bad}: daskloc's index uses them")
         dtypes = [np.dtype(np.int64) if c == "frame" else features[c].dtype for c in columns]
         id_hi, id_lo = id_words(self._chunk_id_for(start, stop, chunk_id, skipped))
 
+        self._unconsolidate()
         mark = self._mark(writable=True)
         stored = self._stored_columns() if mark is not None else None
         if mark is not None and mark.n_chunks:

@@ -10,6 +10,7 @@ foreign data, and reading the stores with pandas / xarray / zarr alone.
 from __future__ import annotations
 
 import io
+import warnings
 
 import dask
 import numpy as np
@@ -267,19 +268,22 @@ def test_zarr_batch_read_resume_info_and_plain_readers(s3, video_and_ref, monkey
     pd.testing.assert_frame_equal(read_features(url, slice(120, 122), storage_options=options),
                                   expect(ref, [120, 121]))
     r0, r1 = np.searchsorted(frame, [120, 122])
-    want = {"watermark/c/0", "chunk_ranges/c/0/0", "frame_offsets/c/1"}
+    want = {"_daskloc/watermark/c/0", "_daskloc/chunk_ranges/c/0/0",
+            "_daskloc/frame_offsets/c/1"}
     want |= {f"{c}/c/{i}" for c in COLUMNS + ["frame"] for i in range(r0 // 16, (r1 - 1) // 16 + 1)}
     assert set(log.chunks()) == want and len(log.chunks()) == len(want)
 
-    # plain xarray and zarr, no daskloc
-    ds = xr.open_zarr(url, storage_options=options, consolidated=False)
-    df = ds[COLUMNS + ["frame"]].to_dataframe().reset_index(drop=True)
+    # plain xarray and zarr, no daskloc: the job ended, so default arguments, no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ds = xr.open_zarr(url, storage_options=options)
+        df = ds.to_dataframe()[COLUMNS + ["frame"]].reset_index(drop=True)
     pd.testing.assert_frame_equal(df, ref)
-    assert ds.frame_offsets.dims == ("frame_edge",) and ds.attrs["daskloc"]["format"]
+    assert set(ds.dims) == {"feature"} and ds.attrs["daskloc"]["format"]
     g = zarr.open_group(url, mode="r", storage_options=options)
-    n_chunks, n_rows, origin, stop, _ = (int(v) for v in g["watermark"][:])
+    n_chunks, n_rows, origin, stop, _ = (int(v) for v in g["_daskloc/watermark"][:])
     assert (n_chunks, n_rows, origin, stop) == (6, len(ref), 100, 124)
-    o = g["frame_offsets"]
+    o = g["_daskloc/frame_offsets"]
     rows = slice(int(o[110 - origin]), int(o[112 - origin]))
     np.testing.assert_array_equal(g["x"][rows], expect(ref, [110, 111]).x.to_numpy())
 
@@ -290,6 +294,12 @@ def test_zarr_on_s3_ignores_and_cuts_rows_beyond_the_watermark(s3, video_and_ref
     url = f"s3://{bucket}/w.zarr"
     store = ZarrStore(url, table="bulk_water/features", storage_options=options, chunk_rows=16)
     batch(video(arr), DIAMETER, store=store, do_not_return=True, **PARAMS)
+    with warnings.catch_warnings():  # the job ended: consolidated metadata at the root
+        warnings.simplefilter("error")
+        sub = xr.open_zarr(url, group="bulk_water/features", storage_options=options)
+        df = sub.to_dataframe()[COLUMNS + ["frame"]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(df, ref)
+    store.remove_temporary()  # what a writer does first: no consolidated metadata left
     g = zarr.open_group(url, path="bulk_water/features", mode="r+", storage_options=options)
     n = len(ref)
     for c in COLUMNS + ["frame"]:  # what a writer killed mid-append leaves

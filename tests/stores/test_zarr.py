@@ -17,6 +17,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import dask
@@ -38,6 +39,8 @@ from tests.stores._suite import DasklocStoreTests
 
 FIRST = 100  # absolute number of the first frame of the test videos
 COLUMNS = list(feature_columns())  # the schema (daskloc.schema)
+IDX = "_daskloc"  # the sub-group of a table's group holding its index arrays
+OFFSETS, RANGES, WM = f"{IDX}/frame_offsets", f"{IDX}/chunk_ranges", f"{IDX}/watermark"
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +66,7 @@ def expect(ref, frames):
 
 def watermark(path, group=""):
     return dict(zip(("n_chunks", "n_rows", "frame_origin", "frame_stop", "generation"),
-                    (int(v) for v in zarr.open_array(os.path.join(path, group, "watermark"),
+                    (int(v) for v in zarr.open_array(os.path.join(path, group, WM),
                                                      mode="r")[:])))
 
 
@@ -78,9 +81,14 @@ def stored_length(path, name, group=""):
 
 def test_layout_codecs_index_and_json_metadata(full_store, video_and_ref):
     _, ref = video_and_ref
-    g = zarr.open_group(full_store, mode="r")
-    assert set(g.array_keys()) == set(COLUMNS) | {"frame", "frame_offsets", "chunk_ranges",
-                                                   "watermark"}
+    g = zarr.open_group(full_store, mode="r", use_consolidated=False)
+    # The table's group holds the columns only; the index is in the sub-group _daskloc.
+    assert set(g.array_keys()) == set(COLUMNS) | {"frame"}
+    assert set(g.group_keys()) == {IDX}
+    assert set(g[IDX].array_keys()) == {"frame_offsets", "chunk_ranges", "watermark"}
+    assert g[IDX].attrs["daskloc_role"] == "bookkeeping"
+    for name in ("frame_offsets", "chunk_ranges", "watermark"):
+        assert g[IDX][name].attrs["daskloc_role"] == name
     n = len(ref)
     for name in COLUMNS + ["frame"]:
         a = g[name]
@@ -96,12 +104,12 @@ def test_layout_codecs_index_and_json_metadata(full_store, video_and_ref):
     mark = watermark(full_store)
     assert mark["n_chunks"] == 6 and mark["n_rows"] == n
     assert (mark["frame_origin"], mark["frame_stop"]) == (100, 124)
-    offsets = g["frame_offsets"][:]
-    assert g["frame_offsets"].metadata.dimension_names == ("frame_edge",)
+    offsets = g[OFFSETS][:]
+    assert g[OFFSETS].metadata.dimension_names == ("frame_edge",)
     frame = g["frame"][:]
     # entry k is the first row of frame 100 + k; the last entry is the end of the table
     np.testing.assert_array_equal(offsets, np.searchsorted(frame, np.arange(100, 125)))
-    ranges = g["chunk_ranges"][:]
+    ranges = g[RANGES][:]
     assert [tuple(r[:2]) for r in ranges] == [(a, a + 4) for a in range(100, 124, 4)]
     np.testing.assert_array_equal(ranges[:, 2], offsets[ranges[:, 0] - 100])
     np.testing.assert_array_equal(ranges[:, 3], offsets[ranges[:, 1] - 100])
@@ -112,6 +120,11 @@ def test_layout_codecs_index_and_json_metadata(full_store, video_and_ref):
     assert doc["zarr_format"] == 3 and doc["node_type"] == "group"
     assert doc["attributes"]["daskloc"] == open_store(full_store).read_metadata()
     assert doc["attributes"]["daskloc"]["params"]["minmass"] == PARAMS["minmass"]
+    # ... with the finished job's consolidated metadata (for plain xarray), shapes as
+    # committed
+    meta = doc["consolidated_metadata"]["metadata"]
+    assert meta["y"]["shape"] == [n] and meta[WM]["shape"] == [5]
+    assert meta[OFFSETS]["shape"] == [25] and meta[RANGES]["shape"] == [6, 6]
     assert not [p for p in full_store.rglob("*") if p.name.endswith((".partial", ".pkl"))]
 
 
@@ -186,13 +199,13 @@ def test_a_frame_range_reads_only_the_chunks_holding_it(full_store, video_and_re
     r0, r1 = np.searchsorted(frame, [117, 119])
     assert r1 - r0 > 0 and len(frame) > 4 * 16  # the table spans many 16-row chunks
     # the watermark, the chunk table (each chunk's identity is checked), the index entries
-    want = ["watermark/c/0", "chunk_ranges/c/0/0"] + chunk_keys(["frame_offsets"], 17, 19, 16)
+    want = [f"{WM}/c/0", f"{RANGES}/c/0/0"] + chunk_keys([OFFSETS], 17, 19, 16)
     want += chunk_keys(COLUMNS + ["frame"], r0, r1 - 1, 16)
     assert log.chunks() == sorted(want)
     # metadata documents: the group (daskloc metadata) and each array opened, once each
     docs = [k for k in log.keys if k.endswith("zarr.json")]
     assert set(docs) == {"zarr.json"} | {f"{n}/zarr.json" for n in COLUMNS + [
-        "frame", "frame_offsets", "chunk_ranges", "watermark"]}
+        "frame", OFFSETS, RANGES, WM]}
 
     # Two far-apart frames: only the chunks around each one.
     log.keys.clear()
@@ -200,7 +213,7 @@ def test_a_frame_range_reads_only_the_chunks_holding_it(full_store, video_and_re
     pd.testing.assert_frame_equal(got, expect(ref, [101, 122]))
     a0, a1 = np.searchsorted(frame, [101, 102])
     b0, b1 = np.searchsorted(frame, [122, 123])
-    want = ["watermark/c/0", "chunk_ranges/c/0/0", "frame_offsets/c/0", "frame_offsets/c/1"]
+    want = [f"{WM}/c/0", f"{RANGES}/c/0/0", f"{OFFSETS}/c/0", f"{OFFSETS}/c/1"]
     want += sorted(set(chunk_keys(COLUMNS + ["frame"], a0, a1 - 1, 16))
                    | set(chunk_keys(COLUMNS + ["frame"], b0, b1 - 1, 16)))
     assert log.chunks() == sorted(want)
@@ -209,8 +222,8 @@ def test_a_frame_range_reads_only_the_chunks_holding_it(full_store, video_and_re
     # Frames that hold no rows (the black frames 112..115) read index entries only.
     log.keys.clear()
     assert len(read_features(full_store, slice(112, 116))) == 0
-    assert log.chunks() == sorted(["watermark/c/0", "chunk_ranges/c/0/0"]
-                                  + chunk_keys(["frame_offsets"], 12, 16, 16))
+    assert log.chunks() == sorted([f"{WM}/c/0", f"{RANGES}/c/0/0"]
+                                  + chunk_keys([OFFSETS], 12, 16, 16))
 
 
 @pytest.mark.slow
@@ -265,7 +278,7 @@ def test_stepped_selection_gaps_and_resume(tmp_path):
     assert out.divisions == (0, 24, 48, 69)
     mark = watermark(path)
     assert (mark["frame_origin"], mark["frame_stop"]) == (0, 70)
-    offsets = zarr.open_array(path / "frame_offsets", mode="r")[:]
+    offsets = zarr.open_array(path / OFFSETS, mode="r")[:]
     assert len(offsets) == 71  # every integer frame 0..69 has an entry, and the end
     assert offsets[22] == offsets[23] == offsets[24]  # 22, 23: between chunks, no rows
     assert offsets[4] == offsets[5] == offsets[6]  # 4, 5: not selected, no rows
@@ -283,19 +296,22 @@ def test_stepped_selection_gaps_and_resume(tmp_path):
 
 def _write_beyond_watermark(path):
     """Leave what a writer killed mid-append leaves: rows, index entries and a chunk range
-    past the watermark (arrays already resized), and zarr's temporary files."""
-    g = zarr.open_group(path, mode="r+")
+    past the watermark (arrays already resized), and zarr's temporary files. (A writer
+    removes the consolidated metadata before its first append: so does this.)"""
+    g = zarr.open_group(path, mode="r+", use_consolidated=False)
+    g.update_attributes({})  # its zarr.json written again, without consolidated metadata
+    assert "consolidated_metadata" not in json.loads((path / "zarr.json").read_text())
     mark = watermark(path)
     extra = 5
     for name in COLUMNS + ["frame"]:
         a = g[name]
         a.resize((mark["n_rows"] + extra,))
         a[mark["n_rows"]:] = np.full(extra, 7, dtype=a.dtype)
-    o = g["frame_offsets"]
+    o = g[OFFSETS]
     n = o.shape[0]
     o.resize((n + 3,))
     o[n:] = mark["n_rows"] + extra
-    c = g["chunk_ranges"]
+    c = g[RANGES]
     n = c.shape[0]
     c.resize((n + 1, c.shape[1]))
     c[n] = [mark["frame_stop"], mark["frame_stop"] + 3, mark["n_rows"], mark["n_rows"] + extra,
@@ -319,8 +335,8 @@ def test_rows_beyond_the_watermark_are_ignored_then_cut_off(full_store, video_an
     st.remove_temporary()  # what batch does on resume
     for name in COLUMNS + ["frame"]:
         assert stored_length(full_store, name) == mark["n_rows"]
-    assert stored_length(full_store, "frame_offsets") == 25
-    assert stored_length(full_store, "chunk_ranges") == 6
+    assert stored_length(full_store, OFFSETS) == 25
+    assert stored_length(full_store, RANGES) == 6
     assert not list(full_store.rglob("*.partial"))
     ds = xr.open_zarr(full_store, consolidated=False)  # consistent again for plain readers
     assert ds.sizes["feature"] == len(ref)
@@ -370,14 +386,14 @@ def test_appends_write_whole_chunks_without_reading_them_back(tmp_path, monkeypa
     st.append_chunk(0, 10, parts[0])  # 30 rows: chunk 3 (rows 24..31) partly filled
     log = KeyLog(monkeypatch)
     st.append_chunk(10, 20, parts[1])  # 37 rows
-    assert log.chunks() == ["watermark/c/0"]  # the commit record only
+    assert log.chunks() == [f"{WM}/c/0"]  # the commit record only
     log.keys.clear()
     again = ZarrStore(path, chunk_rows=8)  # a new writer: no copy of the tails yet
     again.append_chunk(20, 30, parts[2])
-    assert log.chunks() == sorted(["watermark/c/0", "y/c/4", "frame/c/4",
-                                   "frame_offsets/c/2", "chunk_ranges/c/0/0"])
+    assert log.chunks() == sorted([f"{WM}/c/0", "y/c/4", "frame/c/4",
+                                   f"{OFFSETS}/c/2", f"{RANGES}/c/0/0"])
     pd.testing.assert_frame_equal(again.read(), pd.concat(parts, ignore_index=True))
-    offsets = zarr.open_array(path / "frame_offsets", mode="r")[:]
+    offsets = zarr.open_array(path / OFFSETS, mode="r")[:]
     np.testing.assert_array_equal(offsets, np.searchsorted(again.read().frame, np.arange(31)))
 
 
@@ -495,14 +511,14 @@ def test_readers_in_another_process_trust_only_the_watermark(tmp_path):
         if mark is None or not mark["n_chunks"]:
             return None
         # The documented protocol, with zarr only: watermark first, then rows below it.
-        g = zarr.open_group(store, mode="r")
-        n_chunks, n_rows, origin, stop, _ = (int(v) for v in g["watermark"][:])
+        g = zarr.open_group(store, mode="r", use_consolidated=False)
+        n_chunks, n_rows, origin, stop, _ = (int(v) for v in g[WM][:])
         frame = g["frame"][:n_rows]
         x = g["x"][:n_rows]
         want = reference[reference.frame < stop]
         np.testing.assert_array_equal(frame, want.frame.to_numpy())
         np.testing.assert_array_equal(x, want.x.to_numpy())
-        offsets = g["frame_offsets"][: stop - origin + 1]
+        offsets = g[OFFSETS][: stop - origin + 1]
         assert offsets[-1] == n_rows
         # And through daskloc: a prefix of whole chunks, at least those complete before.
         st = open_store(store)
@@ -527,26 +543,53 @@ def test_readers_in_another_process_trust_only_the_watermark(tmp_path):
 
 
 def test_plain_xarray_and_zarr_read_the_store(full_store, video_and_ref):
+    """Default arguments, no warning: the table's group holds its columns only (the
+    index is in a sub-group) and has consolidated metadata once the job is done."""
     _, ref = video_and_ref
-    ds = xr.open_zarr(full_store, consolidated=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ds = xr.open_zarr(full_store)
+        df = ds.to_dataframe()
+    assert set(ds.data_vars) == set(COLUMNS) | {"frame"} and set(ds.dims) == {"feature"}
     for name in COLUMNS + ["frame"]:
         assert ds[name].dims == ("feature",)
         np.testing.assert_array_equal(ds[name].values, ref[name].to_numpy())
     assert ds.frame.dtype == np.int64  # no fill-value masking of frame numbers
-    assert ds.frame_offsets.dims == ("frame_edge",)
     assert ds.attrs["daskloc"]["params"]["minmass"] == PARAMS["minmass"]
-    df = ds[COLUMNS + ["frame"]].to_dataframe().reset_index(drop=True)
-    pd.testing.assert_frame_equal(df, ref)
-    with pytest.warns(RuntimeWarning, match="consolidated"):  # plain call, default arguments
-        assert xr.open_zarr(full_store).sizes["feature"] == len(ref)
+    assert df.index.name == "feature"
+    pd.testing.assert_frame_equal(df[list(ref.columns)].reset_index(drop=True), ref)
+    pd.testing.assert_frame_equal(df[list(ref.columns)].reset_index(drop=True),
+                                  read_features(full_store))
+
+    # the index with xarray: the sub-group
+    idx = xr.open_zarr(full_store, group=IDX)
+    assert idx.frame_offsets.dims == ("frame_edge",)
+    assert idx.watermark.dims == ("watermark_field",)
 
     # frames 105..110 with zarr alone: one slice of every column
     g = zarr.open_group(full_store, mode="r")
-    _, n_rows, origin, _, _ = g["watermark"][:]
-    o = g["frame_offsets"]
+    _, n_rows, origin, _, _ = g[WM][:]
+    o = g[OFFSETS]
     rows = slice(int(o[105 - origin]), int(o[111 - origin]))
     part = pd.DataFrame({c: g[c][rows] for c in COLUMNS + ["frame"]})
     pd.testing.assert_frame_equal(part, expect(ref, range(105, 111)))
+
+
+def test_the_module_docstring_examples_run(full_store, video_and_ref):
+    """The "Reading without daskloc" examples of daskloc.stores.zarr, as written."""
+    import daskloc.stores.zarr as module
+
+    _, ref = video_and_ref
+    doc = module.__doc__
+    code = doc[doc.index("Reading without daskloc::"):].split("::", 1)[1]
+    code = textwrap.dedent(code.split("\n\n", 2)[1])
+    scope = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        exec(code.replace('"features.zarr"', repr(str(full_store))), scope)  # noqa: S102
+    df = scope["df"]  # xarray orders the variables by name
+    pd.testing.assert_frame_equal(df[list(ref.columns)].reset_index(drop=True), ref)
+    np.testing.assert_array_equal(scope["y"], expect(ref, range(105, 111)).y.to_numpy())
 
 
 @pytest.mark.slow
@@ -557,18 +600,90 @@ def test_tables_are_groups_xarray_opens(video_and_ref, tmp_path):
     batch(video, DIAMETER, store=path, do_not_return=True, **PARAMS)  # root group
     batch(video, DIAMETER, store=path, table="bulk_water/features", do_not_return=True,
           minmass=1160)
-    sub = xr.open_zarr(path, group="bulk_water/features", consolidated=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sub = xr.open_zarr(path, group="bulk_water/features")
+        df = sub.to_dataframe()
     strict = read_features(path, table="bulk_water/features")
     assert 0 < len(strict) < len(ref) and (strict.mass > 1160).all()
     np.testing.assert_array_equal(sub.mass.values, strict.mass.to_numpy())
-    assert xr.open_zarr(path, consolidated=False).sizes["feature"] == len(ref)
-    assert (path / "bulk_water" / "features" / "watermark" / "zarr.json").exists()
+    pd.testing.assert_frame_equal(df[list(strict.columns)].reset_index(drop=True), strict)
+    assert (path / "bulk_water" / "features" / IDX / "watermark" / "zarr.json").exists()
+    # The consolidated metadata is the root's, and covers every table of the store.
+    meta = json.loads((path / "zarr.json").read_text())["consolidated_metadata"]["metadata"]
+    assert meta["bulk_water/features/y"]["shape"] == [len(strict)]
+    assert meta["y"]["shape"] == [len(ref)]
+    assert "bulk_water" in zarr.open_group(path, mode="r")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert xr.open_zarr(path).sizes["feature"] == len(ref)
+    assert open_store(path).list_tables() == ["bulk_water/features"]
 
     open_store(path).clear()  # the root table goes; the sub-group table stays
     assert not open_store(path, "a").exists()
     assert set(zarr.open_group(path, mode="r").group_keys()) == {"bulk_water"}
+    assert not (path / IDX).exists()
     pd.testing.assert_frame_equal(read_features(path, table="bulk_water/features"), strict)
     batch(video, DIAMETER, store=path, do_not_return=True, **PARAMS)  # the root again
+    pd.testing.assert_frame_equal(read_features(path), ref)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert xr.open_zarr(path).sizes["feature"] == len(ref)
+        assert xr.open_zarr(path, group="bulk_water/features").sizes["feature"] == len(strict)
+
+
+def test_a_table_may_not_be_named_like_the_index_group(tmp_path):
+    for name in ("_daskloc", "runs/_daskloc", "_DaskLoc/features"):
+        with pytest.raises(ValueError, match="reserved"):
+            ZarrStore(tmp_path / "r.zarr", table=name)
+
+
+def test_consolidated_metadata_is_removed_before_a_resumed_job_writes(tmp_path,
+                                                                      monkeypatch):
+    """A resumed job removes the consolidated metadata before its first append (a plain
+    reader meanwhile reads the arrays' own documents, never stale consolidated shapes)
+    and writes it again, as committed, when it ends."""
+    arr = make_spots(n_frames=12, shape=(64, 64), n_particles=4, seed=3)
+    ref = locate_stack(arr, DIAMETER, **PARAMS)
+    path = tmp_path / "resumed.zarr"
+
+    def fail_on(first):
+        if first == 8:
+            raise RuntimeError("reader broke")
+
+    with dask.config.set(scheduler="synchronous"):
+        with pytest.raises(RuntimeError, match="reader broke"):
+            batch(as_video(CountingArray(arr, on_read=fail_on), chunks=4), DIAMETER,
+                  store=path, **PARAMS)
+    n_done = watermark(path)["n_rows"]
+    assert 0 < n_done < len(ref)
+
+    def consolidated():
+        doc = json.loads((path / "zarr.json").read_text())
+        meta = doc.get("consolidated_metadata")
+        return None if meta is None else meta["metadata"]["y"]["shape"][0]
+
+    assert consolidated() == n_done  # the failed job was finished too, as committed
+    seen = []
+    original = ZarrStore.append_chunk
+
+    def spy(self, *args, **kwargs):
+        seen.append(consolidated())  # what a plain reader would find during the append
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # no consolidated metadata: xarray warns
+            seen.append(xr.open_zarr(path).sizes["feature"])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ZarrStore, "append_chunk", spy)
+    with dask.config.set(scheduler="synchronous"):
+        batch(as_video(arr, chunks=4), DIAMETER, store=path, do_not_return=True, **PARAMS)
+    monkeypatch.undo()
+    assert seen == [None, n_done]  # removed before the append, nothing stale meanwhile
+    assert consolidated() == len(ref)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pd.testing.assert_frame_equal(
+            xr.open_zarr(path).to_dataframe()[list(ref.columns)].reset_index(drop=True), ref)
     pd.testing.assert_frame_equal(read_features(path), ref)
 
 
