@@ -2,15 +2,21 @@
 
 A store is a database URL (``sqlite:///features.db``, ``postgresql+psycopg://user:pw@host/db``,
 ``mysql+pymysql://user:pw@host/db``) plus a table name; one database holds any number of
-result sets (``table="bulk_water/features"``). Each result set is two ordinary tables that
-any SQL tool reads, plus one row in a registry table shared by all result sets::
+result sets (``table="bulk_water/features"``). Each result set is a view and two ordinary
+tables that any SQL tool reads, plus one row in a registry table shared by all result
+sets::
 
     daskloc_stores                      registry: one row per daskloc table name
         name       VARCHAR(255) PK      daskloc table name ("features", "bulk_water/features")
-        sql_table  VARCHAR(64) UNIQUE   SQL name of its feature table ("bulk_water__features")
+        sql_table  VARCHAR(64) UNIQUE   SQL name of its features ("bulk_water__features")
         metadata   TEXT                 the metadata document, JSON (LONGTEXT on MySQL)
 
-    <sql_table>                         the features, one row per feature
+    <sql_table>                         VIEW: the features as trackpy gives them, exactly
+        y, x, mass, size, ecc,          its columns (daskloc.schema) and frame:
+        signal, raw_mass, ep, frame     SELECT ... FROM <sql_table>_rows
+                                        ORDER BY frame, feature
+
+    <sql_table>_rows                    the rows behind it, one per feature
         y, x, mass, size, ecc,          DOUBLE PRECISION (DOUBLE on MySQL/SQLite);
         signal, raw_mass, ep            NULL where daskloc has NaN
         frame      BIGINT NOT NULL      absolute frame number
@@ -31,10 +37,24 @@ any SQL tool reads, plus one row in a registry table shared by all result sets::
         holder     TEXT                 JSON: host, pid, started, heartbeat
 
 A chunk's rows and its row in ``<sql_table>_chunks`` commit in one transaction, so the
-features table never holds part of a chunk, and a writer killed mid-chunk leaves nothing.
-Plain tools read it directly::
+features never hold part of a chunk, and a writer killed mid-chunk leaves nothing.
+Plain tools read the view as trackpy's table (columns ``y ... ep, frame``)::
 
+    pd.read_sql_table("features", engine)
     pd.read_sql("SELECT * FROM features WHERE frame BETWEEN 100 AND 149", engine)
+
+A ``WHERE`` on ``frame`` uses the data table's primary key through the view (checked
+with EXPLAIN on SQLite, PostgreSQL and MariaDB). SQLite, PostgreSQL and MariaDB return
+the view's rows in its order (frame, then the locator's order) when the query has no
+ORDER BY of its own, but SQL does not promise it: write ``ORDER BY frame`` when the
+order matters (the order within a frame is then the database's). daskloc itself reads
+``<sql_table>_rows``, ordered by ``frame, feature``.
+
+Stores created by earlier daskloc versions (before the view) have their rows, with
+``feature``, in the table ``<sql_table>`` and no ``<sql_table>_rows``: they are read and
+resumed in that layout; clearing or overwriting one creates the view. The layout is told by whether
+``<sql_table>`` is a view or a table. The three names of a result set are reserved
+together: another daskloc table whose SQL name would be one of them gets a hashed name.
 """
 
 from __future__ import annotations
@@ -405,15 +425,20 @@ class SQLStore(FeatureStore):
     Notes
     -----
     **Schema.** ``daskloc_stores (name PK, sql_table UNIQUE, metadata TEXT)`` maps daskloc
-    table names to SQL tables and holds each one's metadata as JSON (never pickle;
-    LONGTEXT on MySQL). A result set is ``<sql_table> (y, x, mass, size, ecc, signal,
-    raw_mass, ep DOUBLE; frame BIGINT; feature INTEGER; PRIMARY KEY (frame, feature))``,
-    where ``feature`` numbers the features of a frame in the locator's order, and
-    ``<sql_table>_chunks (start BIGINT PK, stop BIGINT, n_rows BIGINT)``. The primary
-    key is the frame index: ``WHERE frame >= 100 AND frame < 150`` (or ``BETWEEN``)
-    reads only those rows.
-    ``SELECT *`` returns daskloc's columns plus ``feature``. On MySQL ``signal`` is a
-    reserved word: write it `` `signal` `` in hand-written SQL.
+    table names to SQL names and holds each one's metadata as JSON (never pickle;
+    LONGTEXT on MySQL). A result set is the view ``<sql_table>`` of exactly trackpy's
+    columns and ``frame`` (``y, x, mass, size, ecc, signal, raw_mass, ep, frame``), over
+    the table ``<sql_table>_rows (y ... ep DOUBLE; frame BIGINT; feature INTEGER; PRIMARY
+    KEY (frame, feature))``, where ``feature`` numbers the features of a frame in the
+    locator's order, and ``<sql_table>_chunks (start BIGINT PK, stop BIGINT, n_rows
+    BIGINT, chunk_id, skipped)``. The primary key is the frame index: ``WHERE frame >= 100
+    AND frame < 150`` (or ``BETWEEN``) on the view reads only those rows.
+    ``SELECT *`` and ``pd.read_sql_table`` on ``<sql_table>`` return trackpy's columns and
+    ``frame``, in frame order on SQLite, PostgreSQL and MariaDB (``ORDER BY frame`` to be
+    sure). Stores created before the view keep their rows, with ``feature``, in the
+    table ``<sql_table>`` until cleared or overwritten. On MySQL ``signal`` is a reserved
+    word: write it `` `signal` `` in hand-written SQL. On MySQL/MariaDB the view runs
+    with its creator's rights (``SQL SECURITY DEFINER``, the default).
 
     **NaN and infinities.** NaN (e.g. ``ep`` where it is undefined) is stored as NULL on
     every database (SQLite and MySQL cannot store NaN; NULL also keeps ``AVG(ep)``
@@ -1190,7 +1215,7 @@ class SQLStore(FeatureStore):
         Rows already stored in ``[start, stop)`` (and the progress rows of chunks
         overlapping it, with their rows) are deleted in the same transaction: appending
         a chunk again replaces it atomically. Within a frame, rows keep their order
-        (column ``feature``).
+        (column ``feature`` of ``<sql_table>_rows``).
         """
         start, stop, features = check_chunk_features(start, stop, features)
         names, rows = self._rows(start, stop, features)
