@@ -1362,6 +1362,17 @@ class SQLStore(FeatureStore):
         return [tuple(r) for r in conn.execute(stmt)]
 
     def _read_selection(self, lo, hi, wanted, columns, chunks):
+        try:
+            return self._read_selection_once(lo, hi, wanted, columns, chunks)
+        except sa.exc.DBAPIError:
+            if not self.__dict__.get("_live_legacy"):
+                raise
+            # Rows in <sql_table> when last looked: since overwritten (by another
+            # process) in the view's layout, where <sql_table> has no feature column.
+            self._forget()
+            return self._read_selection_once(lo, hi, wanted, columns, chunks)
+
+    def _read_selection_once(self, lo, hi, wanted, columns, chunks):
         if self._file_missing():
             return None
         keep = {(int(a), int(b)) for a, b in chunks}

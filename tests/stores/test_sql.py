@@ -650,6 +650,9 @@ def test_a_store_made_before_the_view_reads_resumes_and_keeps_its_layout(db):
     batch(video, DIAMETER, store=db.url, table=table, do_not_return=True, overwrite=True,
           **PARAMS)
     assert layout() == "view"
+    # a reader that knew the old layout reads the new one
+    pd.testing.assert_frame_equal(st.read(), ref, check_exact=True)
+    assert st.data_table == sql_table + "_rows"
     fresh = db.store(table=table)
     assert fresh.data_table == sql_table + "_rows"
     pd.testing.assert_frame_equal(pd.read_sql_table(sql_table, db.engine), ref, check_exact=True)
