@@ -91,17 +91,19 @@ def local_size(url):
 
 
 def server_size(backend, url, table):
-    """Bytes the server reports for the store's two SQL tables, or None if unknown."""
+    """Bytes the server reports for the store's two SQL tables (the data and chunks
+    tables; not the view), or None if unknown."""
     import sqlalchemy as sa
 
     from daskloc.stores import open_store
 
     st = open_store(url, "r", table=table)
-    features = getattr(st, "sql_table", None)
+    view = getattr(st, "sql_table", None)
+    rows = getattr(st, "data_table", None) or view  # the view holds no bytes
     st.close()
-    if not features:
+    if not view:
         return None
-    tables = [features, features + "_chunks"]
+    tables = [rows, view + "_chunks"]
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:

@@ -2,15 +2,21 @@
 
 A store is a database URL (``sqlite:///features.db``, ``postgresql+psycopg://user:pw@host/db``,
 ``mysql+pymysql://user:pw@host/db``) plus a table name; one database holds any number of
-result sets (``table="bulk_water/features"``). Each result set is two ordinary tables that
-any SQL tool reads, plus one row in a registry table shared by all result sets::
+result sets (``table="bulk_water/features"``). Each result set is a view and two ordinary
+tables that any SQL tool reads, plus one row in a registry table shared by all result
+sets::
 
     daskloc_stores                      registry: one row per daskloc table name
         name       VARCHAR(255) PK      daskloc table name ("features", "bulk_water/features")
-        sql_table  VARCHAR(64) UNIQUE   SQL name of its feature table ("bulk_water__features")
+        sql_table  VARCHAR(64) UNIQUE   SQL name of its features ("bulk_water__features")
         metadata   TEXT                 the metadata document, JSON (LONGTEXT on MySQL)
 
-    <sql_table>                         the features, one row per feature
+    <sql_table>                         VIEW: the features as trackpy gives them, exactly
+        y, x, mass, size, ecc,          its columns (daskloc.schema) and frame:
+        signal, raw_mass, ep, frame     SELECT ... FROM <sql_table>_rows
+                                        ORDER BY frame, feature
+
+    <sql_table>_rows                    the rows behind it, one per feature
         y, x, mass, size, ecc,          DOUBLE PRECISION (DOUBLE on MySQL/SQLite);
         signal, raw_mass, ep            NULL where daskloc has NaN
         frame      BIGINT NOT NULL      absolute frame number
@@ -31,10 +37,24 @@ any SQL tool reads, plus one row in a registry table shared by all result sets::
         holder     TEXT                 JSON: host, pid, started, heartbeat
 
 A chunk's rows and its row in ``<sql_table>_chunks`` commit in one transaction, so the
-features table never holds part of a chunk, and a writer killed mid-chunk leaves nothing.
-Plain tools read it directly::
+features never hold part of a chunk, and a writer killed mid-chunk leaves nothing.
+Plain tools read the view as trackpy's table (columns ``y ... ep, frame``)::
 
+    pd.read_sql_table("features", engine)
     pd.read_sql("SELECT * FROM features WHERE frame BETWEEN 100 AND 149", engine)
+
+A ``WHERE`` on ``frame`` uses the data table's primary key through the view (checked
+with EXPLAIN on SQLite, PostgreSQL and MariaDB). SQLite, PostgreSQL and MariaDB return
+the view's rows in its order (frame, then the locator's order) when the query has no
+ORDER BY of its own, but SQL does not promise it: write ``ORDER BY frame`` when the
+order matters (the order within a frame is then the database's). daskloc itself reads
+``<sql_table>_rows``, ordered by ``frame, feature``.
+
+Stores created by earlier daskloc versions (before the view) have their rows, with
+``feature``, in the table ``<sql_table>`` and no ``<sql_table>_rows``: they are read and
+resumed in that layout; clearing or overwriting one creates the view. The layout is told by whether
+``<sql_table>`` is a view or a table. The three names of a result set are reserved
+together: another daskloc table whose SQL name would be one of them gets a hashed name.
 """
 
 from __future__ import annotations
@@ -74,6 +94,9 @@ REGISTRY_TABLE = "daskloc_stores"
 DEFAULT_TABLE = "features"
 #: Suffix of the progress table of a feature table.
 CHUNKS_SUFFIX = "_chunks"
+#: Suffix of the data table behind the ``<sql_table>`` view (the rows, ``feature`` column
+#: and primary key); stores created before the view have their rows in ``<sql_table>``.
+ROWS_SUFFIX = "_rows"
 #: The feature columns a features table has (all DOUBLE, nullable), in table order: the
 #: schema's 2-D columns (daskloc.schema).
 FLOAT_COLUMNS = feature_columns()
@@ -81,7 +104,7 @@ FLOAT_COLUMNS = feature_columns()
 MYSQL_INF = np.finfo(np.float64).max
 
 _MAX_NAME = 255  # registry name column
-_MAX_SQL_NAME = 50  # leaves room for "_chunks" within PostgreSQL's 63 and MySQL's 64
+_MAX_SQL_NAME = 50  # leaves room for "_chunks", "_rows" within PostgreSQL's 63, MySQL's 64
 _MAX_RUNS = 32  # frame runs put in one WHERE clause; beyond, one range + filtering
 _MAX_IN = 1000  # frames put in one IN (...); beyond, filtering after the range read
 _RETRIES = 6
@@ -117,14 +140,16 @@ if sa is not None:
     )
 
 
-def _schema(sql_table, ids=True):
-    """The features table and its chunks table (SQLAlchemy Core) for one SQL name.
+def _schema(sql_table, ids=True, legacy=False):
+    """The data table and the chunks table (SQLAlchemy Core) of one SQL name.
 
+    The data table is ``<sql_table>_rows`` (behind the view ``<sql_table>``), or, for a
+    store created before the view (``legacy=True``), ``<sql_table>`` itself.
     ``ids=False``: the chunks table as written before chunk identities (no
     ``chunk_id`` and ``skipped`` columns)."""
     md = sa.MetaData()
     features = sa.Table(
-        sql_table,
+        sql_table if legacy else sql_table + ROWS_SUFFIX,
         md,
         *[sa.Column(c, sa.Double()) for c in FLOAT_COLUMNS],
         sa.Column("frame", sa.BigInteger(), nullable=False, autoincrement=False),
@@ -142,6 +167,28 @@ def _schema(sql_table, ids=True):
            sa.Column("skipped", sa.Text(), nullable=True)] if ids else []),
     )
     return features, chunks
+
+
+def _names_of(sql_table):
+    """Every SQL name a store of this SQL name may use (view or legacy table, data
+    table, chunks table)."""
+    return (sql_table, sql_table + ROWS_SUFFIX, sql_table + CHUNKS_SUFFIX)
+
+
+def _create_view_ddl(dialect, sql_table, features):
+    """``CREATE VIEW <sql_table> AS SELECT <feature columns>, frame FROM <data table>
+    ORDER BY frame, feature``: trackpy's columns and ``frame``, in the data table's order.
+
+    Only identifiers daskloc made (:func:`sql_table_name`, its fixed column names) go in,
+    each quoted by the dialect (the SELECT is compiled by SQLAlchemy; it binds nothing).
+    ``CREATE VIEW`` is spelled out rather than ``sqlalchemy.schema.CreateView``, which
+    SQLAlchemy 2.0 does not have."""
+    select = (sa.select(*[features.c[c] for c in FLOAT_COLUMNS], features.c.frame)
+              .order_by(features.c.frame, features.c.feature))
+    compiled = select.compile(dialect=dialect)
+    if compiled.params:
+        raise AssertionError("the view's SELECT binds no values")
+    return f"CREATE VIEW {dialect.identifier_preparer.quote(sql_table)} AS {compiled}"
 
 
 def _short_hash(text):
@@ -378,15 +425,20 @@ class SQLStore(FeatureStore):
     Notes
     -----
     **Schema.** ``daskloc_stores (name PK, sql_table UNIQUE, metadata TEXT)`` maps daskloc
-    table names to SQL tables and holds each one's metadata as JSON (never pickle;
-    LONGTEXT on MySQL). A result set is ``<sql_table> (y, x, mass, size, ecc, signal,
-    raw_mass, ep DOUBLE; frame BIGINT; feature INTEGER; PRIMARY KEY (frame, feature))``,
-    where ``feature`` numbers the features of a frame in the locator's order, and
-    ``<sql_table>_chunks (start BIGINT PK, stop BIGINT, n_rows BIGINT)``. The primary
-    key is the frame index: ``WHERE frame >= 100 AND frame < 150`` (or ``BETWEEN``)
-    reads only those rows.
-    ``SELECT *`` returns daskloc's columns plus ``feature``. On MySQL ``signal`` is a
-    reserved word: write it `` `signal` `` in hand-written SQL.
+    table names to SQL names and holds each one's metadata as JSON (never pickle;
+    LONGTEXT on MySQL). A result set is the view ``<sql_table>`` of exactly trackpy's
+    columns and ``frame`` (``y, x, mass, size, ecc, signal, raw_mass, ep, frame``), over
+    the table ``<sql_table>_rows (y ... ep DOUBLE; frame BIGINT; feature INTEGER; PRIMARY
+    KEY (frame, feature))``, where ``feature`` numbers the features of a frame in the
+    locator's order, and ``<sql_table>_chunks (start BIGINT PK, stop BIGINT, n_rows
+    BIGINT, chunk_id, skipped)``. The primary key is the frame index: ``WHERE frame >= 100
+    AND frame < 150`` (or ``BETWEEN``) on the view reads only those rows.
+    ``SELECT *`` and ``pd.read_sql_table`` on ``<sql_table>`` return trackpy's columns and
+    ``frame``, in frame order on SQLite, PostgreSQL and MariaDB (``ORDER BY frame`` to be
+    sure). Stores created before the view keep their rows, with ``feature``, in the
+    table ``<sql_table>`` until cleared or overwritten. On MySQL ``signal`` is a reserved
+    word: write it `` `signal` `` in hand-written SQL. On MySQL/MariaDB the view runs
+    with its creator's rights (``SQL SECURITY DEFINER``, the default).
 
     **NaN and infinities.** NaN (e.g. ``ep`` where it is undefined) is stored as NULL on
     every database (SQLite and MySQL cannot store NaN; NULL also keeps ``AVG(ep)``
@@ -646,15 +698,61 @@ class SQLStore(FeatureStore):
     def _forget(self):
         self.__dict__.pop("_live_sql_table", None)
         self.__dict__.pop("_live_has_ids", None)
+        self.__dict__.pop("_live_legacy", None)
+
+    @staticmethod
+    def _existing_names(conn):
+        """Lower-case names of the database's tables and views."""
+        insp = sa.inspect(conn)
+        return {t.lower() for t in insp.get_table_names() + insp.get_view_names()}
+
+    def _claimed(self, conn, others_only=False):
+        """The SQL names the registered stores may use (``others_only``: all but this
+        one's), with the registry and lease tables."""
+        stmt = sa.select(_registry.c.sql_table)
+        if others_only:
+            stmt = stmt.where(_registry.c.name != self.name)
+        claimed = {REGISTRY_TABLE, LEASE_TABLE}
+        for t in conn.execute(stmt).scalars():
+            claimed.update(_names_of(t))
+        return claimed
+
+    def _layout(self, conn, sql_table):
+        """``"view"``: ``<sql_table>`` is the view over ``<sql_table>_rows``; ``"table"``:
+        a store created before the view, its rows in ``<sql_table>``; None: neither
+        exists (not created yet, or being created or dropped: the view's layout)."""
+        insp = sa.inspect(conn)
+        if sql_table in {v.lower() for v in insp.get_view_names()}:
+            return "view"
+        if insp.has_table(sql_table):
+            return "table"
+        return None
+
+    def _is_legacy(self, conn, sql_table):
+        """Whether this store keeps its rows in ``<sql_table>`` (created before the view);
+        a store keeps the layout it was created with."""
+        cached = self.__dict__.get("_live_legacy")
+        if cached is not None:
+            return cached
+        layout = self._layout(conn, sql_table)
+        if layout is not None:
+            self._live_legacy = layout == "table"
+        return layout == "table"
+
+    def _tables(self, conn, ids=True):
+        """This store's (data table, chunks table), or None if it is not registered."""
+        sql_table = self._lookup(conn)
+        if sql_table is None:
+            return None
+        return _schema(sql_table, ids=ids, legacy=self._is_legacy(conn, sql_table))
 
     def _choose_sql_table(self, conn):
         """A free SQL name for this store; ValueError if a foreign table holds it."""
-        existing = {t.lower() for t in sa.inspect(conn).get_table_names()}
-        ours = set(conn.execute(sa.select(_registry.c.sql_table)).scalars())
-        ours_all = ours | {t + CHUNKS_SUFFIX for t in ours} | {REGISTRY_TABLE, LEASE_TABLE}
+        existing = self._existing_names(conn)
+        ours_all = self._claimed(conn)
         base = sql_table_name(self.name)
         for candidate in (base, f"{base[:_MAX_SQL_NAME - 9]}_{_short_hash(self.name)}"):
-            names = (candidate, candidate + CHUNKS_SUFFIX)
+            names = _names_of(candidate)
             foreign = [n for n in names if n in existing and n not in ours_all]
             if foreign:
                 raise ValueError(
@@ -671,9 +769,14 @@ class SQLStore(FeatureStore):
         )
 
     def _ensure_schema(self, conn):
-        """Create the registry, claim this store's SQL name, create its tables.
+        """Create the registry, claim this store's SQL name, create its tables and view.
 
-        Runs inside the caller's (write) transaction; returns the SQL table name.
+        Runs inside the caller's (write) transaction; returns the SQL table name. A store
+        created before the view keeps its layout (rows in ``<sql_table>``, no view);
+        otherwise the data table, the chunks table, then the view are created, each
+        only if missing: on MySQL, where every DDL statement commits, a reader sees the
+        view only once its data table exists, and a writer racing this one either finds
+        them or fails with "already exists" and retries (:meth:`_retrying`).
         """
         _registry.create(conn, checkfirst=True)
         sql_table = conn.execute(
@@ -686,10 +789,23 @@ class SQLStore(FeatureStore):
         else:  # a write: proves the database takes this user's writes
             conn.execute(_registry.update().where(_registry.c.name == self.name)
                          .values(sql_table=sql_table))
-        features, chunks = _schema(sql_table)
+        self.__dict__.pop("_live_legacy", None)
+        layout = self._layout(conn, sql_table)
+        features, chunks = _schema(sql_table, legacy=layout == "table")
+        if layout is None and features.name in self._claimed(conn, others_only=True):
+            # registered before the view, its tables dropped since (an interrupted
+            # clear): another store's legacy table has the name of our data table
+            raise ValueError(
+                f"{self.masked_url}: daskloc table {self.name!r} has no tables left and "
+                f"its data table {features.name!r} would be another daskloc table's; "
+                "clear it (overwrite=True, CLI: --overwrite) or choose another table "
+                "name; nothing was written")
         features.create(conn, checkfirst=True)
         chunks.create(conn, checkfirst=True)
+        if layout is None:
+            conn.exec_driver_sql(_create_view_ddl(conn.dialect, sql_table, features))
         self._live_sql_table = sql_table
+        self._live_legacy = layout == "table"
         return sql_table
 
     def _table_for_write(self):
@@ -700,6 +816,8 @@ class SQLStore(FeatureStore):
         """
         with self._connect() as conn:
             sql_table = self._lookup(conn)
+            if sql_table is not None:
+                self._is_legacy(conn, sql_table)
         if sql_table is not None:
             return sql_table
 
@@ -712,11 +830,24 @@ class SQLStore(FeatureStore):
 
     @property
     def sql_table(self):
-        """str or None: The SQL name of the features table (None if not created yet)."""
+        """str or None: The SQL name plain tools read (None if not created yet): the view
+        of trackpy's columns and ``frame`` (a table with also ``feature`` in stores
+        created before the view)."""
         if self._file_missing():
             return None
         with self._connect() as conn:
             return self._lookup(conn)
+
+    @property
+    def data_table(self):
+        """str or None: The SQL name of the table holding the rows (with ``feature`` and
+        the primary key): ``<sql_table>_rows``, or ``<sql_table>`` in stores created
+        before the view; None if not created yet."""
+        if self._file_missing():
+            return None
+        with self._connect() as conn:
+            tables = self._tables(conn)
+        return None if tables is None else tables[0].name
 
     # -- lifecycle ---------------------------------------------------------------
     def exists(self):
@@ -856,8 +987,7 @@ class SQLStore(FeatureStore):
         sql_table = self._clear_target()
         if sql_table is None:
             return
-        features, chunks = _schema(sql_table)
-        self._drop(sql_table, features, chunks)
+        self._drop(sql_table)
 
     def _clear_target(self):
         """The SQL table :meth:`clear` drops, or None; raises for a foreign table."""
@@ -868,7 +998,7 @@ class SQLStore(FeatureStore):
             sql_table = self._lookup(conn)
         if sql_table is None:
             with self._connect() as conn:
-                existing = {t.lower() for t in sa.inspect(conn).get_table_names()}
+                existing = self._existing_names(conn)
                 ours = set()
                 if REGISTRY_TABLE in existing:
                     ours = set(conn.execute(sa.select(_registry.c.sql_table)).scalars())
@@ -887,10 +1017,19 @@ class SQLStore(FeatureStore):
     def _lease_ops(self):
         return _SQLLeaseOps(self)
 
-    def _drop(self, sql_table, features, chunks):
+    def _drop(self, sql_table):
+        """Drop the view, the chunks and data tables of this store, then its registry row.
+
+        Only names of this store: a data table ``<sql_table>_rows`` that is another
+        daskloc table's (registered before the view) is left alone. The view goes
+        before the data table (PostgreSQL refuses to drop a table a view reads; on
+        MySQL, where each DDL statement commits, a reader never sees a view over
+        nothing).
+        """
 
         def work():
             with self._connect(write=True) as conn:
+                _, chunks = _schema(sql_table)
                 with conn.begin():
                     # Progress and metadata first (one DML transaction everywhere), so an
                     # interrupted clear on MySQL (where DDL commits at once) leaves no
@@ -900,8 +1039,15 @@ class SQLStore(FeatureStore):
                     conn.execute(_registry.update().where(_registry.c.name == self.name)
                                  .values(meta=None))
                 with conn.begin():
+                    layout = self._layout(conn, sql_table)
+                    features, chunks = _schema(sql_table, legacy=layout == "table")
+                    if layout == "view":
+                        quote = conn.dialect.identifier_preparer.quote
+                        conn.exec_driver_sql(f"DROP VIEW {quote(sql_table)}")
                     chunks.drop(conn, checkfirst=True)
-                    features.drop(conn, checkfirst=True)
+                    if layout == "table" or features.name not in self._claimed(
+                            conn, others_only=True):
+                        features.drop(conn, checkfirst=True)
                     conn.execute(_registry.delete().where(_registry.c.name == self.name))
 
         try:
@@ -1069,14 +1215,15 @@ class SQLStore(FeatureStore):
         Rows already stored in ``[start, stop)`` (and the progress rows of chunks
         overlapping it, with their rows) are deleted in the same transaction: appending
         a chunk again replaces it atomically. Within a frame, rows keep their order
-        (column ``feature``).
+        (column ``feature`` of ``<sql_table>_rows``).
         """
         start, stop, features = check_chunk_features(start, stop, features)
         names, rows = self._rows(start, stop, features)
         skipped = sorted(int(f) for f in skipped)
         chunk_id = self._chunk_id_for(start, stop, chunk_id, skipped)
 
-        feats, chunks = _schema(self._table_for_write())
+        sql_table = self._table_for_write()
+        feats, chunks = _schema(sql_table, legacy=self.__dict__.get("_live_legacy", False))
         if not self._has_ids():
             raise ValueError(
                 f"{self.url} was written by an older daskloc (chunks without identities): "
@@ -1215,6 +1362,17 @@ class SQLStore(FeatureStore):
         return [tuple(r) for r in conn.execute(stmt)]
 
     def _read_selection(self, lo, hi, wanted, columns, chunks):
+        try:
+            return self._read_selection_once(lo, hi, wanted, columns, chunks)
+        except sa.exc.DBAPIError:
+            if not self.__dict__.get("_live_legacy"):
+                raise
+            # Rows in <sql_table> when last looked: since overwritten (by another
+            # process) in the view's layout, where <sql_table> has no feature column.
+            self._forget()
+            return self._read_selection_once(lo, hi, wanted, columns, chunks)
+
+    def _read_selection_once(self, lo, hi, wanted, columns, chunks):
         if self._file_missing():
             return None
         keep = {(int(a), int(b)) for a, b in chunks}
@@ -1233,7 +1391,7 @@ class SQLStore(FeatureStore):
                     runs.append([a, b])
             if not runs:
                 return None
-            feats, _ = _schema(self._lookup(conn))
+            feats, _ = self._tables(conn)
             floats = [c for c in columns if c != "frame" and c in FLOAT_COLUMNS]
             frame = feats.c.frame
             if len(runs) <= _MAX_RUNS:

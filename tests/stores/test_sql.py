@@ -21,6 +21,7 @@ import sys
 import textwrap
 import threading
 import time
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -358,14 +359,14 @@ def test_another_process_reads_partial_results_with_plain_sql(db, tmp_path):
         if sql_table is None:
             return None
         try:
-            rows = pd.read_sql(f"SELECT * FROM {sql_table} ORDER BY frame, feature", db.engine)
+            rows = pd.read_sql(f"SELECT * FROM {sql_table}", db.engine)  # the view's order
             done = db.sql(f"SELECT start, stop FROM {sql_table}_chunks")
             via_daskloc = read_features(db.url, table=table)
         except (sa.exc.ProgrammingError, sa.exc.OperationalError, ValueError):
             return None  # tables not created yet
         # read in this order: rows (plain SQL), progress rows, rows (daskloc)
         done = {tuple(d) for d in done}
-        rows = rows.drop(columns="feature")
+        assert list(rows.columns) == COLUMNS + ["frame"]
         for a, b in chunks:
             want = reference[reference.frame.between(a, b - 1)].reset_index(drop=True)
             for got in (rows, via_daskloc):
@@ -443,7 +444,7 @@ def test_nan_and_infinities_round_trip(db):
     n_null = db.sql(f"SELECT COUNT(*) FROM {st.sql_table} WHERE ep IS NULL")[0][0]
     assert n_null == df.ep.isna().sum() > 0
     assert db.sql(f"SELECT COUNT(*) FROM {st.sql_table} WHERE mass IS NULL")[0][0] == 1
-    stored_inf = db.sql(f"SELECT mass FROM {st.sql_table} WHERE frame = 0 AND feature = 1")[0][0]
+    stored_inf = db.sql(f"SELECT mass FROM {st.data_table} WHERE frame = 0 AND feature = 1")[0][0]
     assert stored_inf == (MYSQL_INF if db.dialect == "mariadb" else np.inf)
 
 
@@ -473,8 +474,9 @@ def test_table_names_map_to_plain_sql_names(db):
     expected = sql_table_name(st.table)
     assert st.sql_table == expected
     assert expected.endswith("bulk_water__features") and "/" not in expected
-    tables = set(sa.inspect(db.engine).get_table_names())
-    assert {expected, expected + "_chunks", "daskloc_stores"} <= tables
+    tables, views = _tables_and_views(db)
+    assert {expected + "_rows", expected + "_chunks", "daskloc_stores"} <= tables
+    assert expected in views and expected not in tables and st.data_table == expected + "_rows"
     assert db.sql("SELECT sql_table FROM daskloc_stores WHERE name = :n", n=st.table)[0][0] \
         == expected
     assert db.sql(f"SELECT COUNT(*) FROM {expected}")[0][0] == 0
@@ -489,6 +491,23 @@ def test_table_names_map_to_plain_sql_names(db):
         st_.append_chunk(0, 10, fake_features(range(10), [i + 1] * 10))
     for i, st_ in enumerate((a, b, c)):
         assert len(db.store(table=st_.table, mode="r").read()) == 10 * (i + 1)
+
+    # a name whose SQL name is another's data or chunks table gets its own names
+    rows_twin = new_store(db, "bulk_water/features_rows")
+    chunks_twin = new_store(db, "bulk_water/features_rows_chunks")
+    used = [_names(x) for x in (st, rows_twin, chunks_twin)]
+    assert len(set().union(*used)) == 9
+    rows_twin.append_chunk(0, 10, fake_features(range(10), [2] * 10))
+    assert len(st.read()) == 0 and len(rows_twin.read()) == 20
+
+
+def _names(st):
+    return {st.sql_table, st.data_table, st.sql_table + "_chunks"}
+
+
+def _tables_and_views(db):
+    insp = sa.inspect(db.engine)
+    return set(insp.get_table_names()), set(insp.get_view_names())
 
 
 def test_a_foreign_table_with_the_same_name_is_never_touched(db):
@@ -505,6 +524,16 @@ def test_a_foreign_table_with_the_same_name_is_never_touched(db):
         st.clear()
     assert not st.exists() and st.complete_chunks() == []
     assert db.sql(f"SELECT note FROM {target}") == [("keep me",)]
+    # the name of its data table is taken, too
+    other = db.name("mine2")
+    taken = sql_table_name(other) + "_rows"
+    db.plain_tables.append(taken)
+    with db.engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE TABLE {taken} (note VARCHAR(20))"))
+    with pytest.raises(ValueError, match="did not create"):
+        db.store(table=other).prepare()
+    assert db.sql(f"SELECT COUNT(*) FROM {taken}") == [(0,)]
+    assert sql_table_name(other) not in _tables_and_views(db)[1]
 
 
 def test_clear_drops_only_its_own_tables(db):
@@ -517,11 +546,12 @@ def test_clear_drops_only_its_own_tables(db):
     with db.engine.begin() as conn:
         conn.execute(sa.text(f"CREATE TABLE {user} (n INTEGER)"))
         conn.execute(sa.text(f"INSERT INTO {user} VALUES (42)"))
-    gone_sql = gone.sql_table
+    gone_names = _names(gone)
     gone.clear()
-    tables = set(sa.inspect(db.engine).get_table_names())
-    assert gone_sql not in tables and gone_sql + "_chunks" not in tables
-    assert {keep.sql_table, keep.sql_table + "_chunks", user} <= tables
+    tables, views = _tables_and_views(db)
+    assert not gone_names & (tables | views)  # view, data table, chunks table
+    assert {keep.data_table, keep.sql_table + "_chunks", user} <= tables
+    assert keep.sql_table in views
     assert db.sql("SELECT COUNT(*) FROM daskloc_stores WHERE name = :n", n=gone.table)[0][0] == 0
     assert not gone.exists() and gone.complete_chunks() == [] and gone.read_metadata() is None
     # a name that maps to the SQL name of another daskloc table is not a foreign table
@@ -539,10 +569,106 @@ def test_clear_drops_only_its_own_tables(db):
     assert gone.complete_chunks() == [] and gone.exists()
 
 
+# ----------------------------------------------------------------- stores made before the view
+
+
+def _legacy_schema(sql_table):
+    """The tables as daskloc wrote them before the view: the rows, with ``feature`` and
+    the primary key, in ``<sql_table>`` itself (the old ``_schema``, verbatim)."""
+    md = sa.MetaData()
+    features = sa.Table(
+        sql_table, md,
+        *[sa.Column(c, sa.Double()) for c in COLUMNS],
+        sa.Column("frame", sa.BigInteger(), nullable=False, autoincrement=False),
+        sa.Column("feature", sa.Integer(), nullable=False, autoincrement=False),
+        sa.PrimaryKeyConstraint("frame", "feature"),
+        sqlite_with_rowid=False,
+    )
+    chunks = sa.Table(
+        sql_table + "_chunks", md,
+        sa.Column("start", sa.BigInteger(), primary_key=True, autoincrement=False),
+        sa.Column("stop", sa.BigInteger(), nullable=False),
+        sa.Column("n_rows", sa.BigInteger(), nullable=False),
+        sa.Column("chunk_id", sa.String(32), nullable=True),
+        sa.Column("skipped", sa.Text(), nullable=True),
+    )
+    return features, chunks
+
+
+@pytest.mark.slow
+def test_a_store_made_before_the_view_reads_resumes_and_keeps_its_layout(db):
+    """A result set whose rows are the table ``<sql_table>`` (with ``feature``, no view):
+    read, resumed into the same table, and only ``overwrite=True`` makes the view."""
+    arr = make_spots(n_frames=24, shape=(64, 64), n_particles=5, seed=13)
+    ref = locate_stack(arr, DIAMETER, **PARAMS)
+    video = as_video(arr, chunks=4)
+    # the job's rows, progress rows and metadata, from a job daskloc runs now ...
+    source = db.name("legacy_source")
+    batch(video, DIAMETER, store=db.url, table=source, do_not_return=True, **PARAMS)
+    src = db.store(table=source)
+    rows = db.sql(f"SELECT * FROM {src.data_table} ORDER BY frame, feature")
+    marks = db.sql(f"SELECT start, stop, n_rows, chunk_id, skipped FROM {src.sql_table}_chunks"
+                   " ORDER BY start")
+    meta = db.sql("SELECT metadata FROM daskloc_stores WHERE name = :n", n=source)[0][0]
+    src.clear()
+    # ... written as the old daskloc did, with plain SQLAlchemy DDL; 3 of 6 chunks done
+    table = db.name("legacy")
+    sql_table = sql_table_name(table)
+    features, chunks = _legacy_schema(sql_table)
+    keep = marks[:3]
+    with db.engine.begin() as conn:
+        features.create(conn)
+        chunks.create(conn)
+        names = [c.name for c in features.columns]
+        conn.execute(features.insert(), [dict(zip(names, r)) for r in rows
+                                         if r[names.index("frame")] < keep[-1][1]])
+        conn.execute(chunks.insert(), [dict(zip(["start", "stop", "n_rows", "chunk_id",
+                                                 "skipped"], m)) for m in keep])
+        conn.execute(sa.text("INSERT INTO daskloc_stores (name, sql_table, metadata) "
+                             "VALUES (:n, :t, :m)"), {"n": table, "t": sql_table, "m": meta})
+    st = db.store(table=table)
+
+    def layout():
+        tables, views = _tables_and_views(db)
+        if sql_table in views:
+            return "view"
+        assert sql_table + "_rows" not in tables
+        return "table" if sql_table in tables else None
+
+    done = ref[ref.frame < 12].reset_index(drop=True)
+    pd.testing.assert_frame_equal(read_features(db.url, table=table), done, check_exact=True)
+    assert st.sql_table == st.data_table == sql_table
+    assert store_info(db.url, table=table)["verified"]
+    batch(video, DIAMETER, store=db.url, table=table, do_not_return=True, **PARAMS)  # resume
+    assert layout() == "table"
+    pd.testing.assert_frame_equal(read_features(db.url, table=table), ref, check_exact=True)
+    plain = pd.read_sql(f"SELECT * FROM {sql_table} ORDER BY frame, feature", db.engine)
+    assert list(plain.columns) == COLUMNS + ["frame", "feature"]
+    pd.testing.assert_frame_equal(plain.drop(columns="feature"), ref, check_exact=True)
+    assert st.complete_chunks() == [(a, a + 4) for a in range(0, 24, 4)]
+
+    batch(video, DIAMETER, store=db.url, table=table, do_not_return=True, overwrite=True,
+          **PARAMS)
+    assert layout() == "view"
+    # a reader that knew the old layout reads the new one
+    pd.testing.assert_frame_equal(st.read(), ref, check_exact=True)
+    assert st.data_table == sql_table + "_rows"
+    fresh = db.store(table=table)
+    assert fresh.data_table == sql_table + "_rows"
+    pd.testing.assert_frame_equal(pd.read_sql_table(sql_table, db.engine), ref, check_exact=True)
+    pd.testing.assert_frame_equal(read_features(db.url, table=table), ref, check_exact=True)
+    fresh.clear()
+    tables, views = _tables_and_views(db)
+    assert not {sql_table, sql_table + "_rows", sql_table + "_chunks"} & (tables | views)
+
+
 # ----------------------------------------------------------------- plain tools, indexes
 
 
 def test_plain_pandas_read_sql(db):
+    """pandas reads the table as trackpy's: its columns and frame, the same values."""
+    import trackpy
+
     arr = make_spots(n_frames=70, shape=(64, 64), n_particles=5, seed=5)
     table = None if db.dialect == "sqlite" else db.name()
     if table is not None:
@@ -552,18 +678,26 @@ def test_plain_pandas_read_sql(db):
     st = db.store(table=table)
     name = st.sql_table
     assert (name == "features") == (db.dialect == "sqlite")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # trackpy's own deprecation warnings
+        trackpy_columns = list(trackpy.locate(arr[0], DIAMETER, **PARAMS).columns) + ["frame"]
+    assert trackpy_columns == COLUMNS + ["frame"]
+    everything = read_features(db.url, table=table)
     engine = sa.create_engine(st.path)  # a user's own engine
     try:
+        whole = pd.read_sql_table(name, engine)  # reflects the view
         df = pd.read_sql(f"SELECT * FROM {name} WHERE frame BETWEEN 100 AND 149", engine)
     finally:
         engine.dispose()
-    assert list(df.columns) == COLUMNS + ["frame", "feature"]
-    df = df.sort_values(["frame", "feature"]).drop(columns="feature").reset_index(drop=True)
+    for got in (whole, df):
+        assert list(got.columns) == trackpy_columns
+        assert got.frame.is_monotonic_increasing  # the view's order (frame, feature)
+    pd.testing.assert_frame_equal(whole, everything, check_exact=True)
     want = read_features(db.url, frames=slice(100, 150), table=table)
     assert sorted(want.frame.unique()) == list(range(100, 150))
     pd.testing.assert_frame_equal(df, want, check_exact=True)
     ref = locate_stack(arr, DIAMETER, frame_numbers=np.arange(90, 160), **PARAMS)
-    pd.testing.assert_frame_equal(read_features(db.url, table=table), ref, check_exact=True)
+    pd.testing.assert_frame_equal(everything, ref, check_exact=True)
     info = store_info(db.url, table=table)
     assert info["complete"] and info["n_features"] == len(ref) and info["backend"] == "sql"
 
@@ -585,14 +719,15 @@ def test_frame_range_reads_use_the_frame_index(db, monkeypatch):
     assert sorted(got.frame.unique()) == [200, 201, 202, 203]
     st.read([201, 203])
     assert len(issued) == 2
-    plain = (f"SELECT * FROM {st.sql_table} WHERE frame BETWEEN 200 AND 203 "
-             "ORDER BY frame, feature")
+    # plain SQL on the view uses the data table's primary key, too
+    plain = [f"SELECT * FROM {st.sql_table} WHERE frame BETWEEN 200 AND 203",
+             f"SELECT * FROM {st.sql_table} WHERE frame >= 200 AND frame < 204 ORDER BY frame"]
     with db.engine.connect() as conn:
         if db.dialect == "postgresql":
-            conn.exec_driver_sql(f"ANALYZE {st.sql_table}")
+            conn.exec_driver_sql(f"ANALYZE {st.data_table}")
         elif db.dialect == "mariadb":
-            conn.exec_driver_sql(f"ANALYZE TABLE {st.sql_table}").all()
-        for query in issued + [plain]:
+            conn.exec_driver_sql(f"ANALYZE TABLE {st.data_table}").all()
+        for query in issued + plain:
             if db.dialect == "sqlite":
                 plan = " ".join(str(r[-1]) for r in
                                 conn.exec_driver_sql("EXPLAIN QUERY PLAN " + query))
