@@ -42,7 +42,7 @@ def main(argv=None):
         def locate(frames, env=None, channel="0"):
             store = os.path.join(tmp, f"f{time.monotonic_ns()}.parquet")
             return wall([sys.executable, "-m", "daskloc", "locate", str(args.movie), *ARGS,
-                         "--channel", channel, "--frames", frames, "--out", store], env)
+                         "--channel", channel, "--frames", frames, "--out", store], env=env)
 
         cold_env = dict(os.environ, NUMBA_CACHE_DIR=os.path.join(tmp, "numba-cache"))
         out["first_run_one_frame_s"] = locate("0:1", cold_env)
