@@ -3,6 +3,12 @@
 Names are imported on first use (PEP 562): the parameter table
 (:data:`PARAMETERS`, which the CLI's options are made from) is there without
 importing numba.
+
+``daskloc.locate`` (the attribute) is the lazy :func:`daskloc.locate` function, as in
+trackpy, so ``import daskloc.locate as L`` binds that function, not this package (Python
+reads the attribute); import names from here instead::
+
+    from daskloc.locate import locate_frame, locate_stack
 """
 
 import importlib

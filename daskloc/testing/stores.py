@@ -271,6 +271,27 @@ class StoreTests:
         assert list(got.columns) == COLUMNS + ["frame"]
         assert (got[COLUMNS].dtypes == np.float64).all() and got.frame.dtype == np.int64
 
+    def test_finish_leaves_the_table_readable_and_resumable(self, location):
+        # finish() (called when a job's writes end) may prepare the table for plain
+        # readers; the next writer must undo that before its first write.
+        st = location.open()
+        st.prepare()
+        st.write_metadata(source_metadata(0, 30, CHUNKS))
+        parts = [fake_features(range(a, b), [2] * (b - a), seed=a) for a, b in CHUNKS]
+        for (a, b), df in zip(CHUNKS[:2], parts[:2]):
+            st.append_chunk(a, b, df)
+        st.finish()
+        pd.testing.assert_frame_equal(location.open("r").read(),
+                                      pd.concat(parts[:2], ignore_index=True))
+        again = location.open()  # the resumed job: a new writer
+        again.remove_temporary()
+        assert again.complete_chunks() == CHUNKS[:2]
+        again.append_chunk(*CHUNKS[2], parts[2])
+        again.finish()
+        got = location.open("r")
+        assert got.complete_chunks() == CHUNKS
+        pd.testing.assert_frame_equal(got.read(), pd.concat(parts, ignore_index=True))
+
     @pytest.mark.parametrize(
         "frames,wanted",
         [
