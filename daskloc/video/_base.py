@@ -484,8 +484,17 @@ def fixed_groups(positions, size):
     return [positions[i : i + size] for i in range(0, len(positions), size)]
 
 
-def frame_layout(shape, what):
-    """(n_frames, frame_shape) for an array-like of ``shape``."""
+#: Most entries a trailing axis of a 4-D array may have to be read as colour channels
+#: (grey, grey + alpha, RGB, RGBA); a longer one is another axis, never guessed.
+MAX_CHANNELS = 4
+
+
+def frame_layout(shape, what, channel_named=False):
+    """(n_frames, frame_shape) for an array-like of ``shape``.
+
+    A 4-D shape is ``(frame, y, x, channel)``: unless the caller named that axis
+    (``channel_named``, an xarray dim ``channel``), its last axis may have at most
+    :data:`MAX_CHANNELS` entries, else VideoError (another axis is never guessed)."""
     if any(isinstance(s, float) and np.isnan(s) for s in shape):
         raise VideoError(
             f"{what}: has unknown chunk sizes (shape {shape}); call "
@@ -494,6 +503,16 @@ def frame_layout(shape, what):
     shape = tuple(int(s) for s in shape)
     if len(shape) == 2:
         return 1, shape
+    if len(shape) == 4 and shape[3] > MAX_CHANNELS and not channel_named:
+        # (T, Z, Y, X) or (T, C, Y, X) read as (frame, y, x, channel) would locate in
+        # slices across the image with hundreds of "channels", finding nothing, silently.
+        raise VideoError(
+            f"{what}: a 4-D array of shape {shape} is read as (frame, y, x, channel), but "
+            f"its last axis has {shape[3]} entries, more than a colour channel axis "
+            f"(at most {MAX_CHANNELS}); it looks like (frame, z, y, x) or (frame, channel, "
+            "y, x), which daskloc does not read yet: pass one plane, e.g. array[:, 0] "
+            "(or move a channel axis last)"
+        )
     if len(shape) in (3, 4):
         return shape[0], shape[1:]
     raise VideoError(

@@ -72,8 +72,8 @@ class ArraySource(Source):
         else:
             self._setup(source, "numpy array")
 
-    def _setup(self, array, description, labels=None, attrs=None):
-        n, frame_shape = frame_layout(array.shape, description)
+    def _setup(self, array, description, labels=None, attrs=None, channel_named=False):
+        n, frame_shape = frame_layout(array.shape, description, channel_named)
         if array.ndim == 2:
             array = array[None]
         self.array = array
@@ -119,7 +119,8 @@ class ArraySource(Source):
             labels = None
         attrs = dict(arr.attrs)
         desc = attrs.get("source", "xarray DataArray")
-        self._setup(arr.data, desc, labels=labels, attrs=attrs)
+        self._setup(arr.data, desc, labels=labels, attrs=attrs,
+                    channel_named="channel" in dim_set)
 
     def dataarray(self, positions, chunks, channel):
         """Slice, rechunk and apply the channel with dask operations (no chunk reads)."""

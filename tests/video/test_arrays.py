@@ -34,6 +34,21 @@ def test_numpy_input():
         open_video(np.zeros((2, 2, 2, 2, 2)))
 
 
+@pytest.mark.parametrize("kind", ["numpy", "dask"])
+def test_a_4d_array_with_a_long_last_axis_is_never_read_as_channels(kind):
+    # A (T, Z, Y, X) stack was read as (frame, y, x, channel) with 320 "channels"
+    # and gave no features without a word.
+    stack = np.zeros((3, 5, 64, 320), dtype=np.uint16)
+    source = stack if kind == "numpy" else da.from_array(stack, chunks=(1, 5, 64, 320))
+    with pytest.raises(VideoError, match=r"last axis has 320 entries.*\(frame, z, y, x\)"):
+        open_video(source)
+    assert open_video(stack[:, 0]).dims == ("frame", "y", "x")  # one plane, as it says
+    rgba = open_video(np.zeros((3, 8, 8, 4), dtype=np.uint8), channel=3)
+    assert rgba.dims == ("frame", "y", "x")
+    named = xr.DataArray(np.zeros((3, 8, 8, 6)), dims=("frame", "y", "x", "channel"))
+    assert open_video(named, channel=5).sizes == {"frame": 3, "y": 8, "x": 8}
+
+
 class TestNumpyReader(ReaderTests):
     """The shared reader suite on a numpy array."""
 
