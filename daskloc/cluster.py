@@ -53,6 +53,10 @@ DEFAULT_TIMEOUTS = {"local": 60.0, "address": 10.0, "slurm": 300.0, "kubernetes"
 #: otherwise: this machine only. The dashboard has no login; a busy port gives a free one.
 DEFAULT_DASHBOARD_ADDRESS = "127.0.0.1:8787"
 
+#: Where the dashboard of each SLURM worker listens unless ``worker-extra-args`` says
+#: otherwise: its own node only, on a free port (``dask worker``'s default is every
+#: interface). The scheduler's dashboard shows the workers all the same.
+WORKER_DASHBOARD_ADDRESS = "127.0.0.1:0"
 #: What the dashboard shows, for the warnings of ``dashboard_address``.
 DASHBOARD_WARNING = (
     "the dashboard has no login: whoever reaches its address sees everything about the "
@@ -750,8 +754,11 @@ def slurm_cluster_kwargs(config=None, *, dashboard_address=None):
     The scheduler runs in this process; its dashboard listens on ``127.0.0.1:8787``
     (dask-jobqueue's own default, ``:8787``, is every interface) unless
     ``dashboard_address`` or ``jobqueue.slurm.scheduler-options.dashboard_address`` says
-    otherwise. The scheduler itself listens where the workers reach it, as configured
-    (``jobqueue.slurm.interface``, or ``scheduler-options`` ``host``/``interface``).
+    otherwise. Each worker's own dashboard listens on its node's loopback
+    (``--dashboard-address 127.0.0.1:0`` added to ``worker_extra_args``) unless
+    ``jobqueue.slurm.worker-extra-args`` already has a dashboard option. The scheduler
+    itself listens where the workers reach it, as configured (``jobqueue.slurm.interface``,
+    or ``scheduler-options`` ``host``/``interface``).
 
     Parameters
     ----------
@@ -793,6 +800,13 @@ def slurm_cluster_kwargs(config=None, *, dashboard_address=None):
     elif "dashboard_address" not in options:  # a configured one is the user's choice
         options["dashboard_address"] = DEFAULT_DASHBOARD_ADDRESS
     kwargs["scheduler_options"] = options
+    args = list(kwargs.get("worker_extra_args") or [])
+    if not any(a.split("=", 1)[0] in ("--dashboard-address", "--no-dashboard", "--dashboard")
+               for a in args):  # the user's choice stands
+        # dask worker's own default is every interface of the compute node: keep each
+        # worker's dashboard (no login either) on the node itself.
+        args += ["--dashboard-address", WORKER_DASHBOARD_ADDRESS]
+    kwargs["worker_extra_args"] = args
     missing = [k for k in ("cores", "memory") if kwargs.get(k) is None]
     if missing:
         raise ValueError(

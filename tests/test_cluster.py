@@ -447,6 +447,27 @@ def test_slurm_dashboard_is_loopback_unless_configured_or_given():
     assert kwargs["scheduler_options"] == {"dashboard_address": "0.0.0.0:0", "port": 8999}
 
 
+def test_slurm_worker_dashboards_stay_on_their_node_unless_configured(tmp_path):
+    """``dask worker`` serves its dashboard on every interface of the compute node by
+    default (no login): daskloc's job script binds it to the node's loopback, and a
+    configured worker-extra-args dashboard option is the user's choice."""
+    from dask_jobqueue import SLURMCluster
+
+    base = {"cores": 1, "memory": "1GiB", "worker-extra-args": ["--lifetime", "1h"]}
+    kwargs = dlc.slurm_cluster_kwargs(config={"jobqueue": {"slurm": base}})
+    assert kwargs["worker_extra_args"] == ["--lifetime", "1h",
+                                           "--dashboard-address", "127.0.0.1:0"]
+    cluster = SLURMCluster(**kwargs)
+    try:
+        script = cluster.job_script()
+    finally:
+        cluster.close()
+    assert "--lifetime 1h --dashboard-address 127.0.0.1:0" in script, script
+    for own in (["--no-dashboard"], ["--dashboard-address=:8789"]):
+        conf = {"jobqueue": {"slurm": dict(base, **{"worker-extra-args": own})}}
+        assert dlc.slurm_cluster_kwargs(config=conf)["worker_extra_args"] == own
+
+
 @pytest.mark.services
 def test_slurm_scheduler_stays_on_its_interface_and_its_dashboard_on_loopback(tmp_path):
     """A real SLURM cluster whose scheduler listens on the machine's network interface
