@@ -107,7 +107,7 @@ def fault_cluster():
     import distributed
 
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=":0", silence_logs=50) as cl:
+                                  dashboard_address="127.0.0.1:0", silence_logs=50) as cl:
         yield cl
 
 
