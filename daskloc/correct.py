@@ -26,7 +26,7 @@ import pandas as pd
 from dask.delayed import delayed
 
 # The fill is the kernel's (NaN pixels are filled the same way); re-exported here.
-from daskloc.locate.fill import _apply_fill, _fill_plan, _to_dtype, fill_masked
+from daskloc.locate.fill import apply_fill, fill_masked, fill_plan, to_dtype
 from daskloc.pixels import SLAB_FRAMES, hot_pixels, stats_delayed, stats_video, stuck_pixels
 from daskloc.video import frame_chunked
 
@@ -235,7 +235,7 @@ def _add_shift(frames, shift):
     for a in range(0, frames.shape[0], SLAB_FRAMES):
         values = frames[a : a + SLAB_FRAMES].astype(np.float64)
         values += shift
-        out[a : a + SLAB_FRAMES] = _to_dtype(values, frames.dtype)
+        out[a : a + SLAB_FRAMES] = to_dtype(values, frames.dtype)
     return out
 
 
@@ -243,7 +243,7 @@ def _correct_block(block, shift, *, plan, out_dtype):
     """One frame chunk: fill the masked pixels, add ``shift`` (= mean(B) - B)."""
     block = np.asarray(block)
     if plan is not None:
-        block = _apply_fill(block, plan)
+        block = apply_fill(block, plan)
     if shift is not None:
         block = _add_shift(block, np.asarray(shift, dtype=np.float64))
     return block.astype(out_dtype, copy=False)
@@ -272,7 +272,7 @@ class Correction:
         if mask is not None and not mask.any():
             mask = None  # nothing to fill: the same job as no mask
         self.mask = mask
-        self.plan = _fill_plan(mask) if mask is not None else None
+        self.plan = fill_plan(mask) if mask is not None else None
         self.identity = {}
         if mask is not None:
             self.identity["mask"] = (f"{int(mask.sum())} pixels sha256:"
@@ -340,7 +340,7 @@ def _correct_no_shift(block, *, plan, out_dtype):
 
 
 def _fill_image(image, *, plan):
-    return _apply_fill(np.asarray(image, dtype=np.float64)[None], plan)[0]
+    return apply_fill(np.asarray(image, dtype=np.float64)[None], plan)[0]
 
 
 def _pick(d, key):

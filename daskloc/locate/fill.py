@@ -9,18 +9,35 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["fill_masked"]
+__all__ = ["apply_fill", "fill_masked", "fill_plan", "to_dtype"]
 
 # the 8 neighbours of a pixel, (dy, dx)
 _NEIGHBOURS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
 
 
-def _fill_plan(mask):
+def fill_plan(mask):
     """Rounds of (targets, neighbours) for :func:`fill_masked`, on flat pixel indices.
 
     Round 1 fills the masked pixels that have at least one unmasked neighbour, from
-    those; each later round fills those next to pixels filled before. ``neighbours``
-    is (n_targets, 8) int64, -1 where there is no usable neighbour.
+    those; each later round fills those next to pixels filled before. Made once per
+    mask and applied to any number of frames (:func:`apply_fill`).
+
+    Parameters
+    ----------
+    mask : numpy.ndarray of bool, shape (y, x)
+        True where the pixel is bad.
+
+    Returns
+    -------
+    tuple of (numpy.ndarray, numpy.ndarray)
+        Per round, ``targets`` (int64, flat indices of the pixels it fills) and
+        ``neighbours`` (int64, shape (n_targets, 8), flat indices, -1 where there is
+        no usable neighbour).
+
+    Raises
+    ------
+    ValueError
+        The mask covers every pixel.
     """
     ny, nx = mask.shape
     if mask.all():
@@ -44,23 +61,46 @@ def _fill_plan(mask):
     return tuple(rounds)
 
 
-def _apply_fill(frames, plan):
-    """A copy of ``frames`` (n, y, x) with the plan's pixels filled, same dtype.
+def apply_fill(frames, plan):
+    """A copy of ``frames`` with the plan's pixels filled, same dtype.
 
     Only the masked pixels' neighbourhoods are converted to float64 (for the median);
     for integer frames each median is rounded to the nearest integer.
+
+    Parameters
+    ----------
+    frames : numpy.ndarray, shape (n, y, x)
+        Integer or float pixels.
+    plan : tuple
+        :func:`fill_plan` of a mask of shape (y, x).
+
+    Returns
+    -------
+    numpy.ndarray
+        Same shape and dtype as ``frames``.
     """
     out = np.array(frames, copy=True, order="C")
     flat = out.reshape(out.shape[0], -1)
     for targets, nbr in plan:
         values = flat[:, np.where(nbr >= 0, nbr, 0)].astype(np.float64)  # (n, targets, 8)
         values[:, nbr < 0] = np.nan
-        flat[:, targets] = _to_dtype(np.nanmedian(values, axis=2), out.dtype)
+        flat[:, targets] = to_dtype(np.nanmedian(values, axis=2), out.dtype)
     return out
 
 
-def _to_dtype(values, dtype):
-    """float64 values back to ``dtype``: integers rounded (halves to even) and clipped."""
+def to_dtype(values, dtype):
+    """float64 values back to ``dtype``: integers rounded (halves to even) and clipped.
+
+    Parameters
+    ----------
+    values : numpy.ndarray of float64
+    dtype : numpy.dtype
+        An integer or float dtype.
+
+    Returns
+    -------
+    numpy.ndarray of ``dtype``
+    """
     if np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)
         return np.clip(np.rint(values), info.min, info.max).astype(dtype)
@@ -103,5 +143,5 @@ def fill_masked(frames, mask):
             f"the mask has shape {mask.shape} but the frames have shape {frames.shape[-2:]}"
         )
     stack = frames[None] if frames.ndim == 2 else frames
-    out = _apply_fill(stack, _fill_plan(mask))
+    out = apply_fill(stack, fill_plan(mask))
     return out[0] if frames.ndim == 2 else out

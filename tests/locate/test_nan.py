@@ -205,8 +205,8 @@ def test_one_fill_in_one_place():
     from daskloc.locate import fill
 
     assert daskloc.correct.fill_masked is fill.fill_masked
-    assert daskloc.correct._apply_fill is fill._apply_fill
-    assert daskloc.correct._fill_plan is fill._fill_plan
+    assert daskloc.correct.apply_fill is fill.apply_fill
+    assert daskloc.correct.fill_plan is fill.fill_plan
     allowed = {"numpy", "numba", "scipy", "pandas"} | set(sys.stdlib_module_names)
     for path in Path(fill.__file__).parent.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
