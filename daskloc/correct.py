@@ -32,7 +32,7 @@ from daskloc.video import frame_chunked
 
 __all__ = ["BACKGROUNDS", "MEDIAN_MAX_FRAMES", "as_mask", "check_background_name",
            "correct_video", "fill_masked", "median_background", "read_background",
-           "read_mask", "subtract_background"]
+           "read_mask", "subtract_background", "background_shift"]
 
 #: The background images computed from the video itself.
 BACKGROUNDS = ("mean", "median")
@@ -223,8 +223,35 @@ def subtract_background(frames, background):
             f"{frames.shape[-2:]}"
         )
     stack = frames[None] if frames.ndim == 2 else frames
-    out = _add_shift(stack, background.mean() - background)
+    out = _add_shift(stack, background_shift(background))
     return out[0] if frames.ndim == 2 else out
+
+
+def background_shift(background):
+    """What :func:`subtract_background` adds to every frame: ``mean(B) - B``.
+
+    Parameters
+    ----------
+    background : numpy.ndarray, shape (y, x)
+        The static background (float64).
+
+    Returns
+    -------
+    numpy.ndarray, float64, shape (y, x)
+        ``mean(B) - B``, the mean over the finite pixels of ``B``; 0 where ``B`` is NaN
+        or infinite. A per-pixel mean or median over time is NaN at a pixel that is NaN
+        in any frame (a dead pixel of a float camera): such a pixel is left as it is,
+        and the locate kernel fills it from its neighbours in each frame, as it fills
+        every NaN pixel. Without this the one NaN pixel made the mean NaN, every
+        corrected frame NaN, and the job found no features.
+    """
+    background = np.asarray(background, dtype=np.float64)
+    finite = np.isfinite(background)
+    if finite.all():
+        return background.mean() - background
+    if not finite.any():
+        return np.zeros_like(background)
+    return np.where(finite, background[finite].mean() - background, 0.0)
 
 
 def _add_shift(frames, shift):
@@ -308,8 +335,8 @@ class Correction:
         background. ``lazy=False`` computes it (on ``client`` if given) to numpy."""
         if self.background is None:
             return None
-        bg = self._background(data)
-        shift = bg.mean() - bg
+        bg = self._background(data)  # one block: the whole (y, x) image
+        shift = bg.map_blocks(background_shift, dtype=np.float64)
         if lazy:
             return shift
         if client is not None:

@@ -415,6 +415,28 @@ def test_background_subtraction_finds_the_particles_not_the_pattern(dark):
         assert located_near(found, dust) < 0.05 * len(dust) * 40
 
 
+@pytest.mark.parametrize("background", ["mean", "median"])
+def test_a_dead_nan_pixel_does_not_blank_the_background_subtraction(background):
+    # A float camera's dead pixel is NaN in every frame: its mean or median over time is
+    # NaN, and mean(B) - B was NaN everywhere, so every corrected frame was NaN and the
+    # job found nothing. Now that pixel keeps its NaN (the kernel fills it) and the
+    # rest is corrected as before.
+    video, truth, _ = pattern_video()
+    frames = video.astype(np.float64)
+    frames[:, 5, 7] = np.nan
+    frames[3, 20, 30] = np.nan  # and one NaN in one frame only
+    kw = dict(minmass=300)
+    with pytest.warns(UserWarning, match="NaN"):
+        found = daskloc.locate(as_video(frames, chunks=8), DIAMETER, background=background,
+                               **kw).compute().reset_index()
+    recall, precision = recall_precision(found, truth)
+    assert precision > 0.97 and recall > 0.9, (recall, precision)
+    corrected = daskloc.correct_video(as_video(frames, chunks=8), background=background)
+    values = corrected.values
+    assert np.isnan(values[:, 5, 7]).all()  # left for the kernel to fill
+    assert np.isfinite(values[:, :5]).all() and np.isfinite(values[:, 5, 8]).all()
+
+
 def test_corrected_frames_equal_an_independent_computation():
     video, _, _ = pattern_video(n_frames=12)
     mask = np.zeros(video.shape[1:], bool)
