@@ -63,13 +63,8 @@ def dashboard_text(client, cluster):
     workers = client.scheduler_info().get("workers", {})
     if "://" in cluster:
         where = f"scheduler {cluster}"
-    elif getattr(client.cluster, "processes", True):
-        where = f"{cluster} cluster, {len(workers)} workers"
     else:
-        threads = sum(w.get("nthreads", 1) for w in workers.values())
-        where = (f"{cluster} cluster in this process, {threads} thread"
-                 f"{'s' if threads != 1 else ''} (a job this small does not pay for starting "
-                 "worker processes)")
+        where = f"{cluster} cluster, {len(workers)} workers"
     text = f"dask: {where}; dashboard {client.dashboard_link}"
     bound = dashboard_bound(client)
     if dashboard_is_public(bound):
