@@ -116,7 +116,8 @@ def _check_ndim(ndim):
         raise ValueError(f"images are 2-D (y, x) or 3-D (z, y, x), got ndim={ndim!r}")
 
 
-def feature_columns(characterize=True, *, ndim=2, anisotropic=False, with_frame=False):
+def feature_columns(characterize=True, *, ndim=2, anisotropic=False, anisotropic_ep=None,
+                    with_frame=False):
     """The feature column names of a job, in trackpy's order.
 
     Parameters
@@ -130,6 +131,10 @@ def feature_columns(characterize=True, *, ndim=2, anisotropic=False, with_frame=
     anisotropic : bool
         Whether ``diameter`` differs per axis: ``size`` and ``ep`` become one column per
         axis (``size_y, size_x`` or ``size_z, size_y, size_x``), as trackpy names them.
+    anisotropic_ep : bool, optional
+        Whether ``ep`` splits per axis; default ``anisotropic``. trackpy splits ``ep``
+        also when only ``noise_size`` differs per axis
+        (:func:`daskloc.locate.job_columns` decides from the parameters).
     with_frame : bool
         Append ``frame`` (the stack, pipeline and store schema).
 
@@ -143,6 +148,8 @@ def feature_columns(characterize=True, *, ndim=2, anisotropic=False, with_frame=
         If ``ndim`` is not 2 or 3.
     """
     _check_ndim(ndim)
+    if anisotropic_ep is None:
+        anisotropic_ep = anisotropic
     axes = AXES[-ndim:]
     names = []
     for c in COLUMNS:
@@ -152,7 +159,7 @@ def feature_columns(characterize=True, *, ndim=2, anisotropic=False, with_frame=
             continue
         if c.name == "z" and ndim == 2:
             continue
-        if c.per_axis and anisotropic:
+        if c.per_axis and (anisotropic_ep if c.name == "ep" else anisotropic):
             names.extend(f"{c.name}_{a}" for a in axes)
         else:
             names.append(c.name)
@@ -189,12 +196,13 @@ def column(name):
                   entry.group, per_axis=True)
 
 
-def feature_dtypes(characterize=True, *, ndim=2, anisotropic=False, with_frame=True):
+def feature_dtypes(characterize=True, *, ndim=2, anisotropic=False, anisotropic_ep=None,
+                   with_frame=True):
     """Column name → dtype name of a job's feature table (``frame`` included by default).
 
     Parameters
     ----------
-    characterize, ndim, anisotropic, with_frame
+    characterize, ndim, anisotropic, anisotropic_ep, with_frame
         As in :func:`feature_columns`.
 
     Returns
@@ -203,25 +211,31 @@ def feature_dtypes(characterize=True, *, ndim=2, anisotropic=False, with_frame=T
         In column order, e.g. ``{"y": "float64", ..., "frame": "int64"}``.
     """
     names = feature_columns(characterize, ndim=ndim, anisotropic=anisotropic,
-                            with_frame=with_frame)
+                            anisotropic_ep=anisotropic_ep, with_frame=with_frame)
     return {n: column(n).dtype for n in names}
 
 
-def empty_features(characterize=True, with_frame=False, *, ndim=2, anisotropic=False):
+def empty_features(characterize=True, with_frame=False, *, ndim=2, anisotropic=False,
+                   anisotropic_ep=None, columns=None):
     """An empty feature table with the job's columns and dtypes.
 
     Parameters
     ----------
-    characterize, with_frame, ndim, anisotropic
+    characterize, with_frame, ndim, anisotropic, anisotropic_ep
         As in :func:`feature_columns`.
+    columns : sequence of str, optional
+        The column names instead (e.g. :func:`daskloc.locate.job_columns`).
 
     Returns
     -------
     pandas.DataFrame
         Zero rows; float64 columns and an int64 ``frame``.
     """
-    dtypes = feature_dtypes(characterize, ndim=ndim, anisotropic=anisotropic,
-                            with_frame=with_frame)
+    if columns is not None:
+        dtypes = {n: column(n).dtype for n in columns}
+    else:
+        dtypes = feature_dtypes(characterize, ndim=ndim, anisotropic=anisotropic,
+                                anisotropic_ep=anisotropic_ep, with_frame=with_frame)
     return pd.DataFrame({n: np.empty(0, dtype=d) for n, d in dtypes.items()})
 
 

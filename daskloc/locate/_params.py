@@ -149,36 +149,213 @@ def _number(name, value, *, positive=False, allow_none=True):
     return int(value) if value.is_integer() else value
 
 
-def normalize_params(diameter, **params):
+#: Parameters that take one value per spatial axis (trackpy's tuples), slowest axis first.
+PER_AXIS = ("diameter", "separation", "noise_size", "smoothing_size")
+
+
+def _per_axis(name, value, ndim):
+    """``value`` as a tuple (one entry per axis) and its length; scalars give ``(v,)``."""
+    if isinstance(value, (str, bytes)) or not np.iterable(value):
+        return (value,), None
+    values = tuple(value)
+    if len(values) not in (2, 3):
+        raise ValueError(f"{name} takes one number or one per axis ((y, x) or (z, y, x)), "
+                         f"got {len(values)} values {value!r}")
+    if ndim is not None and len(values) != ndim:
+        raise ValueError(f"{name} has {len(values)} values {tuple(value)!r} but the images are "
+                         f"{ndim}-D ({', '.join(('z', 'y', 'x')[-ndim:])}): give {ndim} values "
+                         "or one for every axis")
+    return values, len(values)
+
+
+def _plain(values):
+    """One value when every axis has the same (isotropic), else a list (JSON-able)."""
+    return values[0] if all(v == values[0] for v in values) else list(values)
+
+
+def _odd_sizes(name, values, what):
+    out = []
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{name} must be an odd integer number of pixels, got {value!r}")
+        if not np.isfinite(value) or float(value) != int(value):
+            hint = f"; round up to {int(np.ceil(value)) | 1}" if np.isfinite(value) else ""
+            raise ValueError(f"{name} must be an odd integer number of pixels, "
+                             f"got {value!r}{hint}")
+        value = int(value)
+        if value <= 0:
+            raise ValueError(f"{name} must be a positive odd integer ({what}), got {value}")
+        if value % 2 == 0:
+            raise ValueError(f"{name} must be an odd integer ({what}), got {value}; "
+                             f"round up to {value + 1}")
+        out.append(value)
+    return out
+
+
+def axis_values(params, name, ndim):
+    """A per-axis parameter of normalised ``params`` as a tuple of ``ndim`` values.
+
+    Parameters
+    ----------
+    params : dict
+        From :func:`normalize_params`.
+    name : str
+        One of :data:`PER_AXIS`.
+    ndim : {2, 3}
+        Dimensions of one image.
+
+    Returns
+    -------
+    tuple
+        ``(y, x)`` or ``(z, y, x)`` values (pixels).
+
+    Raises
+    ------
+    ValueError
+        If the parameter has a different number of values than ``ndim``.
+
+    Examples
+    --------
+    >>> p = normalize_params([5, 11, 11])
+    >>> axis_values(p, "separation", 3)
+    (6, 12, 12)
+    """
+    value = params[name]
+    if isinstance(value, (list, tuple)):
+        _per_axis(name, value, ndim)
+        return tuple(value)
+    return (value,) * ndim
+
+
+def params_ndim(params):
+    """The image dimensions the per-axis values of ``params`` fix, or None (any).
+
+    Parameters
+    ----------
+    params : dict
+        From :func:`normalize_params`.
+
+    Returns
+    -------
+    int or None
+        2 or 3 when some parameter has one value per axis, None when every one is a
+        single number (valid for 2-D and 3-D images).
+    """
+    for name in PER_AXIS:
+        if isinstance(params.get(name), (list, tuple)):
+            return len(params[name])
+    return None
+
+
+def check_ndim(params, ndim):
+    """Check that ``params`` fit images of ``ndim`` dimensions.
+
+    Parameters
+    ----------
+    params : dict
+        From :func:`normalize_params`.
+    ndim : {2, 3}
+        Dimensions of one image (2: ``(y, x)``; 3: ``(z, y, x)``).
+
+    Raises
+    ------
+    ValueError
+        A per-axis parameter has another number of values (the message names it and
+        the image's axes).
+    """
+    if ndim not in (2, 3):
+        raise ValueError(f"images are 2-D (y, x) or 3-D (z, y, x), got {ndim}-D")
+    for name in PER_AXIS:
+        axis_values(params, name, ndim)
+
+
+def job_columns(params, ndim=2, *, with_frame=False):
+    """The feature columns of a job: they depend only on the image dims and ``params``.
+
+    Parameters
+    ----------
+    params : dict
+        From :func:`normalize_params`.
+    ndim : {2, 3}
+        Dimensions of one image.
+    with_frame : bool
+        Append ``frame``.
+
+    Returns
+    -------
+    tuple of str
+        trackpy's columns: ``size`` splits per axis when ``diameter`` differs per axis,
+        ``ep`` when ``diameter`` or ``noise_size`` does (as ``trackpy.locate`` names them).
+
+    Raises
+    ------
+    ValueError
+        As :func:`check_ndim`.
+
+    Examples
+    --------
+    >>> job_columns(normalize_params([5, 11, 11]), 3)
+    ('z', 'y', 'x', 'mass', 'size_z', 'size_y', 'size_x', 'ecc', 'signal', 'raw_mass', 'ep_z', 'ep_y', 'ep_x')
+    """
+    from daskloc.schema import feature_columns
+
+    check_ndim(params, ndim)
+    size_axes = isinstance(params["diameter"], list)
+    ep_axes = size_axes or isinstance(params["noise_size"], list)
+    return feature_columns(params["characterize"], ndim=ndim, anisotropic=size_axes,
+                           anisotropic_ep=ep_axes, with_frame=with_frame)
+
+
+def normalize_params(diameter, *, ndim=None, **params):
     """Check locate parameters and return them as a dict of plain JSON values.
 
     Parameters
     ----------
-    diameter : int
+    diameter : int or sequence of int
         Feature diameter in pixels; a positive odd integer (trackpy's convention:
-        "when in doubt, round up").
+        "when in doubt, round up"), or one per axis, slowest first (``(5, 11, 11)``:
+        ``(z, y, x)`` of a confocal stack whose planes are further apart than its
+        pixels).
+    ndim : {2, 3}, optional
+        Dimensions of the images the parameters are for; per-axis values must have
+        this many entries. Default: whatever the per-axis values say (checked against
+        the images later, :func:`check_ndim`).
     minmass, maxsize, separation, noise_size, smoothing_size, threshold, invert,
     percentile, topn, preprocess, max_iterations, characterize
-        As in :func:`daskloc.locate_frame`.
+        As in :func:`daskloc.locate_frame`. ``separation``, ``noise_size`` and
+        ``smoothing_size`` take one value or one per axis, as ``diameter``.
 
     Returns
     -------
     dict
         Every parameter of :data:`PARAM_NAMES`, defaults filled in where trackpy
         derives them from ``diameter`` (``separation = diameter + 1``,
-        ``smoothing_size = diameter``, ``minmass = 0``).
+        ``smoothing_size = diameter``, ``minmass = 0``), per axis. A per-axis
+        parameter is one number when it is the same on every axis (``(11, 11)`` is
+        ``11``, as trackpy treats it), else a list.
 
     Raises
     ------
     ValueError
         If ``diameter`` is not a positive odd integer (the message says to round up
         to the next odd number), if a size is not positive, if ``smoothing_size`` is
-        not larger than ``noise_size`` (the band pass would be empty), or if
-        ``percentile`` is outside 0..100.
+        not larger than ``noise_size`` on every axis (the band pass would be empty),
+        if ``percentile`` is outside 0..100, if per-axis values disagree in number
+        (with each other or ``ndim``), or if ``maxsize`` is given with a per-axis
+        ``diameter`` (trackpy: "Filtering by size is not available for anisotropic
+        features").
     TypeError
         If a numeric parameter is not a number, or a name is not a locate parameter
         (for trackpy's ``filter_before``, ``filter_after``, ``processes``... the message
         says what to do instead: :data:`TRACKPY_ONLY`).
+
+    Examples
+    --------
+    >>> p = normalize_params((5, 11, 11))
+    >>> p["diameter"], p["separation"], p["smoothing_size"], p["noise_size"]
+    ([5, 11, 11], [6, 12, 12], [5, 11, 11], 1)
+    >>> normalize_params((11, 11))["diameter"]
+    11
     """
     unknown = sorted(set(params) - set(PARAM_DEFAULTS))
     for name in unknown:
@@ -188,64 +365,78 @@ def normalize_params(diameter, **params):
     if unknown:
         raise TypeError(f"unknown locate parameter(s) {', '.join(unknown)}; the parameters "
                         f"are {', '.join(PARAM_NAMES)}")
+    if ndim is not None and ndim not in (2, 3):
+        raise ValueError(f"images are 2-D (y, x) or 3-D (z, y, x), got ndim={ndim!r}")
     p = {**PARAM_DEFAULTS, **params}
-    minmass, maxsize, separation = p["minmass"], p["maxsize"], p["separation"]
-    noise_size, smoothing_size, threshold = p["noise_size"], p["smoothing_size"], p["threshold"]
-    invert, percentile, topn, preprocess = p["invert"], p["percentile"], p["topn"], p["preprocess"]
-    max_iterations, characterize = p["max_iterations"], p["characterize"]
-    if isinstance(diameter, bool) or not isinstance(diameter, numbers.Real):
-        raise TypeError(f"diameter must be an odd integer number of pixels, got {diameter!r}")
-    if float(diameter) != int(diameter):
-        raise ValueError(
-            f"diameter must be an odd integer number of pixels, got {diameter!r}; "
-            f"round up to {int(np.ceil(diameter)) | 1}"
-        )
-    diameter = int(diameter)
-    if diameter <= 0:
-        raise ValueError(f"diameter must be a positive odd integer (pixels), got {diameter}")
-    if diameter % 2 == 0:
-        raise ValueError(
-            f"diameter must be an odd integer (pixels), got {diameter}; round up to {diameter + 1}"
-        )
-    separation = _number("separation", separation, positive=False)
-    if separation is None:
-        separation = diameter + 1
-    elif separation < 0:
-        raise ValueError(f"separation must be >= 0 pixels, got {separation}")
-    smoothing_size = _number("smoothing_size", smoothing_size, positive=True)
-    if smoothing_size is None:
-        smoothing_size = diameter
-    elif not isinstance(smoothing_size, int) or smoothing_size % 2 == 0:
-        raise ValueError(
-            f"smoothing_size must be an odd integer number of pixels (the boxcar side), "
-            f"got {smoothing_size}; round up to the next odd integer"
-        )
-    noise_size = _number("noise_size", noise_size, positive=True, allow_none=False)
-    if preprocess and noise_size >= smoothing_size:
-        raise ValueError(
-            f"smoothing_size ({smoothing_size}) must be larger than noise_size ({noise_size}) "
-            "for the band pass; increase smoothing_size or decrease noise_size"
-        )
-    minmass = _number("minmass", minmass)
+    raw = {"diameter": diameter, **{n: p[n] for n in PER_AXIS[1:]}}
+    split, lengths = {}, {}
+    for name, value in raw.items():
+        if value is None:
+            continue
+        split[name], n = _per_axis(name, value, ndim)
+        if n is not None:
+            lengths[name] = n
+    if len(set(lengths.values())) > 1:
+        raise ValueError("per-axis parameters disagree in their number of axes: " + ", ".join(
+            f"{name} has {n}" for name, n in lengths.items()))
+    n_axes = ndim or next(iter(lengths.values()), 1)
+
+    def widen(values):
+        return tuple(values) * n_axes if len(values) == 1 else tuple(values)
+
+    diameters = widen(_odd_sizes("diameter", split["diameter"], "pixels"))
+    if "separation" in split:
+        separation = []
+        for value in widen(split["separation"]):
+            value = _number("separation", value)
+            if value < 0:
+                raise ValueError(f"separation must be >= 0 pixels, got {value}")
+            separation.append(value)
+    else:
+        separation = [d + 1 for d in diameters]
+    if "smoothing_size" in split:
+        smoothing = widen(_odd_sizes("smoothing_size", split["smoothing_size"],
+                                     "the boxcar side, pixels"))
+    else:
+        smoothing = diameters
+    noise = [_number("noise_size", v, positive=True, allow_none=False)
+             for v in widen(split["noise_size"])]
+    if p["preprocess"]:
+        for n_size, s_size in zip(noise, smoothing):
+            if n_size >= s_size:
+                raise ValueError(
+                    f"smoothing_size ({_plain(smoothing)}) must be larger than noise_size "
+                    f"({_plain(noise)}) on every axis for the band pass; increase "
+                    "smoothing_size or decrease noise_size"
+                )
+    minmass = _number("minmass", p["minmass"])
     if minmass is None:
         minmass = 0
-    maxsize = _number("maxsize", maxsize, positive=True)
-    threshold = _number("threshold", threshold)
-    percentile = _number("percentile", percentile, allow_none=False)
+    maxsize = _number("maxsize", p["maxsize"], positive=True)
+    diameter = _plain(diameters)
+    if maxsize is not None and isinstance(diameter, list):
+        raise ValueError(f"maxsize cannot be used with a per-axis diameter {diameter}: trackpy "
+                         "has no single size for anisotropic features (it reports size_z, "
+                         "size_y, size_x); filter the features afterwards, e.g. "
+                         "f[f.size_x < 3]")
+    threshold = _number("threshold", p["threshold"])
+    percentile = _number("percentile", p["percentile"], allow_none=False)
     if not 0 <= percentile <= 100:
         raise ValueError(f"percentile must be between 0 and 100, got {percentile}")
+    topn = p["topn"]
     if topn is not None:
         topn = _number("topn", topn, positive=True)
         if not isinstance(topn, int):
             raise ValueError(f"topn must be a positive integer, got {topn}")
-    max_iterations = _number("max_iterations", max_iterations, allow_none=False)
+    max_iterations = _number("max_iterations", p["max_iterations"], allow_none=False)
     if not isinstance(max_iterations, int) or max_iterations < 0:
         raise ValueError(f"max_iterations must be a non-negative integer, got {max_iterations}")
     values = {
         "diameter": diameter, "minmass": minmass, "maxsize": maxsize,
-        "separation": separation, "noise_size": noise_size,
-        "smoothing_size": smoothing_size, "threshold": threshold, "invert": bool(invert),
-        "percentile": percentile, "topn": topn, "preprocess": bool(preprocess),
-        "max_iterations": max_iterations, "characterize": bool(characterize),
+        "separation": _plain(separation), "noise_size": _plain(noise),
+        "smoothing_size": _plain(smoothing), "threshold": threshold,
+        "invert": bool(p["invert"]), "percentile": percentile, "topn": topn,
+        "preprocess": bool(p["preprocess"]), "max_iterations": max_iterations,
+        "characterize": bool(p["characterize"]),
     }
     return {name: values[name] for name in PARAM_NAMES}
