@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 
+from daskloc.locate import job_columns
 from daskloc.pipeline._graph import _BlockGraph
 from daskloc.stores import encode_frames
 from daskloc.video import frame_chunked, grey_video
@@ -52,6 +53,39 @@ class _Plan:
             if n:
                 self.chunks.append(_Chunk(i, frames[offset : offset + n]))
             offset += n
+
+    @property
+    def dims(self):
+        """The video's dims: ``("frame", "y", "x")`` or ``("frame", "z", "y", "x")``."""
+        return tuple(self.video.dims)
+
+    @property
+    def ndim(self):
+        """Dimensions of one image: 2 (``y, x`` frames) or 3 (``z, y, x`` volumes)."""
+        return self.data.ndim - 1
+
+    def columns(self, params):
+        """The job's feature columns for this video (``frame`` not included).
+
+        They depend only on the video's dims and the parameters
+        (:func:`daskloc.locate.job_columns`), so they are known before any chunk runs.
+
+        Raises
+        ------
+        ValueError
+            A per-axis parameter has another number of values than the video's images
+            have axes (the message names both and the fix).
+        """
+        try:
+            return job_columns(params, self.ndim)
+        except ValueError as exc:
+            axes = ", ".join(self.dims[1:])
+            raise ValueError(
+                f"{exc}; the video has dims {self.dims}: its images are {self.ndim}-D "
+                f"({axes}). Give the per-axis parameters {self.ndim} values, one number "
+                "for every axis, or open the video with the dims it has (open_video's "
+                "dims=)"
+            ) from None
 
     @property
     def divisions(self):

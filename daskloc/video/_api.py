@@ -284,12 +284,14 @@ DEFAULT_CHUNK_FRAMES = 64
 
 
 def grey_video(video, purpose="locate needs grey frames", open_options=None):
-    """A video as the grey ``(frame, y, x)`` DataArray every computation takes.
+    """A video as the grey ``(frame, y, x)`` or ``(frame, z, y, x)`` DataArray every
+    computation takes.
 
     Parameters
     ----------
     video : xarray.DataArray or anything :func:`open_video` opens
-        A DataArray with dims ``frame, y, x`` (any order) or a source to open.
+        A DataArray with dims ``frame, y, x`` or ``frame, z, y, x`` (any order) or a
+        source to open.
     purpose : str
         What needs grey frames, for the message of a colour video.
     open_options : dict, optional
@@ -298,7 +300,7 @@ def grey_video(video, purpose="locate needs grey frames", open_options=None):
     Returns
     -------
     xarray.DataArray
-        Dims ``("frame", "y", "x")`` in that order.
+        Dims ``("frame", "y", "x")`` or ``("frame", "z", "y", "x")`` in that order.
 
     Raises
     ------
@@ -316,16 +318,18 @@ def grey_video(video, purpose="locate needs grey frames", open_options=None):
             "convert colour to grey with channel='grey' (CLI: --channel grey) when opening "
             "it"
         )
-    if set(video.dims) != {"frame", "y", "x"}:
-        raise ValueError(
-            f"the video must have dims ('frame', 'y', 'x'), got {video.dims}; "
-            "open it with daskloc.open_video"
-        )
-    return video.transpose("frame", "y", "x")
+    for dims in (("frame", "y", "x"), ("frame", "z", "y", "x")):
+        if set(video.dims) == set(dims):
+            return video.transpose(*dims)
+    raise ValueError(
+        f"the video must have dims ('frame', 'y', 'x') or ('frame', 'z', 'y', 'x'), got "
+        f"{video.dims}; open it with daskloc.open_video"
+    )
 
 
 def frame_chunked(video):
-    """The dask array of a ``(frame, y, x)`` DataArray, chunked along frame only.
+    """The dask array of a ``(frame, y, x)`` or ``(frame, z, y, x)`` DataArray, chunked
+    along frame only.
 
     Parameters
     ----------
@@ -335,14 +339,16 @@ def frame_chunked(video):
     Returns
     -------
     dask.array.Array
-        Shape ``(frame, y, x)``; an in-memory video becomes chunks of
-        :data:`DEFAULT_CHUNK_FRAMES` frames; chunks along y or x are merged (lazily).
+        Shape ``(frame, y, x)`` or ``(frame, z, y, x)``; an in-memory video becomes
+        chunks of :data:`DEFAULT_CHUNK_FRAMES` frames; chunks along z, y or x are merged
+        (lazily).
     """
     import dask.array as da
 
     data = video.data
     if not isinstance(data, da.Array):
-        data = da.from_array(np.asarray(data), chunks=(DEFAULT_CHUNK_FRAMES, -1, -1))
-    if len(data.chunks[1]) > 1 or len(data.chunks[2]) > 1:
-        data = data.rechunk({1: -1, 2: -1})  # frame chunks stay; lazy
+        data = da.from_array(np.asarray(data),
+                             chunks=(DEFAULT_CHUNK_FRAMES,) + (-1,) * (data.ndim - 1))
+    if any(len(c) > 1 for c in data.chunks[1:]):
+        data = data.rechunk({i: -1 for i in range(1, data.ndim)})  # frame chunks stay; lazy
     return data
