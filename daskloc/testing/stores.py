@@ -47,11 +47,20 @@ from daskloc.stores import (
 )
 from daskloc.testing._batch import as_video, kill_when, start_batch_process, watch_run
 
-__all__ = ["CHUNKS", "COLUMNS", "StoreLocation", "StoreTests", "fake_features",
-           "source_metadata"]
+__all__ = ["CHUNKS", "COLUMNS", "COLUMN_SETS", "StoreLocation", "StoreTests",
+           "fake_features", "source_metadata"]
 
-#: The feature columns of a store written with ``characterize=True``.
+#: The feature columns of a store written with ``characterize=True`` (2-D frames).
 COLUMNS = list(feature_columns(True))
+#: Other jobs' columns every store must hold as well: ``{case: (dims, columns)}``.
+#: 3-D volumes add ``z``; a per-axis diameter splits ``size`` and ``ep`` per axis.
+COLUMN_SETS = {
+    "3-D": (["frame", "z", "y", "x"], list(feature_columns(True, ndim=3))),
+    "3-D per-axis": (["frame", "z", "y", "x"],
+                     list(feature_columns(True, ndim=3, anisotropic=True))),
+    "2-D per-axis": (["frame", "y", "x"], list(feature_columns(True, anisotropic=True))),
+    "3-D no characterize": (["frame", "z", "y", "x"], list(feature_columns(False, ndim=3))),
+}
 #: The chunks of the store the ``filled`` fixture writes.
 CHUNKS = [(0, 10), (10, 20), (20, 30)]
 
@@ -85,7 +94,7 @@ class StoreLocation:
         return dict(self.kwargs)
 
 
-def fake_features(frames, per_frame, seed=0):
+def fake_features(frames, per_frame, seed=0, columns=None):
     """A feature table (inputs for a store, not outputs of daskloc) for some frames.
 
     Parameters
@@ -94,25 +103,40 @@ def fake_features(frames, per_frame, seed=0):
     per_frame : sequence of int
         Features in each frame.
     seed : int
+    columns : list of str, optional
+        The feature columns (default :data:`COLUMNS`; e.g. a case of
+        :data:`COLUMN_SETS`).
 
     Returns
     -------
     pandas.DataFrame
-        :data:`COLUMNS` (float64, ``ep`` NaN in about a fifth of the rows) and ``frame``
-        (int64), sorted by frame.
+        ``columns`` (float64, ``ep`` columns NaN in about a fifth of the rows) and
+        ``frame`` (int64), sorted by frame.
     """
+    columns = COLUMNS if columns is None else list(columns)
     rng = np.random.default_rng(seed)
     counts = np.asarray(per_frame, dtype=np.int64)
     frame = np.repeat(np.asarray(frames, dtype=np.int64), counts)
     n = len(frame)
-    df = pd.DataFrame({c: rng.normal(100, 30, n) for c in COLUMNS})
-    df["ep"] = np.where(rng.random(n) < 0.2, np.nan, df["ep"])  # NaN must survive
+    df = pd.DataFrame({c: rng.normal(100, 30, n) for c in columns})
+    for c in columns:
+        if c == "ep" or c.startswith("ep_"):
+            df[c] = np.where(rng.random(n) < 0.2, np.nan, df[c])  # NaN must survive
     df["frame"] = frame
     return df
 
 
-def source_metadata(first, stop, chunks):
+def source_metadata(first, stop, chunks, columns=None, dims=None):
     """A minimal metadata document describing frames ``first..stop-1`` cut in ``chunks``.
+
+    Parameters
+    ----------
+    first, stop : int
+    chunks : list of (int, int)
+    columns : list of str, optional
+        The feature columns (default :data:`COLUMNS`).
+    dims : list of str, optional
+        The video's dims (recorded when given, e.g. ``["frame", "z", "y", "x"]``).
 
     Returns
     -------
@@ -120,15 +144,20 @@ def source_metadata(first, stop, chunks):
         Of the current metadata format (chunks carry identities), with unicode text and
         nested values that must round-trip.
     """
-    return {
+    columns = COLUMNS if columns is None else list(columns)
+    doc = {
         "format": "daskloc-features",
         "format_version": 2,
         "params": {"diameter": 9, "minmass": 100, "note": "unicode µm ✓",
                    "nested": {"a": [1, 2.5, None]}},
         "source": {"path": "synthetic", "frames": {"start": first, "stop": stop, "step": 1}},
         "chunking": {"chunks": [list(c) for c in chunks]},
-        "columns": {**{c: "float64" for c in COLUMNS}, "frame": "int64"},
+        "columns": {**{c: "float64" for c in columns}, "frame": "int64"},
     }
+    if dims is not None:
+        doc["dims"] = list(dims)
+        doc["params"]["diameter"] = [5, 9, 9] if len(dims) == 4 else [7, 9]
+    return doc
 
 
 @functools.lru_cache(maxsize=4)
@@ -412,6 +441,46 @@ class StoreTests:
         finally:
             a.clear()
             b.clear()
+
+    @pytest.mark.parametrize("case", list(COLUMN_SETS))
+    def test_3d_and_per_axis_columns_round_trip(self, location, case):
+        # A job's columns depend on the video's dims and its parameters: z first for
+        # 3-D volumes, size_z.. and ep_z.. for a per-axis diameter. Every store keeps
+        # them, in order, with their dtypes, through frame-range reads, a new writer
+        # (resume) and an empty selection.
+        dims, columns = COLUMN_SETS[case]
+        st = location.open()
+        st.prepare()
+        meta = source_metadata(0, 30, CHUNKS, columns=columns, dims=dims)
+        st.write_metadata(meta)
+        parts = [fake_features(range(0, 10), [3, 0, 5, 1, 2, 0, 0, 4, 6, 2], seed=11,
+                               columns=columns),
+                 fake_features([], [], columns=columns),
+                 fake_features(range(20, 30), [2] * 10, seed=12, columns=columns)]
+        for (a, b), df in zip(CHUNKS[:2], parts[:2]):
+            st.append_chunk(a, b, df)
+        st.finish()
+        again = location.open()  # the resumed job: a new writer
+        again.remove_temporary()
+        assert again.read_metadata() == meta
+        assert again.complete_chunks() == CHUNKS[:2]
+        again.append_chunk(*CHUNKS[2], parts[2])
+        again.finish()
+        expected = pd.concat(parts, ignore_index=True)
+        reader = location.open("r")
+        got = reader.read()
+        assert list(got.columns) == columns + ["frame"]
+        assert (got[columns].dtypes == np.float64).all() and got.frame.dtype == np.int64
+        pd.testing.assert_frame_equal(got, expected)
+        part = reader.read(slice(5, 25))
+        pd.testing.assert_frame_equal(
+            part, expected[expected.frame.between(5, 24)].reset_index(drop=True))
+        pd.testing.assert_frame_equal(
+            reader.read([3, 28]), expected[expected.frame.isin([3, 28])].reset_index(drop=True))
+        empty = reader.read(slice(10, 20))
+        assert len(empty) == 0 and list(empty.columns) == columns + ["frame"]
+        assert (empty.dtypes == expected.dtypes).all()
+        assert reader.n_rows() == len(expected)
 
     def test_clear_removes_the_store(self, filled, location):
         st, _ = filled
