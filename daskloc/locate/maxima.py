@@ -279,10 +279,11 @@ def close_to_drop(positions, separation, mass):
 
     Parameters
     ----------
-    positions : numpy.ndarray, float64, shape (n, 2)
-        Refined ``(y, x)`` positions, pixels.
-    separation : float
-        Minimum allowed distance, pixels.
+    positions : numpy.ndarray, float64, shape (n, ndim)
+        Refined positions, pixels, slowest axis first (``(y, x)`` or ``(z, y, x)``).
+    separation : float or sequence of float
+        Minimum allowed distance, pixels; per axis, two features are too close when
+        their offsets divided by the per-axis separations are closer than 1.
     mass : numpy.ndarray, float64, shape (n,)
         Brightness deciding which of a close pair survives.
 
@@ -291,14 +292,21 @@ def close_to_drop(positions, separation, mass):
     numpy.ndarray, intp
         Sorted unique indices to drop. For each pair closer than ``separation`` (to
         within a relative 1e-7) the dimmer feature is dropped; for equal masses, the one
-        with the smaller ``y + x`` (the earlier one when those are equal too). Pairs are
-        judged independently, as trackpy does, so a chain of three close features may
-        lose two.
+        with the smaller sum of scaled coordinates (the earlier one when those are equal
+        too). Pairs are judged independently, as trackpy does, so a chain of three close
+        features may lose two. Nothing is dropped when a separation is 0.
     """
-    if len(positions) < 2 or separation <= 0:
+    separation = np.broadcast_to(np.asarray(separation, dtype=np.float64),
+                                 (positions.shape[1],))
+    if len(positions) < 2 or np.any(separation <= 0):
         return np.empty(0, dtype=np.intp)
     scaled = np.ascontiguousarray(positions / separation)
-    pairs = _close_pairs(scaled, (1 - 1e-7) ** 2)
+    if scaled.shape[1] == 2:
+        pairs = _close_pairs(scaled, (1 - 1e-7) ** 2)
+    else:
+        from scipy.spatial import cKDTree
+
+        pairs = cKDTree(scaled).query_pairs(1 - 1e-7, output_type="ndarray")
     if len(pairs) == 0:
         return np.empty(0, dtype=np.intp)
     i, j = pairs[:, 0], pairs[:, 1]
@@ -310,3 +318,86 @@ def close_to_drop(positions, separation, mass):
         sj = scaled[j[tie]].sum(axis=1)
         drop[tie] = np.where(si > sj, j[tie], i[tie])
     return np.unique(drop)
+
+
+#: trackpy's words for frames where no peak is found, by reason (kept verbatim, so
+#: code filtering trackpy's warnings filters daskloc's).
+NO_PEAK_MESSAGES = {
+    "black": "Image is completely black.",
+    "no_maxima": "Image contains no local maxima.",
+    "margins": "All local maxima were in the margins.",
+}
+
+
+def local_maxima_nd(image, separation, percentile, margin):
+    """Integer positions of local maxima in a 2-D or 3-D image, per-axis sizes.
+
+    Parameters
+    ----------
+    image : numpy.ndarray, integer dtype, shape (y, x) or (z, y, x)
+        Scaled band-passed image.
+    separation : tuple of float
+        Minimum separation per axis, pixels; the window searched around each pixel is
+        the largest box inside the ellipsoid of these diameters (side
+        ``int(2 * separation_i / sqrt(ndim))`` along axis ``i``).
+    percentile : float
+        Peaks must be brighter than this percentile of the non-zero pixels.
+    margin : tuple of int
+        Peaks closer than this to a face (pixels, per axis) are dropped.
+
+    Returns
+    -------
+    peaks : numpy.ndarray, intp, shape (n, ndim)
+        Pixel positions in raster order.
+    reason : str or None
+        Why there are none: a key of :data:`NO_PEAK_MESSAGES`; None when there are.
+
+    Notes
+    -----
+    A grey dilation (``scipy.ndimage.grey_dilation`` with a box, zeros outside the
+    image) marks the pixels no brighter than any neighbour, trackpy's definition.
+    """
+    from scipy import ndimage
+
+    ndim = image.ndim
+    threshold = percentile_threshold(image, percentile)
+    if np.isnan(threshold):
+        return np.empty((0, ndim), dtype=np.intp), "black"
+    size = [max(int(2 * s / np.sqrt(ndim)), 1) for s in separation]
+    dilation = ndimage.grey_dilation(image, size=size, mode="constant")
+    maxima = (image == dilation) & (image > threshold)
+    peaks = np.argwhere(maxima)
+    if len(peaks) == 0:
+        return peaks, "no_maxima"
+    shape = np.array(image.shape)
+    margin = np.asarray(margin)
+    near_edge = np.any((peaks < margin) | (peaks > shape - margin - 1), axis=1)
+    peaks = peaks[~near_edge]
+    if len(peaks) == 0:
+        return peaks, "margins"
+    return peaks, None
+
+
+def peakless_reason(image, percentile, separation):
+    """Why :func:`local_maxima` found no peak in a 2-D frame: a :data:`NO_PEAK_MESSAGES` key.
+
+    Parameters
+    ----------
+    image : numpy.ndarray, integer dtype, shape (y, x)
+        Scaled band-passed frame.
+    percentile, separation : float
+        As given to :func:`local_maxima`.
+
+    Returns
+    -------
+    str
+        ``"black"``, ``"no_maxima"`` or ``"margins"`` (maxima exist, all near an edge).
+    """
+    threshold = percentile_threshold(image, percentile)
+    if np.isnan(threshold):
+        return "black"
+    side = max(int(2 * separation / np.sqrt(2)), 1)
+    lo, hi = (side - 1) // 2, side // 2
+    anywhere = _maxima(np.ascontiguousarray(image), _window_offsets(lo, hi), lo, hi,
+                       float(threshold), 0, False, image.dtype.type(0))
+    return "margins" if len(anywhere) else "no_maxima"
