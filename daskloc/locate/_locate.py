@@ -7,22 +7,52 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from daskloc.locate._params import check_engine, normalize_params, split_options
+from daskloc.locate._params import (
+    axis_values,
+    check_engine,
+    check_ndim,
+    job_columns,
+    normalize_params,
+    split_options,
+)
 from daskloc.locate.fill import fill_masked
-from daskloc.locate.maxima import close_to_drop, local_maxima
-from daskloc.locate.preprocess import _bandpass_peak, invert, scale_to_integer
-from daskloc.locate.refine import refine
-from daskloc.locate.uncertainty import background_noise, static_error
-from daskloc.schema import feature_columns
+from daskloc.locate.maxima import (
+    NO_PEAK_MESSAGES,
+    close_to_drop,
+    local_maxima,
+    local_maxima_nd,
+    peakless_reason,
+)
+from daskloc.locate.preprocess import _bandpass_peak, bandpass_nd, invert, scale_to_integer
+from daskloc.locate.refine import refine, refine_nd
+from daskloc.locate.uncertainty import (
+    background_noise,
+    background_noise_nd,
+    static_error,
+    static_error_nd,
+)
+
+#: Why a frame gave no features, in trackpy's words (its UserWarning texts).
+NO_FEATURE_MESSAGES = {
+    **NO_PEAK_MESSAGES,
+    "filtered": "No maxima survived mass- and size-based filtering.",
+}
 
 
 def _check_frame(image):
     image = np.asarray(image)
-    if image.ndim != 2:
+    if image.ndim not in (2, 3):
         raise ValueError(
-            f"locate_frame takes one grey 2-D frame of shape (y, x); got shape {image.shape}. "
-            "For colour video pick a channel (open_video(..., channel=0) or channel='grey'); "
-            "for a stack of frames use locate_stack."
+            f"locate_frame takes one grey 2-D frame (y, x) or 3-D stack (z, y, x); got shape "
+            f"{image.shape}. For colour video pick a channel (open_video(..., channel=0) or "
+            "channel='grey'); for a stack of frames use locate_stack."
+        )
+    if image.ndim == 3 and image.shape[-1] <= 4:
+        raise ValueError(
+            f"an image of shape {image.shape} looks like a colour frame (y, x, channel), not "
+            f"a (z, y, x) stack with {image.shape[-1]} pixels along x: pick a channel first "
+            "(e.g. image[..., 0], or open_video(..., channel=0)); a real stack needs more than "
+            "4 pixels along x"
         )
     if image.dtype == np.bool_ or not (
         np.issubdtype(image.dtype, np.integer) or np.issubdtype(image.dtype, np.floating)
@@ -32,14 +62,15 @@ def _check_frame(image):
 
 
 def _fill_nonfinite(image):
-    """``(frame, n)``: the frame with its ``n`` NaN/infinite pixels filled as masked pixels.
+    """``(image, n)``: the image with its ``n`` NaN/infinite pixels filled as masked pixels.
 
-    Integer frames are returned as they are (they cannot hold NaN: not scanned). A
-    float frame costs one :func:`numpy.isfinite` pass when every pixel is finite; else
+    Integer images are returned as they are (they cannot hold NaN: not scanned). A
+    float image costs one :func:`numpy.isfinite` pass when every pixel is finite; else
     its non-finite pixels are filled by :func:`~daskloc.locate.fill.fill_masked`
-    (median of the finite 3 x 3 neighbours, blocks from their edges inwards). The
-    frame is None when every pixel is non-finite (nothing to fill from, nothing to
-    locate).
+    (median of the finite 3 x 3 neighbours, blocks from their edges inwards; in a 3-D
+    stack plane by plane, a plane with no finite pixel taking the stack's finite
+    median). The image is None when every pixel is non-finite (nothing to fill from,
+    nothing to locate).
     """
     if not np.issubdtype(image.dtype, np.floating):
         return image, 0
@@ -50,7 +81,15 @@ def _fill_nonfinite(image):
     n = int(np.count_nonzero(bad))
     if n == bad.size:
         return None, n
-    return fill_masked(image, bad), n
+    if image.ndim == 2:
+        return fill_masked(image, bad), n
+    filled = np.array(image, copy=True)
+    for k in range(len(image)):
+        if bad[k].all():
+            filled[k] = np.median(image[finite])
+        elif bad[k].any():
+            filled[k] = fill_masked(image[k], bad[k])
+    return filled, n
 
 
 def nonfinite_message(n_pixels, n_frames, *, where="", per_video=(), avoid=None):
@@ -94,23 +133,43 @@ def _count(n, noun):
 
 
 def _locate_filled(image, p):
-    """``(values, n_nonfinite)``: :func:`_locate` on a validated frame whose NaN and
-    infinite pixels are filled first (no rows for a frame with no finite pixel)."""
+    """``(values, n_nonfinite, reason)``: :func:`_locate` on a validated image whose NaN
+    and infinite pixels are filled first (no rows for an image with no finite pixel)."""
     filled, n = _fill_nonfinite(image)
     if filled is None:
-        return np.empty((0, len(feature_columns(p["characterize"])))), n
-    return _locate(filled, p), n
+        return np.empty((0, len(job_columns(p, image.ndim)))), n, "black"
+    values, reason = _locate(filled, p)
+    return values, n, reason
+
+
+def _isotropic(p):
+    return not any(isinstance(p[n], list) for n in
+                   ("diameter", "separation", "noise_size", "smoothing_size"))
 
 
 def _locate(image, p):
-    """Locate on a validated 2-D frame with normalised parameters ``p``.
+    """Locate on a validated image with normalised parameters ``p``.
 
-    Returns a float64 array of shape (n_features, n_columns), columns in the order of
-    :func:`feature_columns` (tables are built once per call of the public functions)."""
+    Returns ``(values, reason)``: a float64 array of shape (n_features, n_columns),
+    columns in the order of :func:`~daskloc.locate.job_columns` (tables are built once
+    per call of the public functions), and why there are none (a key of
+    :data:`NO_FEATURE_MESSAGES`) or None."""
+    check_ndim(p, image.ndim)
+    if image.ndim == 2 and _isotropic(p):
+        return _locate_2d(image, p)
+    return _locate_nd(image, p)
+
+
+def _threshold(image, p):
+    if p["threshold"] is not None:
+        return p["threshold"]
+    return 1 if np.issubdtype(image.dtype, np.integer) else 1 / 255.0
+
+
+def _locate_2d(image, p):
+    """The 2-D isotropic kernel (fused band pass, window maxima)."""
     is_float = not np.issubdtype(image.dtype, np.integer)
-    threshold = p["threshold"]
-    if threshold is None:
-        threshold = 1 / 255.0 if is_float else 1
+    threshold = _threshold(image, p)
     raw = invert(image) if p["invert"] else image
     target = np.uint8 if is_float else raw.dtype
     if p["preprocess"]:
@@ -126,6 +185,9 @@ def _locate(image, p):
     # Peaks also keep ``radius`` from the edges whatever the parameters, for the mask.
     peaks = local_maxima(scaled, separation, p["percentile"], margin, radius)
     characterize = p["characterize"]
+    ncols = 8 if characterize else 3
+    if len(peaks) == 0:
+        return np.empty((0, ncols)), peakless_reason(scaled, p["percentile"], separation)
     found = refine(raw, scaled, radius, peaks, max_iterations=p["max_iterations"],
                    characterize=characterize)
     if separation > 0 and len(found) > 1:
@@ -138,30 +200,128 @@ def _locate(image, p):
     if p["maxsize"] is not None:
         keep &= found[:, 4] < p["maxsize"]
     found = found[keep]
+    if len(found) == 0:
+        return np.empty((0, ncols)), "filtered"
     if p["topn"] is not None and len(found) > p["topn"]:
         brightest = np.sort(np.argsort(found[:, 2], kind="stable")[-p["topn"]:])
         found = found[brightest]
 
     if not characterize:
-        return np.ascontiguousarray(found[:, :3])
+        return np.ascontiguousarray(found[:, :3]), None
     out = np.empty((len(found), 8))
     out[:, :3] = found[:, :3]  # y, x, mass
     out[:, 3] = found[:, 4]  # size
     out[:, 4] = found[:, 5]  # ecc
     out[:, 5] = found[:, 6]  # signal
     out[:, 6] = found[:, 3]  # raw_mass
-    if len(found):
-        black_level, noise = background_noise(scaled, raw, radius)
-        out[:, 7] = static_error(found[:, 3], black_level, noise, radius, p["noise_size"])
-    return out
+    black_level, noise = background_noise(scaled, raw, radius)
+    out[:, 7] = static_error(found[:, 3], black_level, noise, radius, p["noise_size"])
+    return out, None
 
 
-def _table(values, characterize, frames=None):
+def _locate_nd(image, p):
+    """3-D images and per-axis parameters: the same steps, axis by axis (trackpy's
+    N-dimensional locate)."""
+    ndim = image.ndim
+    columns = job_columns(p, ndim)
+    is_float = not np.issubdtype(image.dtype, np.integer)
+    threshold = _threshold(image, p)
+    raw = invert(image) if p["invert"] else image
+    target = np.uint8 if is_float else raw.dtype
+    diameter = axis_values(p, "diameter", ndim)
+    separation = axis_values(p, "separation", ndim)
+    smoothing = axis_values(p, "smoothing_size", ndim)
+    noise_size = axis_values(p, "noise_size", ndim)
+    if p["preprocess"]:
+        bp, peak = bandpass_nd(raw, noise_size, smoothing, threshold)
+        scale, scaled = scale_to_integer(bp, target, peak=peak)
+    else:
+        scale, scaled = scale_to_integer(raw, target)
+    radius = tuple(d // 2 for d in diameter)
+    margin = tuple(max(r, s // 2 - 1, m // 2) for r, s, m in zip(radius, separation, smoothing))
+    peaks, reason = local_maxima_nd(scaled, separation, p["percentile"], margin)
+    if len(peaks) == 0:
+        return np.empty((0, len(columns))), reason
+    characterize = p["characterize"]
+    found = refine_nd(raw, scaled, radius, peaks, max_iterations=p["max_iterations"],
+                      characterize=characterize)
+    n_size = found.shape[1] - ndim - 4
+    mass_col = ndim
+    signal_col = found.shape[1] - 1
+    if all(s > 0 for s in separation) and len(found) > 1:
+        drop = close_to_drop(found[:, :ndim], separation, found[:, mass_col])
+        if len(drop):
+            found = np.delete(found, drop, axis=0)
+    found[:, mass_col] /= scale
+    found[:, signal_col] /= scale
+    keep = found[:, mass_col] > p["minmass"]
+    if p["maxsize"] is not None:  # isotropic diameter only (normalize_params)
+        keep &= found[:, ndim + 2] < p["maxsize"]
+    found = found[keep]
+    if len(found) == 0:
+        return np.empty((0, len(columns))), "filtered"
+    if p["topn"] is not None and len(found) > p["topn"]:
+        brightest = np.sort(np.argsort(found[:, mass_col], kind="stable")[-p["topn"]:])
+        found = found[brightest]
+    n = ndim + 1
+    if not characterize:
+        return np.ascontiguousarray(found[:, :n]), None
+    n_ep = len(columns) - (n + n_size + 3)
+    out = np.empty((len(found), len(columns)))
+    out[:, :n] = found[:, :n]  # positions, mass
+    out[:, n:n + n_size] = found[:, n + 1:n + 1 + n_size]  # size(s)
+    out[:, n + n_size] = found[:, n + 1 + n_size]  # ecc
+    out[:, n + n_size + 1] = found[:, signal_col]  # signal
+    out[:, n + n_size + 2] = found[:, n]  # raw_mass
+    black_level, noise = background_noise_nd(scaled, raw, radius)
+    ep = static_error_nd(found[:, n], black_level, noise, radius, noise_size)
+    out[:, len(columns) - n_ep:] = ep.reshape(len(found), n_ep)
+    return out, None
+
+
+def _table(values, columns, frames=None):
     """A feature DataFrame from a (n, n_columns) float64 array (plus int64 ``frame``)."""
-    data = {c: values[:, i] for i, c in enumerate(feature_columns(characterize))}
+    data = {c: values[:, i] for i, c in enumerate(columns)}
     if frames is not None:
         data["frame"] = frames
     return pd.DataFrame(data, copy=False)
+
+
+def no_feature_message(frames, *, where="", n_frames=None):
+    """The warning text for frames that gave no features, gathered into one summary.
+
+    Parameters
+    ----------
+    frames : dict of int to str
+        Frame number → why it gave none (a key of :data:`NO_FEATURE_MESSAGES`).
+    where : str
+        What located them, e.g. ``"locate_stack"`` or ``"daskloc.batch"``.
+    n_frames : int, optional
+        Frames located in all (adds "of N").
+
+    Returns
+    -------
+    str
+        E.g. ``"daskloc.batch: 3 of 100 frames gave no features (frames 4, 9, 17):
+        Image contains no local maxima. (2); No maxima survived mass- and size-based
+        filtering. (1)"``; the first 20 frame numbers are listed.
+
+    Examples
+    --------
+    >>> no_feature_message({3: "black", 5: "black"}, where="locate_stack", n_frames=6)
+    'locate_stack: 2 of 6 frames gave no features (frames 3, 5): Image is completely black. (2)'
+    """
+    prefix = f"{where}: " if where else ""
+    numbers = sorted(frames)
+    listed = ", ".join(str(f) for f in numbers[:20]) + (", ..." if len(numbers) > 20 else "")
+    counts = {}
+    for f in numbers:
+        counts[frames[f]] = counts.get(frames[f], 0) + 1
+    why = "; ".join(f"{NO_FEATURE_MESSAGES.get(r, r)} ({c})" for r, c in counts.items())
+    of = f" of {n_frames}" if n_frames is not None else ""
+    noun = "frame" if len(numbers) == 1 and n_frames is None else "frames"
+    return (f"{prefix}{len(numbers)}{of} {noun} gave no features "
+            f"(frame{'s' * (len(numbers) != 1)} {listed}): {why}")
 
 
 def locate_frame(image, diameter, *, minmass=None, maxsize=None, separation=None,
@@ -292,11 +452,14 @@ def locate_frame(image, diameter, *, minmass=None, maxsize=None, separation=None
         max_iterations=max_iterations, characterize=characterize, **unknown,
     )
     check_engine(engine)
-    values, n_bad = _locate_filled(_check_frame(image), p)
+    image = _check_frame(image)
+    values, n_bad, reason = _locate_filled(image, p)
     if n_bad:
         warnings.warn(nonfinite_message(n_bad, 1, where="locate_frame"), UserWarning,
                       stacklevel=2)
-    return _table(values, p["characterize"])
+    if reason is not None:
+        warnings.warn(NO_FEATURE_MESSAGES[reason], UserWarning, stacklevel=2)
+    return _table(values, job_columns(p, image.ndim))
 
 
 def locate_stack(frames, diameter, *, frame_numbers=None, **params):
@@ -341,10 +504,14 @@ def locate_stack(frames, diameter, *, frame_numbers=None, **params):
     pixel gives no rows. :func:`locate_stack_counted` returns the counts instead of
     warning.
     """
-    features, n_pixels, n_frames = locate_stack_counted(
+    features, n_pixels, n_frames, empty = locate_stack_counted(
         frames, diameter, frame_numbers=frame_numbers, **params)
     if n_pixels:
         warnings.warn(nonfinite_message(n_pixels, n_frames, where="locate_stack"),
+                      UserWarning, stacklevel=2)
+    if empty:
+        warnings.warn(no_feature_message(empty, where="locate_stack",
+                                         n_frames=len(np.asarray(frames))),
                       UserWarning, stacklevel=2)
     return features
 
@@ -378,9 +545,10 @@ def locate_stack_counted(frames, diameter, *, frame_numbers=None, **params):
     params, _ = split_options(params)
     p = normalize_params(diameter, **params)
     frames = np.asarray(frames)
-    if frames.ndim != 3:
+    if frames.ndim not in (3, 4):
         raise ValueError(
-            f"locate_stack takes frames of shape (n_frames, y, x); got shape {frames.shape}"
+            "locate_stack takes frames of shape (n_frames, y, x) or stacks of shape "
+            f"(n_frames, z, y, x); got shape {frames.shape}"
         )
     if frame_numbers is None:
         frame_numbers = np.arange(len(frames), dtype=np.int64)
@@ -389,13 +557,15 @@ def locate_stack_counted(frames, diameter, *, frame_numbers=None, **params):
         raise ValueError(
             f"frame_numbers has {frame_numbers.size} entries for {len(frames)} frames"
         )
-    parts, bad = [], []
-    for image in frames:
-        values, n = _locate_filled(_check_frame(image), p)
+    columns = job_columns(p, frames.ndim - 1)
+    parts, bad, empty = [], [], {}
+    for number, image in zip(frame_numbers, frames):
+        values, n, reason = _locate_filled(_check_frame(image), p)
         parts.append(values)
         bad.append(n)
+        if reason is not None:
+            empty[int(number)] = reason
     counts = [len(part) for part in parts]
-    ncols = len(feature_columns(p["characterize"]))
-    values = np.concatenate(parts) if parts else np.empty((0, ncols))
-    features = _table(values, p["characterize"], np.repeat(frame_numbers, counts))
-    return features, int(sum(bad)), int(np.count_nonzero(bad))
+    values = np.concatenate(parts) if parts else np.empty((0, len(columns)))
+    features = _table(values, columns, np.repeat(frame_numbers, counts))
+    return features, int(sum(bad)), int(np.count_nonzero(bad)), empty

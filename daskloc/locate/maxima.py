@@ -279,10 +279,11 @@ def close_to_drop(positions, separation, mass):
 
     Parameters
     ----------
-    positions : numpy.ndarray, float64, shape (n, 2)
-        Refined ``(y, x)`` positions, pixels.
-    separation : float
-        Minimum allowed distance, pixels.
+    positions : numpy.ndarray, float64, shape (n, ndim)
+        Refined positions, pixels, slowest axis first (``(y, x)`` or ``(z, y, x)``).
+    separation : float or sequence of float
+        Minimum allowed distance, pixels; per axis, two features are too close when
+        their offsets divided by the per-axis separations are closer than 1.
     mass : numpy.ndarray, float64, shape (n,)
         Brightness deciding which of a close pair survives.
 
@@ -291,14 +292,21 @@ def close_to_drop(positions, separation, mass):
     numpy.ndarray, intp
         Sorted unique indices to drop. For each pair closer than ``separation`` (to
         within a relative 1e-7) the dimmer feature is dropped; for equal masses, the one
-        with the smaller ``y + x`` (the earlier one when those are equal too). Pairs are
-        judged independently, as trackpy does, so a chain of three close features may
-        lose two.
+        with the smaller sum of scaled coordinates (the earlier one when those are equal
+        too). Pairs are judged independently, as trackpy does, so a chain of three close
+        features may lose two. Nothing is dropped when a separation is 0.
     """
-    if len(positions) < 2 or separation <= 0:
+    separation = np.broadcast_to(np.asarray(separation, dtype=np.float64),
+                                 (positions.shape[1],))
+    if len(positions) < 2 or np.any(separation <= 0):
         return np.empty(0, dtype=np.intp)
     scaled = np.ascontiguousarray(positions / separation)
-    pairs = _close_pairs(scaled, (1 - 1e-7) ** 2)
+    if scaled.shape[1] == 2:
+        pairs = _close_pairs(scaled, (1 - 1e-7) ** 2)
+    else:
+        from scipy.spatial import cKDTree
+
+        pairs = cKDTree(scaled).query_pairs(1 - 1e-7, output_type="ndarray")
     if len(pairs) == 0:
         return np.empty(0, dtype=np.intp)
     i, j = pairs[:, 0], pairs[:, 1]
@@ -310,3 +318,159 @@ def close_to_drop(positions, separation, mass):
         sj = scaled[j[tie]].sum(axis=1)
         drop[tie] = np.where(si > sj, j[tie], i[tie])
     return np.unique(drop)
+
+
+#: trackpy's words for frames where no peak is found, by reason (kept verbatim, so
+#: code filtering trackpy's warnings filters daskloc's).
+NO_PEAK_MESSAGES = {
+    "black": "Image is completely black.",
+    "no_maxima": "Image contains no local maxima.",
+    "margins": "All local maxima were in the margins.",
+}
+
+
+@functools.lru_cache(maxsize=32)
+def _box_offsets(lo, hi, scale):
+    """Offsets ``(dz, dy, dx)`` of a box ``-lo .. hi`` per axis, nearest first (distance
+    in units of ``scale`` per axis; ties in raster order)."""
+    grids = np.meshgrid(*[np.arange(-a, b + 1) for a, b in zip(lo, hi)], indexing="ij")
+    d = np.stack([g.ravel() for g in grids], axis=1)
+    order = np.argsort(np.sum((d / np.asarray(scale, dtype=np.float64)) ** 2, axis=1),
+                       kind="stable")
+    out = np.ascontiguousarray(d[order], dtype=np.intp)
+    out.setflags(write=False)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _maxima_3d(image, offsets, lo, hi, threshold, edge):
+    # A voxel is a peak when it is brighter than threshold and no voxel of its box is
+    # brighter (voxels outside the image count as zero, scipy's mode="constant"). The
+    # box is searched outward from the centre, so a voxel on a slope is rejected after a
+    # few comparisons; inside the image the box is addressed by flat offsets.
+    nz, ny, nx = image.shape
+    flat = image.ravel()
+    n_off = offsets.shape[0]
+    flat_off = np.empty(n_off, dtype=np.intp)
+    for i in range(n_off):
+        flat_off[i] = (offsets[i, 0] * ny + offsets[i, 1]) * nx + offsets[i, 2]
+    count = 0
+    out = np.empty((64, 3), dtype=np.intp)
+    for z in range(edge[0], nz - edge[0]):
+        z_inside = z - lo[0] >= 0 and z + hi[0] < nz
+        for y in range(edge[1], ny - edge[1]):
+            row_inside = z_inside and y - lo[1] >= 0 and y + hi[1] < ny
+            base = (z * ny + y) * nx
+            for x in range(edge[2], nx - edge[2]):
+                v = flat[base + x]
+                if not v > threshold:
+                    continue
+                peak = True
+                if row_inside and x - lo[2] >= 0 and x + hi[2] < nx:
+                    centre = base + x
+                    for i in range(n_off):
+                        if flat[centre + flat_off[i]] > v:
+                            peak = False
+                            break
+                else:
+                    if v < 0:
+                        continue  # the zeros outside the image are brighter
+                    for i in range(n_off):
+                        zz = z + offsets[i, 0]
+                        yy = y + offsets[i, 1]
+                        xx = x + offsets[i, 2]
+                        if (0 <= zz < nz and 0 <= yy < ny and 0 <= xx < nx
+                                and image[zz, yy, xx] > v):
+                            peak = False
+                            break
+                if peak:
+                    if count == out.shape[0]:
+                        bigger = np.empty((2 * count, 3), dtype=np.intp)
+                        bigger[:count] = out
+                        out = bigger
+                    out[count, 0] = z
+                    out[count, 1] = y
+                    out[count, 2] = x
+                    count += 1
+    return out[:count]
+
+
+def local_maxima_nd(image, separation, percentile, margin):
+    """Integer positions of local maxima in a 2-D or 3-D image, per-axis sizes.
+
+    Parameters
+    ----------
+    image : numpy.ndarray, integer dtype, shape (y, x) or (z, y, x)
+        Scaled band-passed image.
+    separation : tuple of float
+        Minimum separation per axis, pixels; the box searched around each pixel is
+        the largest box inside the ellipsoid of these diameters (side
+        ``int(2 * separation_i / sqrt(ndim))`` along axis ``i``).
+    percentile : float
+        Peaks must be brighter than this percentile of the non-zero pixels.
+    margin : tuple of int
+        Peaks closer than this to a face (pixels, per axis) are dropped.
+
+    Returns
+    -------
+    peaks : numpy.ndarray, intp, shape (n, ndim)
+        Pixel positions in raster order.
+    reason : str or None
+        Why there are none: a key of :data:`NO_PEAK_MESSAGES`; None when there are.
+
+    Notes
+    -----
+    trackpy's definition: the pixels equal to the grey dilation of the image by that
+    box (``scipy.ndimage.grey_dilation``, zeros outside; the box spans
+    ``i - (side - 1) // 2 .. i + side // 2``, also for even sides) and brighter than
+    the threshold. Here a box search from the centre outwards finds the same pixels
+    without making the dilated image.
+    """
+    ndim = image.ndim
+    threshold = percentile_threshold(image, percentile)
+    if np.isnan(threshold):
+        return np.empty((0, ndim), dtype=np.intp), "black"
+    size = [max(int(2 * s / np.sqrt(ndim)), 1) for s in separation]
+    volume = np.ascontiguousarray(image if ndim == 3 else image[None])
+    size = [1] * (3 - ndim) + size
+    lo = tuple((v - 1) // 2 for v in size)
+    hi = tuple(v // 2 for v in size)
+    scale = tuple(max(v, 1) for v in size)
+    offsets = _box_offsets(lo, hi, scale)
+
+    def search(edge):
+        found = _maxima_3d(volume, offsets, np.array(lo, dtype=np.intp),
+                           np.array(hi, dtype=np.intp), float(threshold),
+                           np.array(edge, dtype=np.intp))
+        return found[:, 3 - ndim:]
+
+    edge = [0] * (3 - ndim) + [max(int(np.ceil(m)), 0) for m in margin]
+    peaks = search(edge)
+    if len(peaks):
+        return peaks, None
+    return peaks, "margins" if len(search([0, 0, 0])) else "no_maxima"
+
+
+def peakless_reason(image, percentile, separation):
+    """Why :func:`local_maxima` found no peak in a 2-D frame: a :data:`NO_PEAK_MESSAGES` key.
+
+    Parameters
+    ----------
+    image : numpy.ndarray, integer dtype, shape (y, x)
+        Scaled band-passed frame.
+    percentile, separation : float
+        As given to :func:`local_maxima`.
+
+    Returns
+    -------
+    str
+        ``"black"``, ``"no_maxima"`` or ``"margins"`` (maxima exist, all near an edge).
+    """
+    threshold = percentile_threshold(image, percentile)
+    if np.isnan(threshold):
+        return "black"
+    side = max(int(2 * separation / np.sqrt(2)), 1)
+    lo, hi = (side - 1) // 2, side // 2
+    anywhere = _maxima(np.ascontiguousarray(image), _window_offsets(lo, hi), lo, hi,
+                       float(threshold), 0, False, image.dtype.type(0))
+    return "margins" if len(anywhere) else "no_maxima"

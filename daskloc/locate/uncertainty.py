@@ -134,3 +134,135 @@ def static_error(raw_mass, black_level, noise, radius, noise_size):
         ep = noise / mass * noise_size * moment
     ep[~(mass > 0)] = np.nan
     return ep
+
+
+@numba.njit(cache=True, nogil=True)
+def _background_stats_nd(bp, raw, row_dz, row_dy, row_hw, pad, counts):
+    # bp, raw: (z, y, x) (a 2-D frame is one plane). A voxel is background when no
+    # non-zero voxel of bp lies in the mask around it: for every mask row (dz, dy) of
+    # half-width hw, row (z + dz, y + dy) has no non-zero voxel within hw of x. Prefix
+    # counts per row make each test two loads; rows run whole so the tests vectorise.
+    nz, ny, nx = bp.shape
+    for z in range(nz):
+        for y in range(ny):
+            for k in range(pad):
+                counts[z, y, k] = 0
+            c = 0
+            for x in range(nx):
+                counts[z, y, pad + x] = c
+                c += bp[z, y, x] != 0
+            for k in range(pad + nx, nx + 2 * pad + 1):
+                counts[z, y, k] = c
+    fg = np.empty(nx, dtype=np.uint8)
+    count = 0
+    total = 0.0
+    total2 = 0.0
+    shift = float(raw[0, 0, 0])  # shifted sums keep the variance accurate for floats
+    for z in range(nz):
+        for y in range(ny):
+            fg[:] = 0
+            for r in range(row_dz.shape[0]):
+                zz = z + row_dz[r]
+                yy = y + row_dy[r]
+                if 0 <= zz < nz and 0 <= yy < ny:
+                    hw = row_hw[r]
+                    upper = counts[zz, yy, pad + hw + 1 : pad + hw + 1 + nx]
+                    lower = counts[zz, yy, pad - hw : pad - hw + nx]
+                    for x in range(nx):
+                        fg[x] |= np.uint8(upper[x] > lower[x])
+            for x in range(nx):
+                if fg[x] == 0:
+                    v = float(raw[z, y, x]) - shift
+                    count += 1
+                    total += v
+                    total2 += v * v
+    if count == 0:
+        return 0, np.nan, np.nan
+    mean = total / count
+    if count == 1:
+        return 1, mean + shift, np.nan
+    var = max(total2 / count - mean * mean, 0.0)
+    return count, mean + shift, np.sqrt(var)
+
+
+def background_noise_nd(bandpassed, raw, radius):
+    """:func:`background_noise` for 3-D images and per-axis radii.
+
+    Parameters
+    ----------
+    bandpassed : numpy.ndarray, shape (y, x) or (z, y, x)
+        The (scaled) band-passed image; its non-zero pixels mark signal.
+    raw : numpy.ndarray, same shape
+        The raw (inverted if needed) image, in its own intensity units.
+    radius : tuple of int
+        Mask radius per axis, pixels: background lies outside the elliptical mask of
+        every signal pixel (trackpy: the complement of the binary dilation of the
+        signal by that mask).
+
+    Returns
+    -------
+    black_level, noise : float
+        Mean and (population) standard deviation of ``raw`` over the background;
+        NaN when there is no background (noise is also NaN with a single pixel).
+    """
+    from daskloc.locate.refine import ellipsoid_mask
+
+    radius = tuple(int(r) for r in radius)
+    offsets = ellipsoid_mask(radius)[0] - np.asarray(radius)
+    if len(radius) == 2:
+        offsets = np.column_stack([np.zeros(len(offsets), dtype=np.int64), offsets])
+        bandpassed, raw = bandpassed[None], raw[None]
+    rows = {}
+    for dz, dy, dx in offsets:
+        rows[(dz, dy)] = max(rows.get((dz, dy), 0), abs(int(dx)))
+    keys = sorted(rows)
+    row_dz = np.array([k[0] for k in keys], dtype=np.int64)
+    row_dy = np.array([k[1] for k in keys], dtype=np.int64)
+    row_hw = np.array([rows[k] for k in keys], dtype=np.int64)
+    pad = radius[-1] + 1
+    nz, ny, nx = bandpassed.shape
+    dtype = np.uint16 if nx + 2 * pad + 1 < 65535 else np.int64
+    counts = np.empty((nz, ny, nx + 2 * pad + 1), dtype=dtype)
+    _, mean, std = _background_stats_nd(np.ascontiguousarray(bandpassed),
+                                        np.ascontiguousarray(raw), row_dz, row_dy, row_hw,
+                                        pad, counts)
+    return mean, std
+
+
+def static_error_nd(raw_mass, black_level, noise, radius, noise_size):
+    """Static error of each feature's position, per axis or one value (trackpy's ``ep``).
+
+    Parameters
+    ----------
+    raw_mass : numpy.ndarray, float64, shape (n,)
+        Raw brightness summed over each feature's mask.
+    black_level, noise : float
+        From :func:`background_noise_nd`.
+    radius : tuple of int
+        Mask radius per axis, pixels.
+    noise_size : tuple of float
+        Noise correlation length (the low-pass sigma) per axis, pixels.
+
+    Returns
+    -------
+    numpy.ndarray, float64, shape (n,) or (n, ndim)
+        ``ep`` in pixels: one value per feature when both ``radius`` and
+        ``noise_size`` are the same on every axis, else one per axis
+        (``noise / mass * noise_size_i * sqrt(sum_mask d_i ** 2)``). NaN where the
+        background-corrected mass is not positive.
+    """
+    from daskloc.locate.refine import ellipsoid_mask
+
+    radius = tuple(int(r) for r in radius)
+    offsets = ellipsoid_mask(radius)[0] - np.asarray(radius)
+    moments = np.sqrt(np.sum(offsets.astype(np.float64) ** 2, axis=0))
+    mass = np.asarray(raw_mass, dtype=np.float64) - len(offsets) * black_level
+    noise_size = tuple(noise_size)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        n_s = noise / mass
+        if len(set(radius)) == 1 and len(set(noise_size)) == 1:
+            ep = n_s * noise_size[0] * moments[0]
+        else:
+            ep = n_s[:, None] * (np.asarray(noise_size, dtype=np.float64) * moments)[None, :]
+    ep[~(mass > 0)] = np.nan
+    return ep
