@@ -18,6 +18,7 @@ _NAMES = {
     "locate_stack": "daskloc.locate._locate",
     "locate_stack_counted": "daskloc.locate._locate",
     "nonfinite_message": "daskloc.locate._locate",
+    "no_feature_message": "daskloc.locate._locate",
     "ENGINES": "daskloc.locate._params",
     "PARAM_NAMES": "daskloc.locate._params",
     "PARAMETERS": "daskloc.locate._params",

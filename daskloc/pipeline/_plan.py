@@ -79,13 +79,9 @@ class _Plan:
         try:
             return job_columns(params, self.ndim)
         except ValueError as exc:
-            axes = ", ".join(self.dims[1:])
-            raise ValueError(
-                f"{exc}; the video has dims {self.dims}: its images are {self.ndim}-D "
-                f"({axes}). Give the per-axis parameters {self.ndim} values, one number "
-                "for every axis, or open the video with the dims it has (open_video's "
-                "dims=)"
-            ) from None
+            hint = ("; if it holds z-stacks, open it with its z axis (open_video's "
+                    "dims=('frame', 'z', 'y', 'x'))" if self.ndim == 2 else "")
+            raise ValueError(f"{exc} (the video has dims {self.dims}{hint})") from None
 
     @property
     def divisions(self):
