@@ -310,8 +310,9 @@ def store_info(store, *, video=None, table=None, storage_options=None):
 
         A many-video store read without ``video=``: the same keys summed over the
         videos (``complete`` when all are; ``first_frame``/``last_frame`` None;
-        ``params``, ``dims`` and ``columns`` when all videos share them, else None; ``source`` a description;
-        ``created`` the earliest, ``updated`` the latest), plus ``videos``:
+        ``params``, ``dims`` and ``columns`` when all videos share them, else None;
+        ``source`` a description; ``created`` the earliest, ``updated`` the latest),
+        plus ``videos``:
         ``{name: the summary of that video}`` in natural order of names.
 
     Raises
