@@ -122,10 +122,10 @@ def locate(video, diameter, *, mask=None, background=None, **params):
     # streaming, which needs none (the CLI's jobs start without it).
     import dask.dataframe as dd
 
-    params, _ = split_options(params)
-    params = normalize_params(diameter, **params)
+    asked, _ = split_options(params)
+    params = normalize_params(diameter, **asked)
     plan = _Plan(video)
-    columns = plan.columns(params)  # also: per-axis parameters fit the video's dims
+    columns = plan.fit(diameter, asked)  # per-axis parameters fit the video's dims
     meta = _meta(columns)
     if not plan.chunks:
         return dd.from_pandas(meta, npartitions=1)
@@ -340,13 +340,14 @@ def batch(
     >>> daskloc.read_features("f.parquet", video="a", frames=slice(0, 100))  # doctest: +SKIP
     """
     store = _store_argument(store, output)
-    params, options = split_options(params)
-    params = normalize_params(diameter, **params)
+    asked, options = split_options(params)
+    params = normalize_params(diameter, **asked)
 
     check_background_name(background)  # the same mistake for every video: fail first
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
-    correct = {"mask": mask, "background": background, "on_error": on_error, **options}
+    correct = {"mask": mask, "background": background, "on_error": on_error,
+               "asked": (diameter, asked), **options}
     if progress is True:
 
         progress = ProgressBar()
@@ -370,10 +371,10 @@ def batch(
 
 
 def _batch_one(video, params, *, store, overwrite, do_not_return, client, progress, table,
-               storage_options, open_options, mask=None, background=None, on_error="raise",
-               engine="numba"):
+               storage_options, open_options, asked, mask=None, background=None,
+               on_error="raise", engine="numba"):
     plan = _Plan(video, open_options)
-    plan.columns(params)  # per-axis parameters for another number of axes: fail first
+    plan.fit(*asked)  # per-axis parameters for another number of axes: fail first
     correction = _correction(plan, mask, background)
     st = open_store(store, "a", table=table, storage_options=storage_options)
     job = _Job(plan, st, params, correction=correction, on_error=on_error, engine=engine)
@@ -389,7 +390,7 @@ def _batch_one(video, params, *, store, overwrite, do_not_return, client, progre
 
 
 def _batch_many(many, params, *, store, overwrite, do_not_return, client, progress, table,
-                storage_options, open_options, mask=None, background=None,
+                storage_options, open_options, asked, mask=None, background=None,
                 on_error="raise", engine="numba"):
 
     if isinstance(store, FeatureStore):
@@ -403,7 +404,7 @@ def _batch_many(many, params, *, store, overwrite, do_not_return, client, progre
     for name, item in many:
         try:
             plan = _Plan(item, open_options)
-            plan.columns(params)  # per-axis parameters for another number of axes
+            plan.fit(*asked)  # per-axis parameters for another number of axes
             correction = _correction(plan, mask, background)  # e.g. a mask of another shape
         except Exception as exc:  # noqa: BLE001 - this video cannot be read: it fails alone
             failed[name] = exc
@@ -486,13 +487,13 @@ background, on_error, **params
         The store's metadata is damaged and ``overwrite`` is False.
     """
     store = _store_argument(store, output)
-    params, options = split_options(params)
-    params = normalize_params(diameter, **params)
+    asked, options = split_options(params)
+    params = normalize_params(diameter, **asked)
     check_background_name(background)
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
     plan = _Plan(video, open_options)
-    plan.columns(params)
+    plan.fit(diameter, asked)
     correction = _correction(plan, mask, background)
     st = open_store(store, "a", table=table,
                     storage_options=storage_options)

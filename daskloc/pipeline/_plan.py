@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 
-from daskloc.locate import job_columns
+from daskloc.locate import job_columns, normalize_params
 from daskloc.pipeline._graph import _BlockGraph
 from daskloc.stores import encode_frames
 from daskloc.video import frame_chunked, grey_video
@@ -79,9 +79,41 @@ class _Plan:
         try:
             return job_columns(params, self.ndim)
         except ValueError as exc:
-            hint = ("; if it holds z-stacks, open it with its z axis (open_video's "
-                    "dims=('frame', 'z', 'y', 'x'))" if self.ndim == 2 else "")
-            raise ValueError(f"{exc} (the video has dims {self.dims}{hint})") from None
+            raise self._misfit(exc) from None
+
+    def fit(self, diameter, params):
+        """Check the parameters as asked (before normalising) against the video's dims.
+
+        A per-axis value of equal entries normalises to one number (``(7, 7)`` is
+        ``7``), so only the values as given tell that ``(7, 7)`` was meant for 2-D
+        frames: trackpy refuses it for 3-D images, and so does this.
+
+        Parameters
+        ----------
+        diameter, params
+            As given to :func:`daskloc.batch` (``params`` without execution options).
+
+        Returns
+        -------
+        tuple of str
+            :meth:`columns` of the normalised parameters.
+
+        Raises
+        ------
+        ValueError
+            A per-axis parameter with another number of values than the images have
+            axes (the message names the video's dims and the fix).
+        """
+        try:
+            normalized = normalize_params(diameter, ndim=self.ndim, **params)
+        except ValueError as exc:
+            raise self._misfit(exc) from None
+        return self.columns(normalized)
+
+    def _misfit(self, exc):
+        hint = ("; if it holds z-stacks, open it with its z axis (open_video's "
+                "dims=('frame', 'z', 'y', 'x'))" if self.ndim == 2 else "")
+        return ValueError(f"{exc} (the video has dims {self.dims}{hint})")
 
     @property
     def divisions(self):
