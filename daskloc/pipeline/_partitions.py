@@ -7,7 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from daskloc.locate import feature_columns, locate_stack_counted, nonfinite_message
+from daskloc.locate import (
+    feature_columns,
+    locate_stack_counted,
+    no_feature_message,
+    nonfinite_message,
+)
 
 
 def _meta(characterize):
@@ -26,11 +31,18 @@ def _to_partition(df, characterize):
 
 
 def _locate_block(block, frame_numbers, params):
-    df, n_bad, n_bad_frames = locate_stack_counted(block, frame_numbers=frame_numbers, **params)
-    if n_bad:  # NaN pixels: one warning per partition, where it is computed (locate's Notes)
+    df, n_bad, n_bad_frames, empty = locate_stack_counted(block, frame_numbers=frame_numbers,
+                                                          **params)
+    # NaN pixels, frames without features: one warning each per partition, where it is
+    # computed (locate's Notes)
+    if n_bad or empty:
         import warnings
 
         where = f"daskloc.locate, frames {frame_numbers[0]}..{frame_numbers[-1]}"
-        warnings.warn(nonfinite_message(n_bad, n_bad_frames, where=where), UserWarning,
-                      stacklevel=2)
+        if n_bad:
+            warnings.warn(nonfinite_message(n_bad, n_bad_frames, where=where), UserWarning,
+                          stacklevel=2)
+        if empty:
+            warnings.warn(no_feature_message(empty, where=where, n_frames=len(frame_numbers)),
+                          UserWarning, stacklevel=2)
     return _to_partition(df, params["characterize"])

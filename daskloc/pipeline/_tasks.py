@@ -39,12 +39,14 @@ def _chunk_task(block, frame_numbers, store, start, stop, params, chunk_id, skip
     allows one writer only is not written here: the features go back to the client
     (in the summary's ``"features"``), which appends them."""
     # NaN pixels: counted here, warned about once per job by the client (_execute)
-    df, n_bad, n_bad_frames = locate_stack_counted(block, frame_numbers=frame_numbers, **params)
+    df, n_bad, n_bad_frames, empty = locate_stack_counted(block, frame_numbers=frame_numbers,
+                                                          **params)
     cols = list(feature_columns(params["characterize"]))
     df = df[cols + ["frame"]].astype({c: np.float64 for c in cols} | {"frame": np.int64})
     summary = {"start": start, "stop": stop, "n_rows": int(len(df)),
                "n_frames": len(frame_numbers), "chunk_id": chunk_id,
                "n_nonfinite": n_bad, "n_nonfinite_frames": n_bad_frames,
+               "no_features": empty,
                "skipped": list(skipped)}
     if store.concurrent_writers:
         _append_chunk(store, start, stop, df, chunk_id, skipped)
