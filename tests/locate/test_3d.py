@@ -48,6 +48,8 @@ CASES = {
     "3-D no characterisation": ((24, 96, 96), 60, (1.2, 2.2, 2.2), (5, 11, 11),
                                 {"characterize": False}),
     "3-D minmass, topn": ((24, 96, 96), 80, 2.0, 9, {"minmass": 800, "topn": 20}),
+    "3-D anisotropic, minmass": ((24, 96, 96), 80, (1.2, 2.2, 2.2), (5, 11, 11),
+                                 {"minmass": 900}),
     "3-D percentile, threshold, max_iterations": ((24, 96, 96), 60, 2.0, 9,
                                                   {"percentile": 40, "threshold": 3,
                                                    "max_iterations": 3}),
@@ -62,14 +64,21 @@ def test_dense_noisy_fields_match_trackpy(name):
     image = _noisy_field(shape, n, sigma, seed=len(name))
     theirs = trackpy_locate(image, diameter, **params)
     ours = locate_frame(image, diameter, **params)
+    pos = list(ours.columns[:image.ndim])
+    # trackpy 0.7 appends an all-NaN row and shifts ep_z.. ep_x by one row when minmass
+    # drops features of an anisotropic image (its per-axis ep frame is concatenated on a
+    # fresh index): that row is no feature, and those ep are not comparable.
+    shifted = theirs[pos].isna().any(axis=1).any()
+    theirs = theirs.dropna(subset=pos)
     assert len(theirs) >= (20 if "topn" in params else 25)
     assert _columns(ours) == _columns(theirs)
     assert (ours.dtypes == np.float64).all()
     assert_same_features(ours, theirs)
+    assert not ours.isna()[pos + ["mass"]].any().any()
     # ep: trackpy's own values where they are meaningful (positive)
-    for col in [c for c in theirs.columns if c.startswith("ep")]:
-        t = theirs.sort_values(list(ours.columns[:image.ndim]))[col].to_numpy()
-        o = ours.sort_values(list(ours.columns[:image.ndim]))[col].to_numpy()
+    for col in [c for c in theirs.columns if c.startswith("ep") and not shifted]:
+        t = theirs.sort_values(pos)[col].to_numpy()
+        o = ours.sort_values(pos)[col].to_numpy()
         good = t > 0
         np.testing.assert_allclose(o[good], t[good], rtol=1e-6)
 
