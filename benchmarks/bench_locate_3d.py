@@ -67,7 +67,7 @@ def main(argv=None):
             t_ours.append(t1 - t0)
             t_theirs.append(t2 - t1)
         pos = ["z", "y", "x"]
-        # trackpy 0.7 appends one all-NaN row (and shifts ep_z, ep_y, ep_x by a row)
+        # trackpy 0.7 appends all-NaN rows (and gives ep_z, ep_y, ep_x to the wrong rows)
         # when minmass drops features of an anisotropic image: its per-axis ep frame is
         # concatenated on a fresh index. That row is not a feature.
         want = want.dropna(subset=pos)

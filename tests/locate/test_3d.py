@@ -65,7 +65,7 @@ def test_dense_noisy_fields_match_trackpy(name):
     theirs = trackpy_locate(image, diameter, **params)
     ours = locate_frame(image, diameter, **params)
     pos = list(ours.columns[:image.ndim])
-    # trackpy 0.7 appends an all-NaN row and shifts ep_z.. ep_x by one row when minmass
+    # trackpy 0.7 appends all-NaN rows and gives ep_z.. ep_x to the wrong rows when minmass
     # drops features of an anisotropic image (its per-axis ep frame is concatenated on a
     # fresh index): that row is no feature, and those ep are not comparable.
     shifted = theirs[pos].isna().any(axis=1).any()
