@@ -8,6 +8,8 @@ figure                 benchmark                      bar (issue 5)
 =====================  =============================  =================================
 kernel time            bench_locate.py                <= 0.2x trackpy.locate(numba)
 kernel accuracy        bench_locate.py                >= 99.9 % within 0.01 px
+3-D kernel time        bench_locate_3d.py             <= 0.3x trackpy.locate(numba) (issue 13)
+3-D kernel accuracy    bench_locate_3d.py             >= 99.9 % within 0.01 px, <= 0.1 % extra
 end to end, wall       bench_end_to_end.py            <= 0.3x trackpy.batch(processes=2)
 in-job vs decode-only  bench_end_to_end.py            >= 0.7
 memory, 20k vs 5k      bench_memory.py                peak within 10 %
@@ -35,6 +37,7 @@ HERE = Path(__file__).resolve().parent
 
 FULL = {
     "locate": ["--frames", "60", "--repeat", "3"],
+    "locate_3d": ["--stacks", "5", "--repeat", "3"],
     "end_to_end": ["--copies", "5"],
     "memory": ["--frames-long", "20000", "--frames-short", "5000"],
     "partial": ["--features", "10000000"],
@@ -43,6 +46,7 @@ FULL = {
 }
 QUICK = {
     "locate": ["--frames", "10", "--repeat", "1"],
+    "locate_3d": ["--stacks", "1", "--repeat", "1"],
     "end_to_end": ["--copies", "1"],
     "memory": ["--frames-long", "800", "--frames-short", "200"],
     "partial": ["--features", "200000", "--frames", "1000"],
@@ -114,6 +118,15 @@ def rows_from(results):
                      "<= 0.2", k["ratio"] <= 0.2))
         rows.append(("kernel: trackpy features within 0.01 px",
                      f"{100 * k['matched']:.3f} %", ">= 99.9 %", k["matched"] >= 0.999))
+    k3 = results.get("locate_3d")
+    if k3:
+        shape = " x ".join(str(n) for n in k3["shape"])
+        rows.append((f"3-D kernel: daskloc/trackpy time per {shape} stack",
+                     f"{k3['ratio']:.3f} ({k3['daskloc_ms']:.1f} vs {k3['trackpy_ms']:.1f} ms, "
+                     f"{k3['features_per_stack']:.0f} features)", "<= 0.3", k3["ratio"] <= 0.3))
+        rows.append(("3-D kernel: trackpy features within 0.01 px, extra",
+                     f"{100 * k3['matched']:.3f} %, {100 * k3['extra']:.3f} %",
+                     ">= 99.9 %, <= 0.1 %", k3["matched"] >= 0.999 and k3["extra"] <= 0.001))
     e = results.get("end_to_end")
     if e:
         rows.append((f"end to end, {e['frames']} frames: daskloc/trackpy wall",

@@ -81,8 +81,27 @@ def _frame_of(features):
     return None
 
 
-def _image_and_features(image, features):
-    """Pick the frame to show and its features; a 2-D (or RGB) numpy image."""
+def _plane(image, z):
+    """The z plane of a 3-D frame (``(z, y, x)`` array or DataArray with a ``z`` dim)."""
+    dims = getattr(image, "dims", None)
+    is_stack = ("z" in dims) if dims is not None else (
+        np.ndim(image) == 3 and np.shape(image)[-1] > 4)
+    if not is_stack:
+        if z is not None:
+            raise ValueError(f"z={z!r} is for a 3-D stack (z, y, x); this image has shape "
+                             f"{np.shape(image)} and no z axis: leave z out")
+        return image, False
+    n = image.sizes["z"] if dims is not None else np.shape(image)[0]
+    if z is None:
+        raise ValueError(f"the image is a 3-D stack of {n} planes: choose the plane to draw, "
+                         "e.g. annotate(stack, features, z=10)")
+    if isinstance(z, bool) or not isinstance(z, (int, np.integer)) or not 0 <= z < n:
+        raise ValueError(f"z must be a plane number 0..{n - 1}, got {z!r}")
+    return (image.isel(z=int(z)) if dims is not None else np.asarray(image)[int(z)]), True
+
+
+def _image_and_features(image, features, z=None):
+    """Pick the frame (and z plane) to show and its features; a 2-D (or RGB) numpy image."""
     frames = _frame_of(features)
     present = np.unique(frames) if frames is not None else np.array([], np.int64)
     image_frame = None
@@ -106,9 +125,12 @@ def _image_and_features(image, features):
                 )
         if "frame" in image.coords and image["frame"].ndim == 0:
             image_frame = int(image["frame"].values)
+        image, _ = _plane(image, z)
         if "channel" in image.dims:
             image = image.transpose("y", "x", "channel")
         image = image.values
+    else:
+        image, _ = _plane(image, z)
     image = np.asarray(image)
     if image.ndim != 2 and not (image.ndim == 3 and image.shape[-1] in (3, 4)):
         raise ValueError(
@@ -134,28 +156,31 @@ def _image_and_features(image, features):
 
 
 def annotate(image, features, *, ax=None, diameter=None, color="red", imshow_style=None,
-             plot_style=None):
-    """Circle the features on their frame (as :func:`trackpy.annotate`).
+             plot_style=None, z=None):
+    """Circle the features on their frame (as :func:`trackpy.annotate`), or on one z plane.
 
     Parameters
     ----------
     image : array_like or xarray.DataArray
         The frame, shape ``(y, x)`` (grey) or ``(y, x, 3|4)`` (RGB(A)), e.g.
-        ``video.sel(frame=0)`` of :func:`daskloc.open_video`. A DataArray frame with a
+        ``video.sel(frame=0)`` of :func:`daskloc.open_video`, or a 3-D stack
+        ``(z, y, x)`` with ``z=`` the plane to draw. A DataArray frame with a
         scalar ``frame`` coordinate selects that frame's rows of ``features``; a video
-        DataArray with dims ``(frame, y, x)`` is reduced to the one frame that
-        ``features`` hold.
+        DataArray with dims ``(frame, y, x)`` (or ``(frame, z, y, x)``) is reduced to
+        the one frame that ``features`` hold.
     features : pandas.DataFrame
         Columns ``y`` and ``x`` (pixels: row and column, origin at the centre of the
         top-left pixel), one row per feature, of one frame -- or of several frames when
         ``image`` tells which frame it is (see above). Other columns are ignored.
     ax : matplotlib.axes.Axes, optional
         Where to draw; default: a new figure (``matplotlib.pyplot``) sized to the image.
-    diameter : float, optional
+    diameter : float or tuple of float, optional
         Circle diameter in pixels (data units: the circles scale with zooming). Use the
-        ``diameter`` the features were located with. Default: 4 x the median ``size``
-        (radius of gyration) of the features, about the visible spot; 10 px when there
-        is no ``size`` column or no feature.
+        ``diameter`` the features were located with; a per-axis one draws ellipses of
+        its ``y`` and ``x`` sizes, and its ``z`` size sets which features a plane shows.
+        Default: 4 x the median ``size`` (radius of gyration) of the features (per axis
+        for ``size_z, size_y, size_x``), about the visible spot; 10 px when there is no
+        ``size`` column or no feature.
     color : matplotlib colour, default "red"
         Colour of the circles.
     imshow_style : dict, optional
@@ -164,6 +189,9 @@ def annotate(image, features, *, ax=None, diameter=None, color="red", imshow_sty
     plot_style : dict, optional
         Keyword arguments for the circles' :class:`~matplotlib.collections.EllipseCollection`
         (defaults: ``linewidths=1``, ``facecolors="none"``), e.g. ``{"linewidths": 2}``.
+    z : int, optional
+        The plane of a 3-D stack to draw (required for one; refused for a 2-D frame):
+        the features whose ``z`` lies within half the ``z`` diameter of it are circled.
 
     Returns
     -------
@@ -177,7 +205,8 @@ def annotate(image, features, *, ax=None, diameter=None, color="red", imshow_sty
     ------
     ValueError
         ``features`` lacks ``y`` or ``x`` (the message names them; any locate produces
-        them); ``image`` is not one 2-D or RGB(A) frame; ``features`` hold several
+        them), or ``z`` for a plane of a stack; ``image`` is not one 2-D or RGB(A) frame
+        or a 3-D stack with ``z=`` one of its planes; ``features`` hold several
         frames and ``image`` does not say which one to show, or none of the image's
         frame.
     TypeError
@@ -191,17 +220,27 @@ def annotate(image, features, *, ax=None, diameter=None, color="red", imshow_sty
     """
     from matplotlib.collections import EllipseCollection
 
-    _require(features, ["y", "x"], "annotate")
-    image, features, image_frame = _image_and_features(image, features)
+    _require(features, ["y", "x"] + (["z"] if z is not None else []), "annotate")
+    image, features, image_frame = _image_and_features(image, features, z)
     h, w = image.shape[:2]
     if ax is None:
         ax = _new_axes("annotate", figsize=(8, 8 * h / w + 0.4))
+    axes = ("z", "y", "x") if z is not None else ("y", "x")
     if diameter is None:
-        size = features["size"].to_numpy() if "size" in features.columns else np.array([])
-        size = size[np.isfinite(size)]
-        diameter = 4.0 * float(np.median(size)) if size.size else 10.0
-    if not np.isfinite(diameter) or diameter <= 0:
-        raise ValueError(f"diameter must be a positive number of pixels, got {diameter!r}")
+        sizes = []
+        for a in axes:
+            col = f"size_{a}" if f"size_{a}" in features.columns else "size"
+            size = features[col].to_numpy() if col in features.columns else np.array([])
+            size = size[np.isfinite(size)]
+            sizes.append(4.0 * float(np.median(size)) if size.size else 10.0)
+        diameter = tuple(sizes)
+    per_axis = np.broadcast_to(np.asarray(diameter, dtype=np.float64).ravel(), (len(axes),)) \
+        if np.size(diameter) in (1, len(axes)) else None
+    if per_axis is None or not np.all(np.isfinite(per_axis)) or np.any(per_axis <= 0):
+        raise ValueError(f"diameter must be a positive number of pixels (or one per axis "
+                         f"{', '.join(axes)}), got {diameter!r}")
+    if z is not None:  # the features whose centre is within half a z diameter of the plane
+        features = features[np.abs(features["z"].to_numpy(float) - z) <= per_axis[0] / 2]
     style = {"cmap": "gray", "interpolation": "nearest", "origin": "upper"}
     style.update(imshow_style or {})
     ax.imshow(image, **style)
@@ -209,8 +248,9 @@ def annotate(image, features, *, ax=None, diameter=None, color="red", imshow_sty
     circles.update(plot_style or {})
     n = len(features)
     xy = np.column_stack([features["x"].to_numpy(float), features["y"].to_numpy(float)])
-    widths = np.full(n, float(diameter))
-    coll = EllipseCollection(widths, widths, np.zeros(n), units="xy", offsets=xy,
+    widths = np.full(n, float(per_axis[-1]))
+    heights = np.full(n, float(per_axis[-2]))
+    coll = EllipseCollection(widths, heights, np.zeros(n), units="xy", offsets=xy,
                              offset_transform=ax.transData, **circles)
     coll.set_label("features")
     ax.add_collection(coll, autolim=False)
@@ -219,7 +259,8 @@ def annotate(image, features, *, ax=None, diameter=None, color="red", imshow_sty
     ax.set_xlabel("x (pixels)")
     ax.set_ylabel("y (pixels)")
     where = f"frame {image_frame}: " if image_frame is not None else ""
-    ax.set_title(f"{where}{n} features")
+    plane = f"z = {z}: " if z is not None else ""
+    ax.set_title(f"{where}{plane}{n} features")
     return ax
 
 

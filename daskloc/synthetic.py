@@ -67,13 +67,16 @@ def spot_sigma(diameter):
 # --------------------------------------------------------------------------- checks
 
 
-def _check_shape(shape):
+def _check_shape(shape, ndims=(2,)):
     try:
         shape = tuple(int(s) for s in shape)
     except TypeError:
         raise TypeError(f"shape must be a pair of ints (height, width), got {shape!r}") from None
-    if len(shape) != 2 or min(shape) < 1:
-        raise ValueError(f"shape must be two positive ints (height, width), got {shape!r}")
+    if len(shape) not in ndims or min(shape) < 1:
+        what = "two positive ints (height, width)"
+        if 3 in ndims:
+            what += " or three (z, height, width)"
+        raise ValueError(f"shape must be {what}, got {shape!r}")
     return shape
 
 
@@ -126,8 +129,32 @@ def _profile_1d(lo, hi, centre, sigma):
     return (cdf[1:] - cdf[:-1]) * (sigma * math.sqrt(math.pi / 2.0))
 
 
+def _render_nd(shape, positions, sigmas, amplitudes):
+    """:func:`_render` for 3-D images and per-axis sigmas (separable: one profile per axis)."""
+    image = np.zeros(shape, dtype=np.float64)
+    reach = [int(math.ceil(6.0 * s)) + 1 for s in sigmas]
+    for p, a in zip(positions, amplitudes):
+        if a == 0 or not np.all(np.isfinite(p)):
+            continue
+        box, profile = [], None
+        for c, s, r, n in zip(p, sigmas, reach, shape):
+            lo, hi = max(int(round(c)) - r, 0), min(int(round(c)) + r + 1, n)
+            if lo >= hi:
+                break
+            box.append(slice(lo, hi))
+            g = _profile_1d(lo, hi, c, s)
+            profile = g if profile is None else np.multiply.outer(profile, g)
+        else:
+            image[tuple(box)] += a * profile
+    return image
+
+
 def _render(shape, positions, sigma, amplitudes):
     """Sum of pixel-integrated Gaussian spots on a zero float64 image."""
+    sigmas = np.broadcast_to(np.asarray(sigma, dtype=np.float64), (len(shape),))
+    if len(shape) != 2 or sigmas[0] != sigmas[1]:
+        return _render_nd(shape, positions, tuple(sigmas), amplitudes)
+    sigma = float(sigmas[0])
     image = np.zeros(shape, dtype=np.float64)
     reach = int(math.ceil(6.0 * sigma)) + 1
     h, w = shape
@@ -175,23 +202,27 @@ def make_frame(
     shot_noise=False,
     seed=0,
 ):
-    """Draw one frame of Gaussian spots at sub-pixel positions.
+    """Draw one frame (or one 3-D stack) of Gaussian spots at sub-pixel positions.
 
-    Each spot is a 2-D Gaussian of standard deviation ``sigma`` and peak ``brightness``
-    (above ``background``), integrated over the area of each pixel, so that its centroid
-    is exactly the given position and its integrated intensity (mass) is
-    ``2 * pi * sigma**2 * brightness`` whatever the sub-pixel offset. Spots add up where
-    they overlap; spots partly or wholly outside the frame are cut off.
+    Each spot is a Gaussian of standard deviation ``sigma`` (per axis) and peak
+    ``brightness`` (above ``background``), integrated over the area (volume) of each
+    pixel, so that its centroid is exactly the given position and its integrated
+    intensity (mass) is ``2 * pi * sigma**2 * brightness`` in 2-D whatever the
+    sub-pixel offset. Spots add up where they overlap; spots partly or wholly outside
+    the frame are cut off.
 
     Parameters
     ----------
     shape : tuple of int
-        ``(height, width)`` of the frame, pixels.
-    positions : array_like, shape (N, 2)
-        Spot centres ``(y, x)`` in pixels, origin at the centre of the top-left pixel.
-        N may be 0.
-    diameter : float
-        Particle diameter in pixels; sets ``sigma = diameter / 5`` unless ``sigma`` is given.
+        ``(height, width)`` of the frame, or ``(z, height, width)`` of a 3-D stack,
+        pixels.
+    positions : array_like, shape (N, 2) or (N, 3)
+        Spot centres ``(y, x)`` (or ``(z, y, x)``) in pixels, origin at the centre of
+        the top-left pixel. N may be 0.
+    diameter : float or tuple of float
+        Particle diameter in pixels (per axis for anisotropic spots, e.g. a confocal
+        stack's ``(5, 11, 11)``); sets ``sigma = diameter / 5`` unless ``sigma`` is
+        given.
     brightness : float or array_like of shape (N,), optional
         Peak intensity of each spot above the background (intensity units of ``dtype``).
     background : float, optional
@@ -206,8 +237,8 @@ def make_frame(
     dtype : str or numpy.dtype, optional
         Output dtype. Integer types are rounded and clipped to their range; float types
         are clipped at 0.
-    sigma : float, optional
-        Standard deviation of the spots in pixels. Default ``diameter / 5``.
+    sigma : float or tuple of float, optional
+        Standard deviation of the spots in pixels (per axis). Default ``diameter / 5``.
     shot_noise : bool, optional
         Draw each pixel from a Poisson distribution of mean the noise-free value (in
         intensity units taken as photon counts) before adding the Gaussian noise.
@@ -216,12 +247,13 @@ def make_frame(
 
     Returns
     -------
-    numpy.ndarray, shape (height, width), dtype ``dtype``
+    numpy.ndarray, shape ``shape``, dtype ``dtype``
 
     Raises
     ------
     ValueError
-        If ``shape`` is not two positive ints, ``positions`` is not ``(N, 2)``, a size or
+        If ``shape`` is not two or three positive ints, ``positions`` is not
+        ``(N, len(shape))``, a size or
         level is negative (or ``diameter``/``sigma`` not positive), ``brightness`` has the
         wrong length, or ``dtype`` is not an integer or float type.
     TypeError
@@ -234,15 +266,32 @@ def make_frame(
     ((32, 32), dtype('uint8'))
     >>> int(frame[0, 0]), int(frame[10, 12])  # background, peak (pixel-averaged)
     (20, 215)
+    >>> make_frame((16, 32, 32), [[8.0, 10.0, 12.0]], diameter=(5, 9, 9)).shape
+    (16, 32, 32)
     """
-    shape = _check_shape(shape)
+    shape = _check_shape(shape, (2, 3))
+    ndim = len(shape)
     positions = np.asarray(positions, dtype=np.float64)
     if positions.size == 0:
-        positions = positions.reshape(0, 2)
-    if positions.ndim != 2 or positions.shape[1] != 2:
-        raise ValueError(f"positions must have shape (N, 2) (y, x), got {positions.shape}")
-    diameter = _check_positive("diameter", diameter)
-    sigma = spot_sigma(diameter) if sigma is None else _check_positive("sigma", sigma)
+        positions = positions.reshape(0, ndim)
+    if positions.ndim != 2 or positions.shape[1] != ndim:
+        axes = "(y, x)" if ndim == 2 else "(z, y, x)"
+        raise ValueError(f"positions must have shape (N, {ndim}) {axes}, got {positions.shape}")
+
+    def per_axis(name, value):
+        values = value if np.iterable(value) else (value,)
+        values = tuple(_check_positive(name, v) for v in values)
+        if len(values) not in (1, ndim):
+            raise ValueError(f"{name} takes one number or {ndim} (one per axis), "
+                             f"got {value!r}")
+        return values[0] if len(set(values)) == 1 else values
+
+    diameter = per_axis("diameter", diameter)
+    if sigma is None:
+        sigma = (spot_sigma(diameter) if not isinstance(diameter, tuple)
+                 else tuple(spot_sigma(d) for d in diameter))
+    else:
+        sigma = per_axis("sigma", sigma)
     amplitudes = _check_brightness(brightness, len(positions))
     background = _check_nonneg("background", background)
     noise = _check_nonneg("noise", noise)

@@ -176,6 +176,8 @@ def test_annotate_refuses_ambiguous_or_mismatched_frames(video, store):
     with pytest.raises(ValueError, match="no feature of frame 0"):
         plot.annotate(video.sel(frame=0), features[features.frame == 2], ax=Figure().add_subplot())
     with pytest.raises(ValueError, match="one frame"):
+        plot.annotate(np.zeros((2, 4, 5, 6)), features.iloc[:0], ax=Figure().add_subplot())
+    with pytest.raises(ValueError, match="3-D stack of 2 planes: choose the plane"):
         plot.annotate(np.zeros((2, 4, 5)), features.iloc[:0], ax=Figure().add_subplot())
 
 
@@ -398,3 +400,36 @@ def test_a_store_made_from_an_array_asks_for_the_video(tmp_path):
     # with the video given, the picture is drawn
     written = plot.save_plots(store, tmp_path / "a.png", frame=1, video=arr)
     assert os.path.getsize(written["annotate"]) > 0
+
+
+def test_annotate_draws_a_z_plane_of_a_stack_and_its_features():
+    import matplotlib.pyplot as plt
+    import xarray as xr
+
+    from daskloc.locate import locate_frame
+    from daskloc.synthetic import make_frame
+
+    positions = [(4.0, 20.3, 18.6), (5.4, 40.2, 40.7), (12.0, 30.5, 12.2)]
+    stack = make_frame((16, 60, 60), positions, (5, 9, 9), noise=2)
+    f = locate_frame(stack, (5, 9, 9), minmass=500)
+    assert len(f) == 3
+    ax = daskloc.plot.annotate(stack, f, diameter=(5, 9, 9), z=4)
+    coll = [c for c in ax.collections if c.get_label() == "features"][0]
+    # the features within 2.5 planes of z = 4: the first two, not the one at z = 12
+    np.testing.assert_allclose(sorted(map(tuple, coll.get_offsets())),
+                               sorted((x, y) for _, y, x in positions[:2]), atol=0.1)
+    np.testing.assert_array_equal(ax.images[0].get_array(), stack[4])
+    assert ax.get_title() == "z = 4: 2 features"
+    # a DataArray stack of a video's frame, planes chosen by number
+    video = xr.DataArray(stack[None], dims=("frame", "z", "y", "x"),
+                         coords={"frame": [7]})
+    ax = daskloc.plot.annotate(video.sel(frame=7), f.assign(frame=7), z=12)
+    assert ax.get_title() == "frame 7: z = 12: 1 features"
+    np.testing.assert_array_equal(ax.images[0].get_array(), stack[12])
+    with pytest.raises(ValueError, match="choose the plane to draw"):
+        daskloc.plot.annotate(stack, f)
+    with pytest.raises(ValueError, match="leave z out"):
+        daskloc.plot.annotate(stack[4], f, z=4)
+    with pytest.raises(ValueError, match=r"z must be a plane number 0..15"):
+        daskloc.plot.annotate(stack, f, z=16)
+    plt.close("all")

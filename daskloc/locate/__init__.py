@@ -19,6 +19,8 @@ _NAMES = {
     "locate_stack_counted": "daskloc.locate._locate",
     "nonfinite_message": "daskloc.locate._locate",
     "no_feature_message": "daskloc.locate._locate",
+    "add_no_feature_frames": "daskloc.locate._locate",
+    "NO_FEATURE_MESSAGES": "daskloc.locate._locate",
     "ENGINES": "daskloc.locate._params",
     "PARAM_NAMES": "daskloc.locate._params",
     "PARAMETERS": "daskloc.locate._params",

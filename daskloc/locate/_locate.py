@@ -287,17 +287,25 @@ def _table(values, columns, frames=None):
     return pd.DataFrame(data, copy=False)
 
 
-def no_feature_message(frames, *, where="", n_frames=None):
+#: Frame numbers a summary of frames without features keeps (the rest are counted).
+MAX_LISTED_FRAMES = 1000
+
+
+def no_feature_message(frames, *, where="", n_frames=None, counts=None):
     """The warning text for frames that gave no features, gathered into one summary.
 
     Parameters
     ----------
     frames : dict of int to str
-        Frame number → why it gave none (a key of :data:`NO_FEATURE_MESSAGES`).
+        Frame number → why it gave none (a key of :data:`NO_FEATURE_MESSAGES`); may
+        hold only the first of them when ``counts`` has them all.
     where : str
         What located them, e.g. ``"locate_stack"`` or ``"daskloc.batch"``.
     n_frames : int, optional
         Frames located in all (adds "of N").
+    counts : dict of str to int, optional
+        Reason → number of frames, when ``frames`` is not all of them (see
+        :func:`add_no_feature_frames`). Default: counted from ``frames``.
 
     Returns
     -------
@@ -313,15 +321,44 @@ def no_feature_message(frames, *, where="", n_frames=None):
     """
     prefix = f"{where}: " if where else ""
     numbers = sorted(frames)
-    listed = ", ".join(str(f) for f in numbers[:20]) + (", ..." if len(numbers) > 20 else "")
-    counts = {}
-    for f in numbers:
-        counts[frames[f]] = counts.get(frames[f], 0) + 1
+    if counts is None:
+        counts = {}
+        for f in numbers:
+            counts[frames[f]] = counts.get(frames[f], 0) + 1
+    total = sum(counts.values())
+    listed = ", ".join(str(f) for f in numbers[:20]) + (", ..." if total > 20 else "")
     why = "; ".join(f"{NO_FEATURE_MESSAGES.get(r, r)} ({c})" for r, c in counts.items())
     of = f" of {n_frames}" if n_frames is not None else ""
-    noun = "frame" if len(numbers) == 1 and n_frames is None else "frames"
-    return (f"{prefix}{len(numbers)}{of} {noun} gave no features "
-            f"(frame{'s' * (len(numbers) != 1)} {listed}): {why}")
+    noun = "frame" if total == 1 and n_frames is None else "frames"
+    return (f"{prefix}{total}{of} {noun} gave no features "
+            f"(frame{'s' * (total != 1)} {listed}): {why}")
+
+
+def add_no_feature_frames(summary, frames):
+    """Add one chunk's frames without features to a job's running summary.
+
+    Parameters
+    ----------
+    summary : dict
+        ``{"frames": {frame: reason}, "counts": {reason: n}}`` (filled in place; start
+        from ``{}``). At most :data:`MAX_LISTED_FRAMES` frame numbers are kept, every
+        one is counted.
+    frames : dict of int to str
+        The chunk's frames (from :func:`locate_stack_counted`).
+
+    Returns
+    -------
+    dict
+        ``summary``, for :func:`no_feature_message` (``frames=summary["frames"],
+        counts=summary["counts"]``).
+    """
+    kept = summary.setdefault("frames", {})
+    counts = summary.setdefault("counts", {})
+    for frame, reason in frames.items():
+        counts[reason] = counts.get(reason, 0) + 1
+        if len(kept) < MAX_LISTED_FRAMES:
+            kept[int(frame)] = reason
+    return summary
 
 
 def locate_frame(image, diameter, *, minmass=None, maxsize=None, separation=None,
@@ -332,24 +369,29 @@ def locate_frame(image, diameter, *, minmass=None, maxsize=None, separation=None
 
     Parameters
     ----------
-    image : array_like, shape (y, x), integer or float
-        One grey frame. Integer frames keep their dtype's range (uint8: 0..255);
-        float frames are taken to span 0..1 (as in trackpy). NaN and infinite pixels
-        are filled as masked pixels (see Notes).
-    diameter : int
-        Approximate feature diameter in pixels; odd (round up when in doubt). Sets
-        the mask (radius ``diameter // 2``) for refinement and characterisation.
+    image : array_like, shape (y, x) or (z, y, x), integer or float
+        One grey frame, or one 3-D stack (a confocal z-stack: planes first). Integer
+        images keep their dtype's range (uint8: 0..255); float images are taken to
+        span 0..1 (as in trackpy). NaN and infinite pixels are filled as masked pixels
+        (see Notes).
+    diameter : int or tuple of int
+        Approximate feature diameter in pixels; odd (round up when in doubt), or one
+        per axis, slowest first (``(5, 11, 11)`` for a stack whose z step is about
+        twice its pixel size). Sets the (elliptical) mask of radius ``diameter // 2``
+        per axis for refinement and characterisation.
     minmass : float, optional
         Keep features whose ``mass`` is greater than this (band-passed intensity
         units, as trackpy reports them). Default 0.
     maxsize : float, optional
-        Keep features whose ``size`` (radius of gyration, pixels) is below this.
-    separation : float, optional
-        Minimum distance between features, pixels. Default ``diameter + 1``.
-    noise_size : float
-        Standard deviation of the Gaussian low pass, pixels. Default 1.
-    smoothing_size : int, optional
-        Side of the boxcar background, pixels (odd). Default ``diameter``.
+        Keep features whose ``size`` (radius of gyration, pixels) is below this (not
+        with a per-axis ``diameter``, as in trackpy).
+    separation : float or tuple of float, optional
+        Minimum distance between features, pixels (per axis: features closer than
+        the ellipsoid of these diameters). Default ``diameter + 1`` per axis.
+    noise_size : float or tuple of float
+        Standard deviation of the Gaussian low pass, pixels (per axis). Default 1.
+    smoothing_size : int or tuple of int, optional
+        Side of the boxcar background, pixels (odd; per axis). Default ``diameter``.
     threshold : float, optional
         Clip the band-passed frame below this (intensity units of ``image``).
         Default 1 for integer and 1/255 for float frames.
@@ -378,19 +420,26 @@ def locate_frame(image, diameter, *, minmass=None, maxsize=None, separation=None
     -------
     pandas.DataFrame
         One row per feature, float64 columns ``y, x, mass, size, ecc, signal,
-        raw_mass, ep`` (``y, x, mass`` when ``characterize=False``). Positions are
-        in pixels with the origin at the centre of the top-left pixel, ``y`` down.
+        raw_mass, ep`` (``y, x, mass`` when ``characterize=False``), trackpy's columns
+        in every case: a 3-D stack adds ``z`` first; a per-axis ``diameter`` gives
+        ``size_z, size_y, size_x`` and ``ep_z, ep_y, ep_x`` (``ep`` splits per axis
+        also when only ``noise_size`` does); ``ecc`` is NaN in 3-D. The columns
+        depend only on the image's dims and the parameters
+        (:func:`daskloc.locate.job_columns`). Positions are in pixels (planes for
+        ``z``) with the origin at the centre of the top-left pixel, ``y`` down.
         ``mass`` and ``signal`` are in band-passed intensity units (scaled back from
         the 8/16-bit working image as trackpy does), ``raw_mass`` in raw intensity
         units, ``size`` and ``ep`` in pixels, ``ecc`` dimensionless (0 = round).
-        Rows are in raster order of the peaks (by ``y``, then ``x``).
+        Rows are in raster order of the peaks (by ``z``, ``y``, then ``x``).
 
     Raises
     ------
     ValueError
         If ``diameter`` is not a positive odd integer, ``smoothing_size`` is not an
-        odd integer larger than ``noise_size``, or ``image`` is not 2-D (colour
-        frames need a channel chosen first).
+        odd integer larger than ``noise_size``, a per-axis value has another number
+        of axes than ``image``, ``maxsize`` meets a per-axis ``diameter``, or
+        ``image`` is neither 2-D nor 3-D, or is 3-D with at most 4 pixels along its
+        last axis (a colour frame ``(y, x, channel)``: pick a channel first).
     TypeError
         If a parameter is not a number, or ``image`` is not an integer or float
         array.
@@ -399,6 +448,10 @@ def locate_frame(image, diameter, *, minmass=None, maxsize=None, separation=None
     -----
     UserWarning
         The frame holds NaN or infinite pixels (their number; they were filled).
+        No features, in trackpy's words: "Image is completely black.", "Image
+        contains no local maxima.", "All local maxima were in the margins.", "No
+        maxima survived mass- and size-based filtering." (:func:`locate_stack` and
+        :func:`daskloc.batch` gather these into one summary.)
 
     Notes
     -----
@@ -425,7 +478,11 @@ def locate_frame(image, diameter, *, minmass=None, maxsize=None, separation=None
       loses most features of a frame with a single NaN pixel, and every ``ep``, without
       a word.) Checking a float frame costs one :func:`numpy.isfinite` pass.
 
-    Only 2-D frames are supported (no volumes, no anisotropic diameters).
+    3-D stacks and per-axis sizes take the same steps axis by axis, as trackpy's
+    N-dimensional locate: separable band pass, the box inside the ellipsoid of
+    ``separation`` for the maxima, an elliptical mask (``sum((d_i / r_i)**2) <= 1``),
+    per-axis sizes ``sqrt(ndim * sum(d_i**2 I) / mass)`` and static errors
+    ``noise / (raw_mass - N black) * noise_size_i * sqrt(sum d_i**2)``.
 
     References
     ----------
@@ -467,10 +524,10 @@ def locate_stack(frames, diameter, *, frame_numbers=None, **params):
 
     Parameters
     ----------
-    frames : array_like, shape (n_frames, y, x)
-        Grey frames (integer or float), e.g. one dask chunk of a video.
-    diameter : int
-        Feature diameter, pixels (odd); see :func:`locate_frame`.
+    frames : array_like, shape (n_frames, y, x) or (n_frames, z, y, x)
+        Grey frames or 3-D stacks (integer or float), e.g. one dask chunk of a video.
+    diameter : int or tuple of int
+        Feature diameter, pixels (odd, or one per axis); see :func:`locate_frame`.
     frame_numbers : array_like of int, shape (n_frames,), optional
         Absolute frame number of each frame, written to ``frame``. Default
         ``0 .. n_frames - 1``.
@@ -486,8 +543,8 @@ def locate_stack(frames, diameter, *, frame_numbers=None, **params):
     Raises
     ------
     ValueError
-        Bad parameters (see :func:`locate_frame`), ``frames`` not 3-D, or
-        ``frame_numbers`` of the wrong length.
+        Bad parameters (see :func:`locate_frame`), ``frames`` neither 3-D nor 4-D,
+        or ``frame_numbers`` of the wrong length.
     TypeError
         Non-numeric parameters or pixels.
 
@@ -495,7 +552,9 @@ def locate_stack(frames, diameter, *, frame_numbers=None, **params):
     -----
     UserWarning
         Once per call, when any frame holds NaN or infinite pixels: how many pixels in
-        how many frames were filled.
+        how many frames were filled. Once per call, when frames gave no features: how
+        many, which, and why in trackpy's words (:func:`no_feature_message`), instead
+        of trackpy's one warning per frame.
 
     Notes
     -----
@@ -503,6 +562,18 @@ def locate_stack(frames, diameter, *, frame_numbers=None, **params):
     its own positions) as :func:`locate_frame` describes; a frame with no finite
     pixel gives no rows. :func:`locate_stack_counted` returns the counts instead of
     warning.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from daskloc.locate import locate_stack
+    >>> z, y, x = np.ogrid[:16, :40, :40]
+    >>> stack = 200 * np.exp(-((z - 7)**2 / 2 + ((y - 20)**2 + (x - 19)**2) / 8))
+    >>> f = locate_stack(stack[None].astype(np.uint8), (5, 9, 9))
+    >>> f[["z", "y", "x"]].round(1).values.tolist()
+    [[7.0, 20.0, 19.0]]
+    >>> list(f.columns)[4:7]
+    ['size_z', 'size_y', 'size_x']
     """
     features, n_pixels, n_frames, empty = locate_stack_counted(
         frames, diameter, frame_numbers=frame_numbers, **params)
@@ -536,6 +607,8 @@ def locate_stack_counted(frames, diameter, *, frame_numbers=None, **params):
         included).
     n_frames : int
         Frames holding at least one of them.
+    no_features : dict of int to str
+        Frames that gave no features → why (a key of :data:`NO_FEATURE_MESSAGES`).
 
     Raises
     ------

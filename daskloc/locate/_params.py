@@ -294,8 +294,10 @@ def job_columns(params, ndim=2, *, with_frame=False):
 
     Examples
     --------
-    >>> job_columns(normalize_params([5, 11, 11]), 3)
-    ('z', 'y', 'x', 'mass', 'size_z', 'size_y', 'size_x', 'ecc', 'signal', 'raw_mass', 'ep_z', 'ep_y', 'ep_x')
+    >>> job_columns(normalize_params([5, 11, 11]), 3)[3:10]
+    ('mass', 'size_z', 'size_y', 'size_x', 'ecc', 'signal', 'raw_mass')
+    >>> job_columns(normalize_params(11, noise_size=(1, 2)), 2)[-2:]
+    ('ep_y', 'ep_x')
     """
     from daskloc.schema import feature_columns
 

@@ -13,7 +13,7 @@ import dask
 import dask.local
 from dask.delayed import delayed
 
-from daskloc.locate import no_feature_message, nonfinite_message
+from daskloc.locate import add_no_feature_frames, no_feature_message, nonfinite_message
 from daskloc.pipeline._errors import UndecodableChunksError, _append_chunk
 from daskloc.pipeline._graph import UNSHIPPABLE, _GraphRef, pickling_error
 from daskloc.pipeline._tasks import _chunk_task, _chunk_task_skipping
@@ -148,8 +148,7 @@ def _execute(jobs, params, client, progress, fail_fast):
     counts = {"done": sum(len(j.done) for j in jobs),
               "features": sum(j.n_features for j in jobs)}
     nonfinite = {}  # job -> [NaN/inf pixels, frames holding them], chunks of this run
-    # job -> [{frame: why it gave no features}, frames located], chunks of this run
-    featureless = {}
+    no_features = {}  # job -> frames without features (add_no_feature_frames), this run
     if progress is not None:
         progress(counts["done"], total, counts["features"])
     if not any(j.todo for j in jobs):
@@ -202,13 +201,12 @@ def _execute(jobs, params, client, progress, fail_fast):
             if job.on_error == "skip":
                 job.note_skipped(w)
             job.n_features += w["n_rows"]
+            if w.get("no_features"):
+                add_no_feature_frames(no_features.setdefault(job, {}), w["no_features"])
             if w.get("n_nonfinite"):
                 bad = nonfinite.setdefault(job, [0, 0])
                 bad[0] += w["n_nonfinite"]
                 bad[1] += w["n_nonfinite_frames"]
-            seen = featureless.setdefault(job, [{}, 0])
-            seen[0].update(w.get("no_features") or {})
-            seen[1] += w["n_frames"] - len(w.get("skipped") or ())
             counts["done"] += 1
             counts["features"] += w["n_rows"]
             if progress is not None:
@@ -242,23 +240,18 @@ def _execute(jobs, params, client, progress, fail_fast):
         job.write_meta(finished=job.complete)
         if job.failed and job.error is None:
             job.error = UndecodableChunksError(job)
-    if nonfinite:  # NaN pixels the chunk tasks filled: one warning for the whole job
-        import warnings
+    import warnings
 
+    for job, summary in no_features.items():  # one summary per video, not one per frame
+        where = "daskloc.batch" + (f" ({job.name})" if job.name is not None else "")
+        warnings.warn(no_feature_message(summary["frames"], counts=summary["counts"],
+                                         where=where),
+                      UserWarning, stacklevel=4)
+    if nonfinite:  # NaN pixels the chunk tasks filled: one warning for the whole job
         n, f = (sum(v[i] for v in nonfinite.values()) for i in (0, 1))
         per_video = [(j.name, *nonfinite[j]) for j in jobs if j in nonfinite and j.name is not None]
         warnings.warn(nonfinite_message(n, f, where="daskloc.batch", per_video=per_video),
                       UserWarning, stacklevel=4)  # _execute -> _batch_one/_many -> batch
-    texts = []  # frames without features (trackpy warns per frame): one summary per job
-    for job in jobs:
-        empty, n_frames = featureless.get(job, ({}, 0))
-        if empty:
-            where = "daskloc.batch" + (f", video {job.name}" if job.name is not None else "")
-            texts.append(no_feature_message(empty, where=where, n_frames=n_frames))
-    if texts:
-        import warnings
-
-        warnings.warn("\n".join(texts), UserWarning, stacklevel=4)
 
 
 def _cluster_or_threads(jobs, client):

@@ -26,10 +26,10 @@ def _to_partition(df, columns):
 
 
 def _locate_block(block, frame_numbers, params, columns):
-    df, n_bad, n_bad_frames, empty = locate_stack_counted(
-        block, frame_numbers=frame_numbers, **params)
-    # NaN pixels and frames without features: one warning each per partition, where it
-    # is computed (locate's Notes), not one per frame
+    df, n_bad, n_bad_frames, empty = locate_stack_counted(block, frame_numbers=frame_numbers,
+                                                          **params)
+    # NaN pixels, frames without features: one warning each per partition, where it is
+    # computed (locate's Notes)
     if n_bad or empty:
         import warnings
 
@@ -38,7 +38,6 @@ def _locate_block(block, frame_numbers, params, columns):
             warnings.warn(nonfinite_message(n_bad, n_bad_frames, where=where), UserWarning,
                           stacklevel=2)
         if empty:
-            warnings.warn(no_feature_message(empty, where=where,
-                                             n_frames=len(frame_numbers)),
+            warnings.warn(no_feature_message(empty, where=where, n_frames=len(frame_numbers)),
                           UserWarning, stacklevel=2)
     return _to_partition(df, columns)

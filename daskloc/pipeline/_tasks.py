@@ -44,16 +44,15 @@ def _chunk_task(block, frame_numbers, store, start, stop, params, columns, chunk
     options only, and opens its own files or connections on the worker. A store that
     allows one writer only is not written here: the features go back to the client
     (in the summary's ``"features"``), which appends them."""
-    # NaN pixels and frames without features: counted here, warned about once per job
-    # by the client (_execute)
-    df, n_bad, n_bad_frames, empty = locate_stack_counted(
-        block, frame_numbers=frame_numbers, **params)
+    # NaN pixels: counted here, warned about once per job by the client (_execute)
+    df, n_bad, n_bad_frames, empty = locate_stack_counted(block, frame_numbers=frame_numbers,
+                                                          **params)
     cols = list(columns)
     df = df[cols + ["frame"]].astype({c: np.float64 for c in cols} | {"frame": np.int64})
     summary = {"start": start, "stop": stop, "n_rows": int(len(df)),
                "n_frames": len(frame_numbers), "chunk_id": chunk_id,
                "n_nonfinite": n_bad, "n_nonfinite_frames": n_bad_frames,
-               "no_features": {int(f): why for f, why in empty.items()},
+               "no_features": empty,
                "skipped": list(skipped)}
     if store.concurrent_writers:
         _append_chunk(store, start, stop, df, chunk_id, skipped)

@@ -6,6 +6,13 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 PROPERTIES = ("mass", "size", "ecc", "signal", "raw_mass")
+POSITIONS = ("z", "y", "x")
+
+
+def _properties(theirs):
+    """trackpy's characterisation columns in this table (per-axis sizes included)."""
+    return [c for c in theirs.columns
+            if c in PROPERTIES or c.startswith("size_")]
 
 
 def trackpy_locate(image, diameter, **params):
@@ -24,14 +31,20 @@ def match(ours, theirs, tol=0.01):
     n_theirs = len(theirs)
     if n_theirs == 0 or len(ours) == 0:
         return n_theirs, 0, len(ours), {}
-    dist, idx = cKDTree(ours[["y", "x"]].to_numpy()).query(theirs[["y", "x"]].to_numpy())
+    pos = [c for c in POSITIONS if c in theirs]
+    assert [c for c in POSITIONS if c in ours] == pos, "position columns differ"
+    # Within tol along every axis (Chebyshev distance; in 2-D this is at most tol * sqrt 2
+    # apart, and tol is far below any real difference).
+    dist, idx = cKDTree(ours[pos].to_numpy()).query(theirs[pos].to_numpy(), p=np.inf)
     ok = dist < tol
     worst = {}
-    for col in PROPERTIES:
-        if col in theirs and col in ours:
+    for col in _properties(theirs):
+        if col in ours:
             a = theirs[col].to_numpy(dtype=float)[ok]
             b = ours[col].to_numpy()[idx[ok]]
+            both_nan = np.isnan(a) & np.isnan(b)  # 3-D ecc: NaN in both is the same
             rel = np.abs(b - a) / np.maximum(np.abs(a), 1e-12)
+            rel = np.where(both_nan, 0.0, np.where(np.isnan(rel), np.inf, rel))
             worst[col] = float(rel.max()) if rel.size else 0.0
     matched = int(ok.sum())
     # Each of ours is used at most once, else extra features could hide.

@@ -171,11 +171,12 @@ def test_locate_frame_and_float32(frames):
 def test_counted_returns_the_counts_and_does_not_warn(frames):
     stack = frames[:2].copy()
     stack[0, 1:3, 1:4] = np.nan
-    (got, n_pixels, n_frames), warned = locate_recording(locate_stack_counted, stack, **P)
+    (got, n_pixels, n_frames, empty), warned = locate_recording(locate_stack_counted, stack, **P)
     assert warned == []
     assert (n_pixels, n_frames) == (6, 1)
+    assert empty == {}  # every frame of the movie has features
     pd.testing.assert_frame_equal(got, locate_stack(filled(stack), **P))
-    (_, n_pixels, n_frames), _ = locate_recording(locate_stack_counted, frames[:2], **P)
+    (_, n_pixels, n_frames, empty), _ = locate_recording(locate_stack_counted, frames[:2], **P)
     assert (n_pixels, n_frames) == (0, 0)
 
 
