@@ -565,15 +565,15 @@ def test_batch_resumes_a_3d_job_and_refuses_other_dims(volumes, tmp_path):
         batch(as_video(flat, chunks=2), 7, store=store, **P3)
 
 
-def test_batch_gathers_frames_without_features_into_one_warning(volumes, tmp_path):
+def test_batch_gathers_3d_volumes_without_features_into_one_warning(volumes, tmp_path):
     video = volumes.copy()
     video[[1, 4]] = 0  # black volumes: trackpy warns for each
     with pytest.warns(UserWarning) as seen:
         batch(as_video(video, chunks=2), D3, store=tmp_path / "f.parquet",
               do_not_return=True, **P3)
     texts = [str(w.message) for w in seen if "gave no features" in str(w.message)]
-    assert texts == ["daskloc.batch: 2 of 6 frames gave no features (frames 1, 4): "
-                     "Image is completely black. (2)"]
+    assert len(texts) == 1  # one summary for the job (the format: test_no_features_summary)
+    assert "2 frames gave no features (frames 1, 4)" in texts[0] and "black" in texts[0]
 
 
 def test_trackpy_links_3d_features_read_from_a_store(volumes, tmp_path):
