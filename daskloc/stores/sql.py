@@ -877,11 +877,15 @@ class SQLStore(FeatureStore):
     def sql_table(self):
         """str or None: The SQL name plain tools read (None if not created yet): the view
         of trackpy's columns and ``frame`` (a table with also ``feature`` in stores
-        created before the view)."""
+        created before the view). It is created with the job's columns when the first
+        metadata is written; until then (after :meth:`prepare`) this is None."""
         if self._file_missing():
             return None
         with self._connect() as conn:
-            return self._lookup(conn)
+            sql_table = self._lookup(conn)
+            if sql_table is None or self._table_columns(conn, sql_table) is None:
+                return None
+            return sql_table
 
     @property
     def data_table(self):
