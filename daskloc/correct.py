@@ -32,8 +32,9 @@ import numpy as np
 import pandas as pd
 from dask.delayed import delayed
 
-# The fill is the kernel's (NaN pixels are filled the same way), plane by plane here.
-from daskloc.locate.fill import apply_fill, fill_plan, to_dtype
+# The fill is the kernel's (NaN pixels are filled the same way); re-exported here, and
+# applied plane by plane to z-stacks (fill_plans, apply_fill_plans).
+from daskloc.locate.fill import apply_fill, fill_masked, fill_plan, to_dtype
 from daskloc.pixels import SLAB_FRAMES, hot_pixels, stats_delayed, stats_video, stuck_pixels
 from daskloc.video import frame_chunked
 
@@ -228,9 +229,10 @@ def apply_fill_plans(frames, plans):
 
     Parameters
     ----------
-    frames : numpy.ndarray, shape (..., y, x) for a (y, x) mask's plans, (..., z, y, x)
-        for a (z, y, x) mask's
-        Integer or float pixels: any number of frames, planes or volumes.
+    frames : numpy.ndarray, shape (..., y, x) or (..., z, y, x)
+        Integer or float pixels: any number of frames, planes or volumes; (..., y, x)
+        for the plans of a (y, x) mask (every plane is filled the same way), (..., z,
+        y, x) for those of a (z, y, x) mask.
     plans : object
         :func:`fill_plans` of the mask.
 
@@ -238,7 +240,16 @@ def apply_fill_plans(frames, plans):
     -------
     numpy.ndarray
         Same shape and dtype as ``frames``. Each (y, x) plane is filled on its own,
-        from the unmasked pixels of the same plane.
+        from the unmasked pixels of the same plane, as
+        :func:`daskloc.locate.fill.fill_masked` fills a 2-D frame.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> stacks = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(1, 2, 3, 3)  # (n, z, y, x)
+    >>> bad = np.zeros((3, 3), bool); bad[1, 1] = True  # the same pixel in every plane
+    >>> apply_fill_plans(stacks, fill_plans(bad))[0, :, 1, 1].tolist()
+    [4, 13]
     """
     frames = np.asarray(frames)
     if isinstance(plans, _PerPlane):
@@ -250,56 +261,6 @@ def apply_fill_plans(frames, plans):
         return out
     planes = frames.reshape((-1,) + frames.shape[-2:])
     return apply_fill(planes, plans).reshape(frames.shape)
-
-
-def fill_masked(frames, mask):
-    """Replace masked pixels by the median of their unmasked 3 x 3 neighbours.
-
-    Parameters
-    ----------
-    frames : numpy.ndarray, shape (y, x), (n, y, x), (z, y, x) or (n, z, y, x)
-        One frame, a stack, a z-stack or a stack of z-stacks; integer or float pixels.
-    mask : numpy.ndarray of bool, shape (y, x) or (z, y, x)
-        True where the pixel is bad: a (y, x) mask applies to every plane of
-        ``frames``, a (z, y, x) mask to the last three axes of ``frames``.
-
-    Returns
-    -------
-    numpy.ndarray
-        Same shape and dtype as ``frames``; unmasked pixels unchanged.
-
-    Raises
-    ------
-    ValueError
-        ``mask`` covers every pixel (of a plane), or its shape differs from the frames'.
-
-    Notes
-    -----
-    Each masked pixel gets, in every frame, the median of the values of its 8
-    neighbours (fewer at the frame's edge) that are not masked; for integer frames the
-    median is rounded to the nearest integer (halves to even). A masked pixel whose
-    neighbours are all masked (inside a block of bad pixels) is filled in a later
-    round, from the neighbours filled before it, so blocks fill from their edges
-    inwards. In z-stacks every z plane is filled on its own, from its own pixels (the
-    kernel's 2-D fill, :func:`daskloc.locate.fill.fill_masked`, per plane).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> volume = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
-    >>> bad = np.zeros((3, 3), bool); bad[1, 1] = True  # the same pixel in every plane
-    >>> fill_masked(volume, bad)[:, 1, 1].tolist()
-    [4, 13]
-    """
-    frames = np.asarray(frames)
-    mask = np.asarray(mask, dtype=bool)
-    if mask.ndim not in (2, 3) or frames.ndim < mask.ndim \
-            or frames.shape[-mask.ndim:] != mask.shape:
-        raise ValueError(
-            f"the mask has shape {mask.shape} but the frames have shape {frames.shape}: "
-            "a (y, x) mask needs frames (..., y, x), a (z, y, x) mask frames (..., z, y, x)"
-        )
-    return apply_fill_plans(frames, fill_plans(mask))
 
 
 # ---------------------------------------------------------------------------------------

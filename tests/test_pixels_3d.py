@@ -11,7 +11,13 @@ import pytest
 
 import daskloc
 from daskloc._pixel_runner import with_defects
-from daskloc.correct import as_mask, correct_video, fill_masked, subtract_background
+from daskloc.correct import (
+    apply_fill_plans,
+    as_mask,
+    correct_video,
+    fill_plans,
+    subtract_background,
+)
 from daskloc.video import open_video
 
 N, Z, Y, X = 9, 3, 8, 10
@@ -98,8 +104,8 @@ def test_a_yx_mask_fills_every_plane_from_that_plane(dtype):
     # the plane's own level: nothing leaked in from the planes above or below
     for z in range(Z):
         assert (got[:, z][:, bad] >= 1000 * z).all() and (got[:, z][:, bad] < 1000 * z + 100).all()
-    # as the public numpy function does it
-    np.testing.assert_array_equal(fill_masked(data, bad), expected)
+    # as the public numpy functions do it
+    np.testing.assert_array_equal(apply_fill_plans(data, fill_plans(bad)), expected)
 
 
 def test_a_zyx_mask_is_per_voxel():
