@@ -1,4 +1,4 @@
-"""The public entry point :func:`open_video`: frame selection, chunks, channel."""
+"""The public entry point :func:`open_video`: frame selection, chunks, channel, dims."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from daskloc.video._registry import open_source
 __all__ = ["open_video"]
 
 
-def open_video(source, *, chunks="auto", channel=None, frames=None):
-    """Open a video or image stack as a lazy DataArray chunked by frame.
+def open_video(source, *, chunks="auto", channel=None, frames=None, dims=None):
+    """Open a video or image stack (2-D frames or z-stacks) as a lazy DataArray chunked by frame.
 
     Parameters
     ----------
@@ -23,19 +23,26 @@ def open_video(source, *, chunks="auto", channel=None, frames=None):
         - a movie file (``.mov``, ``.mp4``, ``.m4v``, ``.avi``, ``.mkv``, ``.webm``),
           decoded with PyAV (FFmpeg);
         - a multi-page TIFF (``.tif``, ``.tiff``), read with tifffile, one frame per
-          page (or along the single non-singleton leading axis of the TIFF series);
+          page (or along the single non-singleton leading axis of the TIFF series).
+          A series whose axes (tifffile's ``series.axes``: ImageJ hyperstacks,
+          OME-TIFF, TIFFs written by tifffile with ``metadata={'axes': ...}``) include
+          ``Z`` gives z-stacks: ``T`` is the frame axis, ``Z`` the z axis, ``C`` (or
+          ``S``, samples) the channel axis, e.g. ``TZYX``, ``TZCYX``; ``ZYX`` without
+          ``T`` is one frame;
         - an image sequence: a glob pattern such as ``"dir/*.png"``, a list of paths or
           a directory holding PNG, TIFF, JPEG or BMP files, one frame per file, sorted
           naturally (``img2.png`` before ``img10.png``);
         - a Zarr array: a ``zarr.Array`` or a path ending in ``.zarr`` (or a directory
           holding a Zarr array);
-        - an array with shape ``(frame, y, x)`` or ``(frame, y, x, channel)`` (a 2-D
-          array is one frame): numpy, dask, or an xarray DataArray with dims
-          ``frame``, ``y``, ``x`` (and optionally ``channel``), e.g. the result of an
-          earlier ``open_video`` call, which is then re-chunked and/or sub-selected.
+        - an array with shape ``(frame, y, x)`` or ``(frame, y, x, channel)`` with at
+          most 4 channels (a 2-D array is one frame), or any layout named with
+          ``dims``: numpy, dask, or an xarray DataArray with dims ``frame``, ``y``,
+          ``x`` (and optionally ``z`` and ``channel``), e.g. the result of an earlier
+          ``open_video`` call, which is then re-chunked and/or sub-selected.
     chunks : "auto" or int, default "auto"
-        Frames per dask chunk along ``frame``. ``y``, ``x`` and ``channel`` are always a
-        single chunk. An int gives chunks of exactly that many frames (the last may be
+        Frames per dask chunk along ``frame``. ``z``, ``y``, ``x`` and ``channel`` are
+        always a single chunk: a chunk holds whole frames (whole volumes for
+        z-stacks). An int gives chunks of exactly that many frames (the last may be
         shorter). ``"auto"`` chooses by the source:
 
         - movies: chunks start at keyframes. Whole groups of pictures (keyframe to
@@ -50,7 +57,8 @@ def open_video(source, *, chunks="auto", channel=None, frames=None):
         - other sources: :data:`AUTO_FRAMES` (64) frames.
 
         Either way a chunk holds at most about :data:`AUTO_CHUNK_BYTES` (128 MiB) of
-        output frames (fewer frames for big or ``float64`` frames), at least 1 frame.
+        output frames (fewer frames for big or ``float64`` frames; a frame of a
+        z-stack counts its whole volume, z x y x x pixels), at least 1 frame.
         Larger chunks amortise each task's fixed costs; smaller ones give more
         parallelism and less memory per task.
     channel : None, int or {"grey", "gray"}, optional
@@ -72,12 +80,26 @@ def open_video(source, *, chunks="auto", channel=None, frames=None):
           video is an error, not clipped: those frames do not exist.
         - a range or a sequence of frame numbers: strictly increasing (negative values
           count from the end); every frame must exist.
+    dims : sequence of str, optional
+        For a numpy, dask or Zarr array: the names of its axes, in the array's order,
+        from ``"frame"`` (time), ``"z"``, ``"y"``, ``"x"``, ``"channel"``; ``"y"`` and
+        ``"x"`` are required, and without ``"frame"`` the array is one frame. E.g.
+        ``dims=("frame", "z", "y", "x")`` for a time series of z-stacks,
+        ``dims=("z", "y", "x")`` for one z-stack, ``dims=("frame", "channel", "y",
+        "x")`` for several channels (pick one with ``channel``). The result has the
+        axes in the order of Returns whatever the array's order (transposed lazily).
+        Without ``dims`` only the 2-D layouts above are read; a 4-D array whose last
+        axis has more than 4 entries (a z or channel axis, not colour) or an array of
+        5 or more axes is an error asking for ``dims``: its layout is never guessed.
+        A file names its own axes (giving ``dims`` for one is an error), and so does
+        a DataArray.
 
     Returns
     -------
     xarray.DataArray
         Named ``"video"``, dims ``("frame", "y", "x")`` or ``("frame", "y", "x",
-        "channel")``, sizes in frames and pixels. The ``frame`` coordinate (int64)
+        "channel")``, or for z-stacks ``("frame", "z", "y", "x")`` or ``("frame", "z",
+        "y", "x", "channel")``, sizes in frames, planes and pixels. The ``frame`` coordinate (int64)
         holds the absolute frame numbers in the source, so a selection keeps its
         original numbering. The data is a dask array chunked along ``frame`` as
         ``chunks`` says.
@@ -95,7 +117,12 @@ def open_video(source, *, chunks="auto", channel=None, frames=None):
         - ``original_dtype`` (str): the source dtype, e.g. ``"uint8"``;
         - ``n_frames`` (int): number of frames in the source (the selection's length is
           ``result.sizes["frame"]``);
-        - ``channel`` (int or str): only when ``channel`` was given.
+        - ``channel`` (int or str): only when ``channel`` was given;
+        - ``z_step`` (float), ``z_step_unit`` (str) and ``z_step_source`` (str): the
+          distance between z planes, only for z-stacks whose file records it: ImageJ
+          hyperstacks (``spacing`` and ``unit`` of the ImageJ metadata) and OME-TIFF
+          (``PhysicalSizeZ`` and ``PhysicalSizeZUnit``); ``z_step_source`` says which.
+          Recorded as found, not used by daskloc (no calibration is applied).
 
     Raises
     ------
@@ -111,9 +138,11 @@ def open_video(source, *, chunks="auto", channel=None, frames=None):
         range, e.g. ``frames 400:600 outside the video (480 frames: 0..479)``.
     ValueError
         ``chunks`` < 1, an invalid ``channel``, or a ``frames`` selection that is empty,
-        not strictly increasing or has a non-positive step.
+        not strictly increasing or has a non-positive step; ``dims`` with unknown or
+        repeated names, without ``y`` or ``x``, of another length than the array's
+        number of axes, or given for a file or a DataArray with other dims.
     TypeError
-        ``source``, ``chunks`` or ``frames`` of an unsupported type.
+        ``source``, ``chunks``, ``frames`` or ``dims`` of an unsupported type.
 
     VideoDecodeError
         (a ``VideoError``) Not by ``open_video`` itself but when the array is computed,
@@ -166,10 +195,17 @@ def open_video(source, *, chunks="auto", channel=None, frames=None):
     (('frame', 'y', 'x'), (7, 4, 5), (4, 3))
     >>> video.frame.values.tolist()
     [2, 3, 4, 5, 6, 7, 8]
+
+    A time series of z-stacks (6 volumes of 5 planes of 4 x 3 pixels):
+
+    >>> stacks = open_video(np.zeros((6, 5, 4, 3), np.uint16), dims=("frame", "z", "y", "x"),
+    ...                     chunks=4)
+    >>> stacks.dims, stacks.data.chunks
+    (('frame', 'z', 'y', 'x'), ((4, 2), (5,), (4,), (3,)))
     """
     chunks = _check_chunks(chunks)
     channel = _check_channel(channel)
-    src = open_source(source)
+    src = open_source(source, dims=dims)
     positions = _resolve_frames(frames, src.labels)
     return to_dataarray(src, positions, chunks, channel)
 
@@ -284,12 +320,13 @@ DEFAULT_CHUNK_FRAMES = 64
 
 
 def grey_video(video, purpose="locate needs grey frames", open_options=None):
-    """A video as the grey ``(frame, y, x)`` DataArray every computation takes.
+    """A video as the grey ``(frame, [z,] y, x)`` DataArray every computation takes.
 
     Parameters
     ----------
     video : xarray.DataArray or anything :func:`open_video` opens
-        A DataArray with dims ``frame, y, x`` (any order) or a source to open.
+        A DataArray with dims ``frame, y, x`` or ``frame, z, y, x`` (any order) or a
+        source to open.
     purpose : str
         What needs grey frames, for the message of a colour video.
     open_options : dict, optional
@@ -298,7 +335,7 @@ def grey_video(video, purpose="locate needs grey frames", open_options=None):
     Returns
     -------
     xarray.DataArray
-        Dims ``("frame", "y", "x")`` in that order.
+        Dims ``("frame", "y", "x")`` or ``("frame", "z", "y", "x")``, in that order.
 
     Raises
     ------
@@ -316,16 +353,18 @@ def grey_video(video, purpose="locate needs grey frames", open_options=None):
             "convert colour to grey with channel='grey' (CLI: --channel grey) when opening "
             "it"
         )
+    if set(video.dims) == {"frame", "z", "y", "x"}:
+        return video.transpose("frame", "z", "y", "x")
     if set(video.dims) != {"frame", "y", "x"}:
         raise ValueError(
-            f"the video must have dims ('frame', 'y', 'x'), got {video.dims}; "
-            "open it with daskloc.open_video"
+            f"the video must have dims ('frame', 'y', 'x') or ('frame', 'z', 'y', 'x'), "
+            f"got {video.dims}; open it with daskloc.open_video"
         )
     return video.transpose("frame", "y", "x")
 
 
 def frame_chunked(video):
-    """The dask array of a ``(frame, y, x)`` DataArray, chunked along frame only.
+    """The dask array of a ``(frame, [z,] y, x)`` DataArray, chunked along frame only.
 
     Parameters
     ----------
@@ -335,14 +374,17 @@ def frame_chunked(video):
     Returns
     -------
     dask.array.Array
-        Shape ``(frame, y, x)``; an in-memory video becomes chunks of
-        :data:`DEFAULT_CHUNK_FRAMES` frames; chunks along y or x are merged (lazily).
+        Shape ``(frame, y, x)`` or ``(frame, z, y, x)``; an in-memory video becomes
+        chunks of :data:`DEFAULT_CHUNK_FRAMES` frames; chunks along z, y or x are
+        merged (lazily), so each chunk holds whole frames (whole volumes).
     """
     import dask.array as da
 
     data = video.data
+    rest = tuple(range(1, data.ndim))
     if not isinstance(data, da.Array):
-        data = da.from_array(np.asarray(data), chunks=(DEFAULT_CHUNK_FRAMES, -1, -1))
-    if len(data.chunks[1]) > 1 or len(data.chunks[2]) > 1:
-        data = data.rechunk({1: -1, 2: -1})  # frame chunks stay; lazy
+        data = da.from_array(np.asarray(data),
+                             chunks=(DEFAULT_CHUNK_FRAMES,) + (-1,) * len(rest))
+    if any(len(data.chunks[a]) > 1 for a in rest):
+        data = data.rechunk({a: -1 for a in rest})  # frame chunks stay; lazy
     return data

@@ -272,7 +272,20 @@ class Source:
     labels : numpy.ndarray of int64, shape (n_frames,)
         Frame numbers of the source, strictly increasing (usually ``0..n - 1``).
     frame_shape : tuple of int
-        ``(y, x)`` or ``(y, x, channel)``, in pixels.
+        ``(y, x)`` or ``(y, x, channel)``, in pixels; for a source with a z axis
+        ``(z, y, x)`` or ``(z, y, x, channel)`` (planes, pixels), in the order of
+        :attr:`frame_dims`.
+    frame_dims : tuple of str or None
+        The names of the axes of :attr:`frame_shape`, in order: ``("y", "x")``,
+        ``("y", "x", "channel")``, ``("z", "y", "x")`` or ``("z", "y", "x",
+        "channel")``. None (the class default) means ``("y", "x")`` or ``("y", "x",
+        "channel")`` by the length of :attr:`frame_shape`, so a 2-D reader need not
+        set it; a reader with a z axis must.
+    takes_dims : bool
+        Class attribute: the constructor takes a ``dims`` keyword (the names of the
+        source's axes, given by the caller of :func:`daskloc.video.open_video` as
+        ``dims=``). False (the default): ``open_video(..., dims=...)`` on this source is
+        an error.
     dtype : numpy.dtype
         Pixel dtype of a read frame.
     attrs : dict
@@ -288,6 +301,8 @@ class Source:
     summary = ""
     priority = 50
     per_frame = False
+    takes_dims = False
+    frame_dims = None
 
     labels: np.ndarray
     frame_shape: tuple
@@ -489,33 +504,194 @@ def fixed_groups(positions, size):
 MAX_CHANNELS = 4
 
 
-def frame_layout(shape, what, channel_named=False):
-    """(n_frames, frame_shape) for an array-like of ``shape``.
+#: The names of a video's axes, in the order :func:`daskloc.video.open_video` gives them
+#: (those present): time, depth, rows, columns, colour.
+VIDEO_DIMS = ("frame", "z", "y", "x", "channel")
 
-    A 4-D shape is ``(frame, y, x, channel)``: unless the caller named that axis
-    (``channel_named``, an xarray dim ``channel``), its last axis may have at most
-    :data:`MAX_CHANNELS` entries, else VideoError (another axis is never guessed)."""
+_DIMS_EXAMPLE = ("dims=('frame', 'z', 'y', 'x') for a time series of z-stacks, "
+                 "dims=('z', 'y', 'x') for one z-stack, or dims=('frame', 'channel', 'y', "
+                 "'x') for several channels (then pick one with channel=)")
+
+
+def frame_dims_of(source):
+    """The names of the axes of ``source.frame_shape`` (see :attr:`Source.frame_dims`).
+
+    Parameters
+    ----------
+    source : Source
+        An opened source (or anything with ``frame_shape`` and maybe ``frame_dims``).
+
+    Returns
+    -------
+    tuple of str
+        ``source.frame_dims`` when set, else ``("y", "x")`` or ``("y", "x",
+        "channel")`` by the length of ``frame_shape``.
+    """
+    dims = getattr(source, "frame_dims", None)
+    if dims is not None:
+        return tuple(dims)
+    return ("y", "x", "channel")[: len(source.frame_shape)]
+
+
+def check_dims(dims, ndim, what):
+    """Validate the ``dims=`` a caller gave for an array of ``ndim`` axes.
+
+    Parameters
+    ----------
+    dims : sequence of str
+        One name per axis of the array, in the array's order, from
+        :data:`VIDEO_DIMS`; ``"y"`` and ``"x"`` are required, the others optional
+        (without ``"frame"`` the array is one frame).
+    ndim : int
+        Number of axes of the array.
+    what : str
+        The array, for messages.
+
+    Returns
+    -------
+    tuple of str
+
+    Raises
+    ------
+    TypeError
+        ``dims`` is not a sequence of str.
+    ValueError
+        Unknown or repeated names, no ``y`` or ``x``, or not one name per axis.
+    """
+    if isinstance(dims, str) or not all(isinstance(d, str) for d in _iterable(dims)):
+        raise TypeError(
+            f"dims must be a tuple of axis names such as ('frame', 'z', 'y', 'x'), got "
+            f"{dims!r}"
+        )
+    dims = tuple(dims)
+    unknown = [d for d in dims if d not in VIDEO_DIMS]
+    if unknown:
+        raise ValueError(
+            f"dims {dims}: unknown axis name(s) {', '.join(map(repr, unknown))}; the names "
+            f"are {', '.join(map(repr, VIDEO_DIMS))} (time is 'frame')"
+        )
+    if len(set(dims)) != len(dims):
+        raise ValueError(f"dims {dims} names an axis twice")
+    if "y" not in dims or "x" not in dims:
+        raise ValueError(f"dims {dims} must include 'y' and 'x' (the image rows and columns)")
+    if len(dims) != ndim:
+        raise ValueError(
+            f"{what}: dims {dims} names {len(dims)} axes but the array has {ndim} "
+            "(give one name per axis, in the array's order)"
+        )
+    return dims
+
+
+def _iterable(x):
+    try:
+        return list(x)
+    except TypeError:
+        return [None]
+
+
+class Layout:
+    """How an array's axes map to a video's (from :func:`array_layout`).
+
+    Attributes
+    ----------
+    n : int
+        Number of frames.
+    frame_shape : tuple of int
+        Shape of one frame, in the order of ``frame_dims``.
+    frame_dims : tuple of str
+        Names of the frame's axes, in :data:`VIDEO_DIMS` order (``"frame"`` excluded).
+    order : tuple of int
+        The array's axes in :data:`VIDEO_DIMS` order (``numpy.transpose`` of the array
+        by ``order`` gives ``(frame?,) + frame_dims``).
+    has_frame : bool
+        Whether the array has a frame axis (else it is one frame).
+    """
+
+    __slots__ = ("frame_dims", "frame_shape", "has_frame", "n", "order")
+
+    def __init__(self, n, frame_shape, frame_dims, order, has_frame):
+        self.n, self.frame_shape, self.frame_dims = n, frame_shape, frame_dims
+        self.order, self.has_frame = order, has_frame
+
+
+def _known_shape(shape, what):
     if any(isinstance(s, float) and np.isnan(s) for s in shape):
         raise VideoError(
             f"{what}: has unknown chunk sizes (shape {shape}); call "
             "compute_chunk_sizes() on it first"
         )
-    shape = tuple(int(s) for s in shape)
-    if len(shape) == 2:
-        return 1, shape
-    if len(shape) == 4 and shape[3] > MAX_CHANNELS and not channel_named:
-        # (T, Z, Y, X) or (T, C, Y, X) read as (frame, y, x, channel) would locate in
-        # slices across the image with hundreds of "channels", finding nothing, silently.
-        raise VideoError(
-            f"{what}: a 4-D array of shape {shape} is read as (frame, y, x, channel), but "
-            f"its last axis has {shape[3]} entries, more than a colour channel axis "
-            f"(at most {MAX_CHANNELS}); it looks like (frame, z, y, x) or (frame, channel, "
-            "y, x), which daskloc does not read yet: pass one plane, e.g. array[:, 0] "
-            "(or move a channel axis last)"
-        )
-    if len(shape) in (3, 4):
-        return shape[0], shape[1:]
-    raise VideoError(
-        f"{what}: cannot read an array of shape {shape} as a video; expected "
-        "(frame, y, x), (frame, y, x, channel) or a single (y, x) image"
-    )
+    return tuple(int(s) for s in shape)
+
+
+def array_layout(shape, what, dims=None, channel_named=False):
+    """The :class:`Layout` of an array of ``shape`` with axis names ``dims``.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The array's shape.
+    what : str
+        The array, for messages.
+    dims : sequence of str, optional
+        The array's axis names, in its order (see :func:`check_dims`). Without it the
+        layout is guessed only where it cannot be wrong: ``(y, x)`` is one frame,
+        ``(frame, y, x)``, and ``(frame, y, x, channel)`` when the last axis has at
+        most :data:`MAX_CHANNELS` entries (or ``channel_named``).
+    channel_named : bool
+        Without ``dims``: the caller named the last axis of a 4-D array ``channel``.
+
+    Returns
+    -------
+    Layout
+
+    Raises
+    ------
+    VideoError
+        Unknown dask chunk sizes; without ``dims``, a 4-D array whose last axis is too
+        long to be colour channels, or an array of another number of axes (the message
+        says to pass ``dims=``).
+    TypeError, ValueError
+        Invalid ``dims`` (:func:`check_dims`).
+    """
+    shape = _known_shape(shape, what)
+    if dims is None:
+        if len(shape) == 2:
+            return Layout(1, shape, ("y", "x"), (0, 1), False)
+        if len(shape) == 4 and shape[3] > MAX_CHANNELS and not channel_named:
+            # (T, Z, Y, X) or (T, C, Y, X) read as (frame, y, x, channel) would locate in
+            # slices across the image with hundreds of "channels", finding nothing,
+            # silently.
+            raise VideoError(
+                f"{what}: a 4-D array of shape {shape} would be read as (frame, y, x, "
+                f"channel), but its last axis has {shape[3]} entries, more than a colour "
+                f"channel axis (at most {MAX_CHANNELS}); daskloc does not guess which axis "
+                f"is which: name them with open_video(..., dims=...), e.g. "
+                f"{_DIMS_EXAMPLE}"
+            )
+        if len(shape) in (3, 4):
+            dims = ("frame", "y", "x", "channel")[: len(shape)]
+        else:
+            raise VideoError(
+                f"{what}: cannot guess the axes of an array of shape {shape}; (y, x), "
+                "(frame, y, x) and (frame, y, x, channel) are read as they are, anything "
+                f"else needs open_video(..., dims=...), e.g. {_DIMS_EXAMPLE}"
+            )
+    dims = check_dims(dims, len(shape), what)
+    order = tuple(dims.index(d) for d in VIDEO_DIMS if d in dims)
+    frame_dims = tuple(d for d in VIDEO_DIMS if d in dims and d != "frame")
+    frame_shape = tuple(shape[dims.index(d)] for d in frame_dims)
+    has_frame = "frame" in dims
+    n = shape[dims.index("frame")] if has_frame else 1
+    return Layout(n, frame_shape, frame_dims, order, has_frame)
+
+
+def frame_layout(shape, what, channel_named=False):
+    """(n_frames, frame_shape) for a 2-D layout of an array-like of ``shape``.
+
+    Kept for readers written against the 2-D interface; :func:`array_layout` gives
+    the whole layout (with ``dims=`` and a z axis). A 4-D shape is ``(frame, y, x,
+    channel)``: unless the caller named that axis (``channel_named``), its last axis
+    may have at most :data:`MAX_CHANNELS` entries, else VideoError (another axis is
+    never guessed)."""
+    layout = array_layout(shape, what, channel_named=channel_named)
+    return layout.n, layout.frame_shape

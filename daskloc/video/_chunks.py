@@ -14,6 +14,7 @@ from daskloc.video._base import (
     Unreadable,
     VideoDecodeError,
     VideoError,
+    frame_dims_of,
     record_skipped,
     reraise_fatal,
     skipping,
@@ -27,9 +28,13 @@ __all__ = ["GREY_WEIGHTS", "ChunkRequest", "read_chunk", "to_dataarray"]
 GREY_WEIGHTS = (0.2125, 0.7154, 0.0721)
 
 
-def output_frame(frame_shape, dtype, channel, what):
-    """Frame shape and dtype after applying ``channel``; validates ``channel``."""
-    colour = len(frame_shape) == 3
+def output_frame(frame_shape, dtype, channel, what, frame_dims=None):
+    """Frame shape and dtype after applying ``channel``; validates ``channel``.
+
+    ``frame_dims`` names the axes of ``frame_shape`` (default: ``("y", "x")`` or
+    ``("y", "x", "channel")`` by its length); a channel axis is always the last."""
+    frame_dims = _frame_dims(frame_shape, frame_dims)
+    colour = frame_dims[-1] == "channel"
     if channel is None:
         return frame_shape, dtype
     if not colour:
@@ -39,24 +44,32 @@ def output_frame(frame_shape, dtype, channel, what):
             f"{what} is greyscale (no channel axis): channel must be None, 0 or 'grey', "
             f"got {channel!r}"
         )
-    n_channels = frame_shape[2]
+    n_channels = frame_shape[-1]
     if channel == "grey":
         if n_channels not in (3, 4):
             raise ValueError(
                 f"{what} has {n_channels} channels; channel='grey' needs RGB or RGBA (3 "
                 "or 4 channels): pick one channel with channel=0 (CLI: --channel 0) instead"
             )
-        return frame_shape[:2], np.dtype(np.float64)
+        return frame_shape[:-1], np.dtype(np.float64)
     if not -n_channels <= channel < n_channels:
         raise ValueError(
             f"channel {channel} does not exist: {what} has {n_channels} channels "
             f"(0..{n_channels - 1})"
         )
-    return frame_shape[:2], dtype
+    return frame_shape[:-1], dtype
+
+
+def _frame_dims(frame_shape, frame_dims):
+    if frame_dims is not None:
+        return tuple(frame_dims)
+    return ("y", "x", "channel")[: len(frame_shape)]
 
 
 def apply_channel_block(block, channel, colour):
-    """Apply a validated ``channel`` to ``block`` shaped (k, y, x) or (k, y, x, c)."""
+    """Apply a validated ``channel`` to ``block`` shaped (k, [z,] y, x[, c]).
+
+    ``colour``: whether ``block`` has a (last) channel axis."""
     if channel is None or not colour:
         return block
     if channel == "grey":
@@ -69,9 +82,18 @@ def apply_channel_block(block, channel, colour):
     return block[..., channel]
 
 
-def dims(out_frame_shape):
-    """``("frame", "y", "x")`` plus ``"channel"`` for a colour output frame."""
-    return ("frame", "y", "x", "channel")[: 1 + len(out_frame_shape)]
+def dims(out_frame_shape, frame_dims=None, channel=None):
+    """The DataArray's dims: ``("frame",)`` plus the output frame's axis names.
+
+    ``frame_dims`` names the source frame's axes (default by the length of
+    ``out_frame_shape``: ``("y", "x")`` or ``("y", "x", "channel")``); the channel axis
+    is dropped when ``channel`` picked one or converted to grey."""
+    if frame_dims is None:
+        return ("frame", "y", "x", "channel")[: 1 + len(out_frame_shape)]
+    frame_dims = tuple(frame_dims)
+    if frame_dims[-1] == "channel" and len(out_frame_shape) < len(frame_dims):
+        frame_dims = frame_dims[:-1]
+    return ("frame",) + frame_dims
 
 
 def build_attrs(base, channel):
@@ -110,12 +132,16 @@ class ChunkRequest:
     source : type, optional
         The :class:`~daskloc.video.Source` class: says whether ``arg`` can be split
         per frame and which file a frame comes from.
+    frame_dims : tuple of str, optional
+        Names of the axes of ``frame_shape`` (default by its length: ``("y", "x")`` or
+        ``("y", "x", "channel")``).
     """
 
     __slots__ = (
         "arg",
         "channel",
         "dtype",
+        "frame_dims",
         "frame_shape",
         "labels",
         "n",
@@ -125,7 +151,7 @@ class ChunkRequest:
     )
 
     def __init__(self, reader, spec, arg, n, frame_shape, dtype, channel, labels,
-                 source=None):
+                 source=None, frame_dims=None):
         self.reader = reader
         self.spec = spec
         self.arg = arg
@@ -135,6 +161,7 @@ class ChunkRequest:
         self.channel = channel
         self.labels = labels
         self.source = source
+        self.frame_dims = _frame_dims(frame_shape, frame_dims)
 
     def __getstate__(self):
         return {s: getattr(self, s) for s in self.__slots__}
@@ -221,9 +248,10 @@ def read_chunk(request):
         recorded as skipped instead).
     """
     frame_shape = tuple(request.frame_shape)
-    colour = len(frame_shape) == 3
+    colour = request.frame_dims[-1] == "channel"
     dtype = np.dtype(request.dtype)
-    out_shape, out_dtype = output_frame(frame_shape, dtype, request.channel, "source")
+    out_shape, out_dtype = output_frame(frame_shape, dtype, request.channel, "source",
+                                        request.frame_dims)
     out = np.empty((request.n,) + tuple(out_shape), dtype=out_dtype)
     filled = np.zeros(request.n, dtype=bool)
     skipped = skipping()
@@ -288,7 +316,7 @@ def _recover(request, out, filled, exc, skipped, lost):
         _skip(out, filled, missing, exc, lost)
         return
     frame_shape = tuple(request.frame_shape)
-    colour = len(frame_shape) == 3
+    colour = request.frame_dims[-1] == "channel"
     for i in missing:
         i = int(i)
         try:
@@ -344,7 +372,9 @@ def to_dataarray(source, positions, chunks, channel):
     built = source.dataarray(positions, chunks, channel)
     if built is not None:
         return built
-    out_shape, out_dtype = output_frame(source.frame_shape, source.dtype, channel, source.path)
+    frame_dims = frame_dims_of(source)
+    out_shape, out_dtype = output_frame(source.frame_shape, source.dtype, channel, source.path,
+                                        frame_dims)
     spec = source.spec()
     groups = source.chunk_groups(positions, chunks, out_shape, out_dtype)
     kind = type(source)
@@ -364,6 +394,7 @@ def to_dataarray(source, positions, chunks, channel):
             channel,
             compact_labels(source.labels[group]),
             kind,
+            frame_dims,
         )
         dsk[(name, i) + (0,) * (ndim - 1)] = (read_chunk, request)
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=())
@@ -376,7 +407,7 @@ def to_dataarray(source, positions, chunks, channel):
     )
     return xr.DataArray(
         data,
-        dims=dims(out_shape),
+        dims=dims(out_shape, frame_dims),
         coords={"frame": ("frame", source.labels[positions].astype(np.int64))},
         name="video",
         attrs=build_attrs(source.attrs, channel),

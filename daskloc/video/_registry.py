@@ -170,13 +170,16 @@ class Registry:
         ordered += [c for c in self.sources() if c not in ordered]
         return ", ".join(c.summary or c.name for c in ordered)
 
-    def open(self, source):
+    def open(self, source, dims=None):
         """Open ``source`` with the first source class that can.
 
         Parameters
         ----------
         source : object
             What was given to :func:`daskloc.video.open_video`.
+        dims : sequence of str, optional
+            The names of the source's axes (``open_video``'s ``dims=``); only for
+            sources whose :attr:`~daskloc.video.Source.takes_dims` is true.
 
         Returns
         -------
@@ -193,6 +196,8 @@ class Registry:
             supported sources appended.
         TypeError
             An object no source opens.
+        ValueError
+            ``dims`` given for a source that names its own axes (a file).
         """
         cls = self.source_for(source)
         if cls is None:
@@ -209,8 +214,15 @@ class Registry:
                 f"cannot open a {type(source).__name__} as a video; supported sources: "
                 f"{self.supported()}"
             )
+        if dims is not None and not getattr(cls, "takes_dims", False):
+            raise ValueError(
+                f"dims= is for arrays whose axes have no names (numpy, dask, Zarr); a "
+                f"{cls.name} source names its own axes ({_describe(source)}). For a TIFF, "
+                "write it with its axes (tifffile.imwrite(path, data, metadata={'axes': "
+                "'TZYX'})), or read it with tifffile and pass the array with dims="
+            )
         try:
-            return cls(source)
+            return cls(source) if dims is None else cls(source, dims=dims)
         except UnsupportedSourceError as exc:
             if "supported sources:" in str(exc):
                 raise
@@ -304,9 +316,13 @@ def source_for(source):
     return REGISTRY.source_for(source)
 
 
-def open_source(source):
+def open_source(source, dims=None):
     """Open ``source`` with the default registry (see :meth:`Registry.open`)."""
-    return REGISTRY.open(source)
+    return REGISTRY.open(source, dims=dims)
+
+
+def _describe(source):
+    return os.fspath(source) if is_path(source) else type(source).__name__
 
 
 def classify(item):

@@ -1,5 +1,7 @@
 """Multi-page TIFF files, read with tifffile: one frame per page, or along the single
-non-singleton leading axis of the first TIFF series."""
+non-singleton leading axis of the first TIFF series; z-stacks over time from the series'
+axes (``T``, ``Z``, ``C``: ImageJ hyperstacks, OME-TIFF, tifffile's ``metadata={'axes':
+...}``)."""
 
 from __future__ import annotations
 
@@ -32,26 +34,107 @@ def tiff_pages(path):
         return None
 
 
-def _tiff_layout(series, path):
-    """Frame axis, frame count and frame shape of a tifffile series."""
+#: tifffile's axis codes (``series.axes``) that name a video's axis; any other leading
+#: axis (``I``, ``Q``, ...) may be the frame axis when it is the only one.
+_TIFF_ROLES = {"T": "frame", "Z": "z", "C": "channel", "Y": "y", "X": "x"}
+
+
+class _TiffLayout:
+    """How the axes of a tifffile series map to the video's (see :func:`_tiff_layout`)."""
+
+    __slots__ = ("frame_axis", "frame_dims", "frame_shape", "n", "order", "plane", "shape")
+
+    def __init__(self, shape, frame_axis, n, plane, order, frame_shape, frame_dims):
+        self.shape = shape  # the series' shape
+        self.frame_axis = frame_axis  # the series axis of the frames, or None
+        self.n = n  # frames
+        self.plane = plane  # trailing axes of one page: 2 (YX) or 3 (YXS)
+        self.order = order  # series axes in video order (singleton axes left out)
+        self.frame_shape = frame_shape
+        self.frame_dims = frame_dims
+
+
+def _tiff_layout(series, path, z_is_depth=True):
+    """The frame axis, z axis and channel axis of a tifffile series, from its axes.
+
+    The last two axes are y, x, or the last three y, x, samples (``S``, colour). Of the
+    other (leading) axes with more than one entry, ``T`` is the frame axis, ``Z`` the z
+    axis (unless not ``z_is_depth``: then it is like any other code), ``C`` a channel
+    axis when there is a ``T`` or ``Z`` axis too (alone it is like any other code, as
+    before: ``tifffile.imwrite(path, stack, imagej=True)`` labels a 3-D stack ``CYX``);
+    without ``T`` a single axis of another code (``I``, ``Q``: pages of a plain
+    multi-page TIFF) is the frame axis, and none means one frame.
+    """
     shape = tuple(int(s) for s in series.shape)
     axes = series.axes
     colour = axes.endswith("S") and len(shape) >= 3
-    nframe_dims = 3 if colour else 2
-    if len(shape) < nframe_dims:
+    plane = 3 if colour else 2
+    if len(shape) < plane:
         raise VideoError(f"{path}: cannot read TIFF series of shape {shape} ({axes}) as a video")
-    frame_shape = shape[len(shape) - nframe_dims :]
-    leading = shape[: len(shape) - nframe_dims]
-    big = [i for i, s in enumerate(leading) if s > 1]
-    if len(big) > 1:
+    roles = [None] * len(shape)
+    roles[len(shape) - plane] = "y"
+    roles[len(shape) - plane + 1] = "x"
+    if colour:
+        roles[-1] = "channel"
+    others = []
+    leading = [(axes[i], shape[i]) for i in range(len(shape) - plane)]
+    has_tz = any(s > 1 and (a == "T" or (a == "Z" and z_is_depth)) for a, s in leading)
+    for i in range(len(shape) - plane):
+        if shape[i] == 1:
+            continue
+        role = _TIFF_ROLES.get(axes[i])
+        if role in ("y", "x") or (role == "z" and not z_is_depth) or (
+            role == "channel" and not has_tz
+        ):
+            role = None
+        if role is None:
+            others.append(i)
+        elif role in roles:
+            raise VideoError(
+                f"{path}: TIFF series has shape {shape} with axes {axes!r}: two "
+                f"{role} axes; load it with tifffile, pick what you want and pass the array "
+                "to open_video with dims="
+            )
+        else:
+            roles[i] = role
+    if others and ("frame" in roles or len(others) > 1):
         raise VideoError(
             f"{path}: TIFF series has shape {shape} with axes {axes!r}: more than one axis "
-            "besides y, x (and samples); open_video reads one frame axis. Load it with "
-            "tifffile, pick the frames you want and pass the array instead"
+            "besides y, x (and samples) that is not T (time), Z (depth) or C (channel); "
+            "open_video reads one frame axis. Load it with tifffile, pick the frames you "
+            "want and pass the array instead (with dims=, e.g. dims=('frame', 'z', 'y', "
+            "'x'))"
         )
-    frame_axis = big[0] if big else None
-    n = leading[frame_axis] if big else 1
-    return frame_axis, len(leading), n, frame_shape
+    if others:
+        roles[others[0]] = "frame"
+    frame_axis = roles.index("frame") if "frame" in roles else None
+    n = shape[frame_axis] if frame_axis is not None else 1
+    order = tuple(roles.index(d) for d in ("frame", "z", "y", "x", "channel") if d in roles)
+    frame_dims = tuple(d for d in ("z", "y", "x", "channel") if d in roles)
+    frame_shape = tuple(shape[roles.index(d)] for d in frame_dims)
+    return _TiffLayout(shape, frame_axis, n, plane, order, frame_shape, frame_dims)
+
+
+def _z_step(tf):
+    """(z_step, unit, source) from ImageJ or OME metadata, or None."""
+    meta = tf.imagej_metadata or {}
+    spacing = meta.get("spacing")
+    if isinstance(spacing, (int, float)) and not isinstance(spacing, bool) and spacing > 0:
+        unit = meta.get("unit")
+        return float(spacing), (str(unit) if unit else None), "ImageJ metadata 'spacing'"
+    if tf.is_ome:
+        try:
+            import tifffile
+
+            pixels = tifffile.xml2dict(tf.ome_metadata)["OME"]["Image"]
+            pixels = (pixels[0] if isinstance(pixels, list) else pixels)["Pixels"]
+            size = pixels.get("PhysicalSizeZ")
+        except Exception:  # noqa: BLE001 - malformed OME-XML: no z step, not an error
+            return None
+        if isinstance(size, (int, float)) and not isinstance(size, bool) and size > 0:
+            unit = pixels.get("PhysicalSizeZUnit", "µm")  # the OME schema's default
+            return float(size), str(unit), "OME-XML 'PhysicalSizeZ'"
+    return None
 
 
 class TiffSource(Source):
@@ -67,11 +150,32 @@ class TiffSource(Source):
     UnsupportedSourceError
         tifffile cannot read the file (a ``VideoError``).
     VideoError
-        No images, or more than one axis besides y, x (and samples).
+        No images; more than one axis besides y, x (and samples) that is not ``T``,
+        ``Z`` or ``C``; two channel axes (``C`` and samples).
 
     Notes
     -----
-    ``attrs["fps"]`` comes from ImageJ metadata (``fps``, or ``1 / finterval``).
+    The axes come from tifffile's first series (``series.axes``): ``T`` is the frame
+    axis, ``Z`` the z axis (frames are then z-stacks, dims ``("frame", "z", "y",
+    "x")``) and ``C`` or samples (``S``) the channel axis, moved last; axes with one
+    entry are dropped. Without ``T``, a single other leading axis (a plain multi-page
+    TIFF's pages) is the frame axis, and without any (``ZYX``) the file is one frame.
+    An ImageJ stack that is not a hyperstack is read as frames, as before: ImageJ
+    records the images of every plain stack as ``slices`` (tifffile's ``Z``), time
+    series included (e.g. ImageJ 1.46 saving a 5-frame recording); only a hyperstack
+    (``hyperstack=true`` in its metadata, as ImageJ and ``tifffile.imwrite(...,
+    imagej=True)`` write them) has z-stacks. To read a plain ImageJ stack as one
+    z-stack, load it with tifffile and pass ``dims=("z", "y", "x")``.
+
+    When each page of the series is one y, x plane (ImageJ hyperstacks, OME-TIFF,
+    most multi-page files), a chunk task reads exactly the pages of its frames (every
+    z plane and channel of each); otherwise it reads its frames' slice of tifffile's
+    Zarr view of the series, which decodes only the pages (or tiles) holding them.
+
+    ``attrs["fps"]`` comes from ImageJ metadata (``fps``, or ``1 / finterval``);
+    ``attrs["z_step"]`` (with ``z_step_unit`` and ``z_step_source``) from ImageJ's
+    ``spacing`` and ``unit`` or OME's ``PhysicalSizeZ`` and ``PhysicalSizeZUnit``, for
+    z-stacks only.
     """
 
     name = "tiff"
@@ -102,16 +206,24 @@ class TiffSource(Source):
                 if not tf.series:
                     raise VideoError(f"{path}: TIFF file holds no images")
                 series = tf.series[0]
-                frame_axis, n_leading, n, frame_shape = _tiff_layout(series, path)
-                self.use_pages = len(series.pages) == n
+                meta = tf.imagej_metadata or {}
+                # ImageJ calls the images of every plain (not hyper-) stack "slices",
+                # time series included: only a hyperstack's Z is depth.
+                z_is_depth = not tf.is_imagej or bool(meta.get("hyperstack"))
+                layout = _tiff_layout(series, path, z_is_depth)
+                n = layout.n
+                # one page per y, x plane (or y, x, samples): read pages, not the series
+                self.use_pages = len(series.pages) == int(
+                    np.prod(layout.shape[: len(layout.shape) - layout.plane], dtype=np.int64)
+                )
                 dtype = np.dtype(series.dtype)
                 shape = tuple(int(s) for s in series.shape)
                 fps = None
-                meta = tf.imagej_metadata or {}
                 if meta.get("fps"):
                     fps = float(meta["fps"])
                 elif meta.get("finterval"):
                     fps = 1.0 / float(meta["finterval"])
+                z_step = _z_step(tf) if "z" in layout.frame_dims else None
         except VideoError:
             raise
         except Exception as exc:  # tifffile raises TiffFileError, ValueError, ...
@@ -120,8 +232,9 @@ class TiffSource(Source):
             ) from exc
         if n == 0:
             raise VideoError(f"{path}: TIFF has no frames")
-        self.frame_axis, self.n_leading = frame_axis, n_leading
-        self.frame_shape = tuple(frame_shape)
+        self.layout = layout
+        self.frame_shape = layout.frame_shape
+        self.frame_dims = layout.frame_dims
         self.dtype = dtype
         self.labels = np.arange(n, dtype=np.int64)
         self.attrs = {
@@ -131,37 +244,88 @@ class TiffSource(Source):
             "original_dtype": str(dtype),
             "n_frames": int(n),
         }
+        if z_step is not None:
+            self.attrs["z_step"], unit, self.attrs["z_step_source"] = z_step
+            if unit is not None:
+                self.attrs["z_step_unit"] = unit
 
     def spec(self):
-        """``(path, use_pages, frame_axis, n_leading, frame_shape)``."""
-        return (self.path, self.use_pages, self.frame_axis, self.n_leading, self.frame_shape)
+        """``(path, use_pages, shape, frame_axis, plane, order)``: the series' layout."""
+        lay = self.layout
+        return (self.path, self.use_pages, lay.shape, lay.frame_axis, lay.plane, lay.order)
 
     def chunk_args(self, positions):
         """The chunk's frame positions, a tuple of int."""
         return tuple(int(p) for p in positions)
 
     @staticmethod
+    def pages(spec, arg):
+        """The page indices (in the series) a chunk reads when it reads pages.
+
+        Parameters
+        ----------
+        spec, arg
+            As given to :meth:`read`.
+
+        Returns
+        -------
+        numpy.ndarray of int64
+            Shape: the series' leading axes (before y, x), with the frame axis cut to
+            the chunk's frames (length 1 added first for a file of one frame); the
+            index of the page holding each plane (C order, as tifffile numbers a
+            series' pages).
+        """
+        _, _, shape, frame_axis, plane, _ = spec
+        leading = tuple(shape[: len(shape) - plane])
+        index = [np.arange(s, dtype=np.int64) for s in leading]
+        if frame_axis is not None:
+            index[frame_axis] = np.asarray(arg, dtype=np.int64)
+        grids = np.meshgrid(*index, indexing="ij") if index else []
+        pages = (np.ravel_multi_index(grids, leading) if index
+                 else np.zeros((), dtype=np.int64))
+        return np.asarray(pages, dtype=np.int64)
+
+    @staticmethod
     def read(spec, arg):
         """Read the chunk's pages (or its slice of tifffile's zarr view of the series)."""
         import tifffile
 
-        path, use_pages, frame_axis, n_leading, frame_shape = spec
+        path, use_pages, shape, frame_axis, plane, order = spec
         positions = list(arg)
-        shape = (len(positions),) + tuple(frame_shape)
         with tifffile.TiffFile(path) as tf:
             if use_pages:
-                # one page per frame: read just the pages of this chunk
-                yield slice(None), np.reshape(tf.asarray(key=positions, series=0), shape)
-                return
-            import zarr
+                # one page per plane: read just the pages of this chunk's frames
+                pages = TiffSource.pages(spec, positions)
+                planes = tf.asarray(key=pages.ravel().tolist(), series=0)
+                block = np.reshape(planes, pages.shape + tuple(shape[len(shape) - plane :]))
+            else:
+                import zarr
 
-            store = tf.series[0].aszarr()
-            try:
-                z = zarr.open_array(store, mode="r")
-                index = [0] * n_leading + [slice(None)] * len(frame_shape)
-                if frame_axis is not None:
-                    index[frame_axis] = positions
-                block = z.oindex[tuple(index)]
-            finally:
-                store.close()
-            yield slice(None), np.reshape(block, shape)
+                store = tf.series[0].aszarr()
+                try:
+                    z = zarr.open_array(store, mode="r")
+                    index = [slice(None)] * len(shape)
+                    if frame_axis is not None:
+                        index[frame_axis] = positions
+                    block = z.oindex[tuple(index)]
+                finally:
+                    store.close()
+        yield slice(None), _to_video_order(np.asarray(block), shape, frame_axis, order)
+
+
+def _to_video_order(block, shape, frame_axis, order):
+    """A block with the series' axes (frame axis cut to the chunk) as (k, [z,] y, x[, c])."""
+    if frame_axis is None:  # one frame: add its axis first
+        block = block[None]
+        order = (0,) + tuple(a + 1 for a in order)
+        singletons = [a + 1 for a in range(len(shape)) if a + 1 not in order]
+    else:
+        singletons = [a for a in range(len(shape)) if a not in order]
+    # axes of one entry (no role) are dropped; the others go in video order
+    keep = [a for a in range(block.ndim) if a not in singletons]
+    block = block.reshape([block.shape[a] for a in keep])
+    rank = {a: i for i, a in enumerate(keep)}
+    perm = tuple(rank[a] for a in order)
+    if perm != tuple(range(len(perm))):
+        block = np.ascontiguousarray(block.transpose(perm))
+    return block

@@ -1,5 +1,6 @@
 """Zarr arrays: a ``zarr.Array``, or a path to one (ending in ``.zarr``, or a directory
-holding Zarr metadata), shape ``(frame, y, x[, channel])``."""
+holding Zarr metadata), shape ``(frame, y, x[, channel])``, or any layout named with
+``dims=`` (e.g. ``(frame, z, y, x)``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from daskloc._utils import is_glob
-from daskloc.video._base import Source, VideoError, frame_layout, is_path
+from daskloc.video._base import Source, VideoError, array_layout, is_path
 from daskloc.video._chunks import runs
 
 __all__ = ["ZarrSource"]
@@ -44,12 +45,20 @@ class ZarrSource(Source):
     ----------
     source : zarr.Array, str or path-like
         The array, or the path of its directory.
+    dims : sequence of str, optional
+        The names of the array's axes, in its order (see
+        :func:`daskloc.video.open_video`), e.g. ``("frame", "z", "y", "x")``. Without
+        it the array is ``(y, x)``, ``(frame, y, x)`` or ``(frame, y, x, channel)``
+        with at most 4 channels. A chunk task reads only its frames (a slice along the
+        frame axis, wherever it is) and puts the axes in ``open_video``'s order.
 
     Raises
     ------
     VideoError
         The path cannot be opened as Zarr, is a group (the message lists its arrays),
-        or the array has an unsupported shape or no frames.
+        or the array has an unsupported shape (without ``dims``) or no frames.
+    ValueError, TypeError
+        Invalid ``dims``.
 
     Notes
     -----
@@ -61,6 +70,7 @@ class ZarrSource(Source):
     summary = "Zarr arrays (a path ending in .zarr or a zarr.Array)"
     priority = 20
     per_frame = True
+    takes_dims = True
 
     @classmethod
     def can_open(cls, source):
@@ -71,7 +81,7 @@ class ZarrSource(Source):
             return False
         return _is_zarr_dir(Path(os.fspath(source)))
 
-    def __init__(self, source):
+    def __init__(self, source, dims=None):
         import zarr
 
         if is_path(source):
@@ -96,11 +106,17 @@ class ZarrSource(Source):
             arr = source
             self.target = source
             self.path = _describe_zarr(arr)
-        n, frame_shape = frame_layout(arr.shape, self.path)
+        layout = array_layout(arr.shape, self.path, dims)
+        n = layout.n
         if n == 0:
             raise VideoError(f"{self.path}: has no frames")
         self.ndim = arr.ndim
-        self.frame_shape = tuple(frame_shape)
+        # the frame axis's position in the array (None: one frame) and the
+        # permutation of the other axes into open_video's order
+        self.frame_axis = layout.order[0] if layout.has_frame else None
+        self.order = layout.order
+        self.frame_shape = tuple(layout.frame_shape)
+        self.frame_dims = layout.frame_dims
         self.dtype = np.dtype(arr.dtype)
         self.labels = np.arange(n, dtype=np.int64)
         self.attrs = {
@@ -120,8 +136,8 @@ class ZarrSource(Source):
         return (self.path, id(self.target))
 
     def spec(self):
-        """``(path or zarr.Array, ndim)``."""
-        return (self.target, self.ndim)
+        """``(path or zarr.Array, ndim, frame_axis, order)``."""
+        return (self.target, self.ndim, self.frame_axis, self.order)
 
     def chunk_args(self, positions):
         """The chunk's frame positions, a tuple of int."""
@@ -139,10 +155,17 @@ class ZarrSource(Source):
         """Read runs of consecutive frames of the array."""
         import zarr
 
-        target, ndim = spec
+        target, ndim, frame_axis, order = spec
         arr = zarr.open_array(target, mode="r") if isinstance(target, str) else target
+        identity = tuple(range(ndim))
         for a, b, offset in runs(arg):
-            block = arr[a:b]
-            if ndim == 2:
-                block = block[None]
+            if frame_axis is None:  # one frame: the whole array
+                block = np.asarray(arr[...])
+                block = block.transpose(order)[None]
+            else:
+                index = [slice(None)] * ndim
+                index[frame_axis] = slice(a, b)
+                block = arr[tuple(index)]
+                if order != identity:
+                    block = np.ascontiguousarray(np.asarray(block).transpose(order))
             yield slice(offset, offset + (b - a)), block

@@ -40,7 +40,8 @@ def test_a_4d_array_with_a_long_last_axis_is_never_read_as_channels(kind):
     # and gave no features without a word.
     stack = np.zeros((3, 5, 64, 320), dtype=np.uint16)
     source = stack if kind == "numpy" else da.from_array(stack, chunks=(1, 5, 64, 320))
-    with pytest.raises(VideoError, match=r"last axis has 320 entries.*\(frame, z, y, x\)"):
+    with pytest.raises(VideoError, match=r"last axis has 320 entries.*"
+                       r"dims=\('frame', 'z', 'y', 'x'\)"):
         open_video(source)
     assert open_video(stack[:, 0]).dims == ("frame", "y", "x")  # one plane, as it says
     rgba = open_video(np.zeros((3, 8, 8, 4), dtype=np.uint8), channel=3)

@@ -55,3 +55,14 @@ def test_zarr_path_and_array(tmp_path):
     group.create_array("frames", shape=(2, 3, 4), dtype="uint8")
     with pytest.raises(VideoError, match="group.*frames"):
         open_video(str(tmp_path / "group.zarr"))
+
+
+def test_a_2d_zarr_array_is_one_frame(tmp_path):
+    # It used to read its first row as the frame and fail with "frame has shape (1, 7)".
+    image = np.arange(42, dtype=np.uint8).reshape(6, 7)
+    z = zarr.open_array(str(tmp_path / "one.zarr"), mode="w", shape=image.shape,
+                        dtype=image.dtype)
+    z[...] = image
+    v = open_video(z)
+    assert v.dims == ("frame", "y", "x") and v.shape == (1, 6, 7)
+    np.testing.assert_array_equal(v.data.compute(scheduler="sync")[0], image)
