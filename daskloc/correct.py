@@ -259,8 +259,7 @@ def apply_fill_plans(frames, plans):
             if plan is not None:
                 volumes[:, z] = apply_fill(volumes[:, z], plan)
         return out
-    planes = frames.reshape((-1,) + frames.shape[-2:])
-    return apply_fill(planes, plans).reshape(frames.shape)
+    return apply_fill(frames, plans)
 
 
 # ---------------------------------------------------------------------------------------
