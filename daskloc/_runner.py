@@ -129,8 +129,9 @@ def run_batch(source, *, out, diameter, chunk_frames, channel, frames, workers, 
         _refuse_colour(video, source)
         n_frames = video.sizes["frame"]
         console.print(
-            f"video: {video.attrs.get('source', source)} -- {n_frames} frames of "
-            f"{video.sizes['y']}x{video.sizes['x']} {video.dtype}, "
+            f"video: {video.attrs.get('source', source)} -- {n_frames} "
+            + ("volumes of {z}x{y}x{x}" if "z" in video.dims else "frames of {y}x{x}")
+            .format(**video.sizes) + f" {video.dtype}, "
             f"{len(video.chunks[0])} chunks of "
             f"<= {max(video.chunks[0], default=0)} frames"
         )

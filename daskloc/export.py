@@ -265,6 +265,7 @@ def _fill_workbook(wb, sheets, chunks, columns, info):
         ("features", n),
         ("feature sheets", ", ".join(f"{s} ({r} rows)" for s, r in sheets)),
         ("columns", ", ".join(columns)),
+        ("dims", ", ".join(info["dims"] or ())),
         ("exported", info["exported"]),
         ("exported by", f"daskloc {__version__}"),
     ]:
@@ -371,6 +372,7 @@ def _write_mat(tmp, chunks, columns, info, upper_rows):
             "frames": info["frames"] or "all",
             "n_features": n,
             "columns": list(columns),
+            "dims": list(info["dims"] or ()),
             "frame_numbers": "0-based: the video's first frame is frame 0",
             "exported": info["exported"],
             "exported_by": f"daskloc {__version__}",
@@ -504,8 +506,10 @@ def export(store, out, frames=None, *, table=None, storage_options=None, out_tab
     out : str, os.PathLike or daskloc.stores.FeatureStore
         The output; its suffix (or URL scheme) chooses the format:
 
-        - ``.csv``: text, one header line (``y,x,mass,size,ecc,signal,raw_mass,ep,frame``
-          or ``y,x,mass,frame``) then one line per feature, no index column. Floats are
+        - ``.csv``: text, one header line (the store's columns:
+          ``y,x,mass,size,ecc,signal,raw_mass,ep,frame`` or ``y,x,mass,frame`` for 2-D
+          frames; ``z`` first for 3-D volumes, ``size_z,size_y,size_x``, ``ep_z,...``
+          for a per-axis diameter) then one line per feature, no index column. Floats are
           written as the shortest text that reads back to the same float64
           (:func:`pandas.read_csv` of pandas 3 gets them back bit for bit; older pandas
           needs ``float_precision="round_trip"``); missing values are empty fields.
@@ -515,7 +519,8 @@ def export(store, out, frames=None, *, table=None, storage_options=None, out_tab
           included), so a longer table **continues on further sheets** ``features_2``,
           ``features_3``, ... (each with the header row; rows stay in frame order, a
           frame may straddle two sheets). Sheet ``parameters`` lists the locate
-          parameters, the source video, where the features came from and which sheets
+          parameters (per-axis values as ``[5, 11, 11]``), the video's dims, the source
+          video, where the features came from and which sheets
           hold them. Missing or infinite values are empty cells (Excel has no NaN);
           Excel has one number type, so whole floats read back as integers. openpyxl's
           write-only mode spools each sheet to the system temporary folder before
@@ -527,7 +532,7 @@ def export(store, out, frames=None, *, table=None, storage_options=None, out_tab
           doubles, exact below 2**53); ``params``, a struct of the locate parameters
           (numbers double, flags logical, unset ones ``[]``); ``source``, a struct
           describing the video; ``daskloc``, a struct saying what was exported from
-          where (``columns`` is a cell array of the column names).
+          where (``columns`` and ``dims`` are cell arrays of names).
         - a store: ``.parquet``, ``.zarr``, ``.h5``/``.hdf5``, an SQLAlchemy URL
           (``sqlite:///features.db``, ``postgresql+psycopg://...``,
           ``mysql+pymysql://...``) or an object-storage URL of a store format
@@ -630,6 +635,8 @@ def export(store, out, frames=None, *, table=None, storage_options=None, out_tab
         "frames": _describe_selection(frames, lo, hi, wanted),
         "exported": exported,
         "metadata": stored.to_json() if stored is not None else {},
+        # the video's dims: frame, y, x (2-D frames) or frame, z, y, x (3-D volumes)
+        "dims": list(stored.video_dims) if stored is not None else None,
     }
 
     if kind == "store":

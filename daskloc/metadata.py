@@ -21,8 +21,10 @@ stray file is never read.
 
 The identity is a SHA-256 over canonical JSON (sorted keys, no whitespace) of the
 job's ``params`` (the normalised locate parameters, plus ``mask``/``background``
-when used) and the source's identity fields (:data:`SOURCE_IDENTITY`). Execution
-choices (cluster, chunk order, the error policy) are not part of it.
+when used; per-axis values as lists), the source's identity fields
+(:data:`SOURCE_IDENTITY`) and, for a video that is not 2-D, its ``dims``. Execution
+choices (cluster, chunk order, the error policy) are not part of it. A 2-D job's
+identity is the same as before dims were recorded, so stores written then resume.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ __all__ = [
     "METADATA_FORMAT",
     "METADATA_VERSION",
     "SOURCE_IDENTITY",
+    "DIMS_2D",
+    "VIDEO_DIMS",
     "ChunkMark",
     "ChunkVerifier",
     "JobMetadata",
@@ -76,6 +80,12 @@ SOURCE_IDENTITY = (
     "dtype",
     "channel",
 )
+
+#: The dims of a 2-D video: what a document without ``dims`` (written before 3-D videos)
+#: describes. Images are ``(y, x)`` frames or ``(z, y, x)`` volumes (daskloc.schema.AXES).
+DIMS_2D = ("frame", "y", "x")
+#: The dims a video may have.
+VIDEO_DIMS = (DIMS_2D, ("frame", "z", "y", "x"))
 
 #: Hex digits of a chunk identity (128 bits).
 CHUNK_ID_HEX = 32
@@ -183,6 +193,11 @@ def validate_metadata(meta, where):
     for key in ("params", "source", "chunking", "columns", "store", "versions"):
         if key in meta and meta[key] is not None and not isinstance(meta[key], dict):
             raise _damaged(where, f"{key} is a {_type_name(meta[key])}, expected an object")
+    dims = meta.get("dims")
+    if dims is not None and (not isinstance(dims, list)
+                             or tuple(dims) not in VIDEO_DIMS):
+        raise _damaged(where, f"dims is {dims!r}, expected "
+                              + " or ".join(repr(list(d)) for d in VIDEO_DIMS))
     source = meta.get("source") or {}
     _check_frames(where, source.get("frames"))
     chunking = meta.get("chunking") or {}
@@ -242,17 +257,23 @@ def job_identity(meta):
     Parameters
     ----------
     meta : dict
-        A metadata document (or the ``params`` and ``source`` a job will record).
+        A metadata document (or the ``params``, ``source`` and ``dims`` a job will
+        record).
 
     Returns
     -------
     str
-        64 hex digits: SHA-256 of canonical JSON of ``params`` and the
-        :data:`SOURCE_IDENTITY` fields of ``source``.
+        64 hex digits: SHA-256 of canonical JSON of ``params``, the
+        :data:`SOURCE_IDENTITY` fields of ``source`` and, unless they are
+        :data:`DIMS_2D` (or not given), the video's ``dims``: a 2-D job has the identity
+        it had before dims were recorded.
     """
     source = meta.get("source") or {}
     doc = {"params": meta.get("params") or {},
            "source": {k: source.get(k) for k in SOURCE_IDENTITY}}
+    dims = meta.get("dims")
+    if dims is not None and tuple(dims) != DIMS_2D:
+        doc["dims"] = list(dims)
     return hashlib.sha256(_canonical(doc).encode("ascii")).hexdigest()
 
 
@@ -387,6 +408,11 @@ def _describe_chunking(chunks):
     )
 
 
+def _describe_dims(dims):
+    kind = "3-D volumes" if "z" in dims else "2-D frames"
+    return f"{tuple(dims)} ({kind})"
+
+
 @dataclass
 class JobMetadata:
     """The job-metadata document of one result set (one table of a store), as a model.
@@ -408,6 +434,10 @@ class JobMetadata:
     chunking : dict
         ``{"chunk_frames": [int, ...], "chunks": [[start, stop], ...]}``: the job's
         chunks as absolute frame ranges (a resume with other chunks is refused).
+    dims : list of str or None
+        The video's dims: ``["frame", "y", "x"]`` or ``["frame", "z", "y", "x"]``
+        (:data:`VIDEO_DIMS`); None in documents written before 3-D videos (2-D). Part of
+        the identity when not 2-D; a resume with other dims is refused.
     columns : dict or None
         Column name → dtype name of the feature table; None for documents that do not
         list them (the schema's columns for ``params["characterize"]`` apply).
@@ -446,6 +476,7 @@ class JobMetadata:
     params: dict = field(default_factory=dict)
     source: dict = field(default_factory=dict)
     chunking: dict = field(default_factory=dict)
+    dims: list | None = None
     columns: dict | None = None
     options: dict = field(default_factory=dict)
     store: dict | None = None
@@ -468,7 +499,7 @@ class JobMetadata:
     # ------------------------------------------------------------- JSON
 
     #: Keys written only when they hold something (documents stay as daskloc 0.2 wrote).
-    _OPTIONAL = ("options", "video", "skip_reasons", "exported_from")
+    _OPTIONAL = ("options", "video", "skip_reasons", "exported_from", "dims")
 
     @classmethod
     def from_json(cls, doc, where="the store"):
@@ -526,8 +557,19 @@ class JobMetadata:
 
     @property
     def identity(self):
-        """:func:`job_identity` of the parameters and source (64 hex digits)."""
-        return job_identity({"params": self.params, "source": self.source})
+        """:func:`job_identity` of the parameters, source and dims (64 hex digits)."""
+        return job_identity({"params": self.params, "source": self.source,
+                             "dims": self.dims})
+
+    @property
+    def video_dims(self):
+        """The video's dims as a tuple (:data:`DIMS_2D` for documents without them)."""
+        return tuple(self.dims) if self.dims else DIMS_2D
+
+    @property
+    def ndim(self):
+        """Dimensions of one image of the video: 2 (``y, x``) or 3 (``z, y, x``)."""
+        return len(self.video_dims) - 1
 
     @property
     def edited(self):
@@ -569,8 +611,9 @@ class JobMetadata:
     def diff(self, other):
         """What differs between the job this document describes and ``other``.
 
-        Only what changes the features counts: the parameters, the source's identity
-        fields and the chunk ranges. Execution options, progress and provenance do not.
+        Only what changes the features counts: the video's dims, the parameters (per-axis
+        values included), the source's identity fields and the chunk ranges. Execution
+        options, progress and provenance do not.
 
         Parameters
         ----------
@@ -581,10 +624,15 @@ class JobMetadata:
         -------
         list of (str, str, str)
             ``(field, this, other)`` for each field that differs, values as text, e.g.
-            ``("minmass", "20", "200")`` or ``("source n_frames", "40", "41")``; empty
-            when ``other`` may resume this result set.
+            ``("minmass", "20", "200")``, ``("diameter", "[5, 11, 11]", "[7, 11, 11]")``,
+            ``("dims", "('frame', 'y', 'x')", "('frame', 'z', 'y', 'x')")`` or
+            ``("source n_frames", "40", "41")``; empty when ``other`` may resume this
+            result set.
         """
         diffs = []
+        if self.video_dims != other.video_dims:
+            diffs.append(("dims", _describe_dims(self.video_dims),
+                          _describe_dims(other.video_dims)))
         old_p, new_p = self.params, other.params
         for k in new_p:
             if old_p.get(k, object()) != new_p[k]:

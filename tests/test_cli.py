@@ -347,3 +347,38 @@ def test_help_warns_that_the_dashboard_has_no_login():
         assert "--dashboard-address HOST:PORT" in text
         assert "127.0.0.1:8787" in text and "0.0.0.0:8787" in text
         assert "NO LOGIN" in text and "ssh -L 8787:localhost:8787" in text
+
+
+def test_locate_a_3d_stack_with_a_per_axis_diameter_then_info(tmp_path):
+    """An ImageJ hyperstack (T, Z, Y, X) with --diameter 5,7,7: the store holds z and the
+    per-axis columns, info shows the dims, and a per-axis option of the wrong length or
+    a malformed one is a one-line error before anything runs."""
+    import tifffile
+
+    from daskloc.locate import locate_stack
+    from daskloc.testing.stores import gaussian_volumes
+
+    arr = gaussian_volumes(4, seed=2)
+    tif = tmp_path / "stack.tif"
+    tifffile.imwrite(tif, arr, imagej=True, metadata={"axes": "TZYX"})
+    out = tmp_path / "f.parquet"
+    r = run("locate", tif, "--diameter", "5,7,7", "--separation", "6,8,8", "--minmass",
+            "200", "--out", out)
+    assert r.returncode == 0, r.stderr
+    assert "4 volumes of 16x48x48 uint8" in " ".join(r.stderr.split())  # the console's
+    ref = locate_stack(arr, (5, 7, 7), separation=(6, 8, 8), minmass=200)
+    pd.testing.assert_frame_equal(read_features(out), ref)
+    info = run("info", out)
+    assert info.returncode == 0, info.stderr
+    assert "dims:       frame, z, y, x (3-D volumes)" in info.stdout
+    assert "diameter=[5, 7, 7]" in info.stdout and "separation=[6, 8, 8]" in info.stdout
+    assert json.loads(run("info", out, "--json").stdout)["dims"] == ["frame", "z", "y", "x"]
+
+    assert_clean_error(run("locate", tif, "--diameter", "7,7", "--out", tmp_path / "g.parquet"),
+                       "diameter has 2 values (7, 7) but the images are 3-D")
+    assert_clean_error(run("locate", tif, "--diameter", "5,x", "--out", tmp_path / "g.parquet"),
+                       "'5,x' is not an integer or one per axis")
+    assert_clean_error(run("locate", tif, "-d", "5,7,7,7", "--out", tmp_path / "g.parquet"),
+                       "has 4 values")
+    assert not (tmp_path / "g.parquet").exists()
+    assert "5,11,11" in run("locate", "--help").stdout

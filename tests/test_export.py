@@ -638,3 +638,50 @@ def test_real_movie_everywhere(movie_store, tmp_path, cleanup):
     assert lines["per_frame"].rstrip(",") == ",".join(map(str, counts))
     assert lines["params"] == "11 20 1"
     assert lines["source"].endswith("bulk-water.mov")
+
+
+# ----------------------------------------------------------------- 3-D volumes
+
+
+@pytest.fixture(scope="module")
+def src_3d(tmp_path_factory):
+    """A store of a 3-D job with a per-axis diameter (z, size_z.., ep_z.. columns)."""
+    from daskloc.testing.stores import gaussian_volumes
+
+    store = tmp_path_factory.mktemp("export3d") / "f.parquet"
+    batch(as_video(gaussian_volumes(6, seed=8), chunks=2), (5, 7, 7), store=store,
+          do_not_return=True, minmass=200)
+    return store
+
+
+def test_3d_columns_in_every_export_format(src_3d, tmp_path):
+    expected = read_features(src_3d, slice(1, 5))
+    columns = list(expected.columns)
+    assert columns[0] == "z" and "size_z" in columns and "ep_x" in columns
+    floats = {c: "float64" for c in columns[:-1]}
+
+    export(src_3d, tmp_path / "f.csv", slice(1, 5))
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "f.csv"), expected)
+
+    export(src_3d, tmp_path / "f.xlsx", slice(1, 5))
+    sheets = read_xlsx(tmp_path / "f.xlsx")
+    rows = sheets["features"]
+    assert rows[0] == columns
+    pd.testing.assert_frame_equal(pd.DataFrame(rows[1:], columns=columns).astype(floats),
+                                  expected)
+    params = {r[0]: (r + [None])[1] for r in sheets["parameters"] if r and r[0]}
+    assert params["diameter"] == "[5, 7, 7]" and params["dims"] == "frame, z, y, x"
+
+    export(src_3d, tmp_path / "f.mat", slice(1, 5))
+    m = scipy.io.loadmat(tmp_path / "f.mat", squeeze_me=False, struct_as_record=False)
+    f = m["features"][0, 0]
+    assert list(f._fieldnames) == columns
+    for c in columns:
+        np.testing.assert_array_equal(getattr(f, c)[:, 0], expected[c].to_numpy(np.float64))
+    np.testing.assert_array_equal(m["params"][0, 0].diameter, [[5, 7, 7]])
+    assert [d[0] for d in m["daskloc"][0, 0].dims[0]] == ["frame", "z", "y", "x"]
+
+    copy = tmp_path / "copy.zarr"  # a store of another format keeps the columns
+    export(src_3d, copy)
+    pd.testing.assert_frame_equal(read_features(copy, frames=slice(1, 5)), expected)
+    assert store_info(copy)["dims"] == ["frame", "z", "y", "x"]

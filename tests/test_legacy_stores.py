@@ -135,3 +135,37 @@ def test_a_zarr_table_with_its_index_beside_the_columns_reads_and_resumes(arr, t
     pd.testing.assert_frame_equal(read_features(path), ref)
     pd.testing.assert_frame_equal(
         xr.open_zarr(path).to_dataframe()[list(ref.columns)].reset_index(drop=True), ref)
+
+
+# ----------------------------------------------------------------- before dims were recorded
+
+PRE_3D = Path(__file__).parent / "data" / "pre-3d"
+
+
+@pytest.mark.parametrize("name", STORES)
+def test_a_2d_store_written_before_dims_were_recorded_resumes(name, arr, tmp_path):
+    """The stores in ``tests/data/pre-3d/`` were written by daskloc 51477cc (before 3-D
+    videos; ``make_stores.py`` there), two of three chunks done. The 2-D job keeps its
+    identity now that the metadata records dims and columns, so the same job resumes:
+    only the missing chunk is located, and the table is the uninterrupted one."""
+    src, dst = PRE_3D / name, tmp_path / name
+    if src.is_dir():
+        shutil.copytree(src, dst)
+    else:
+        shutil.copy(src, dst)
+    url = f"sqlite:///{dst}" if name.endswith(".db") else str(dst)
+    before = daskloc.stores.open_store(url, "r").read_metadata()
+    assert "dims" not in before  # written before dims existed
+    ref = locate_stack(arr, DIAMETER, **PARAMS)
+    info = store_info(url)
+    assert info["chunks_complete"] == 2 and not info["complete"]
+    assert info["dims"] == ["frame", "y", "x"]  # a document without dims is 2-D
+
+    counting = CountingArray(arr)
+    batch(as_video(counting, chunks=4), DIAMETER, store=url, do_not_return=True, **PARAMS)
+    assert sorted(counting.reads) == [8]  # resumed: only the missing chunk
+    pd.testing.assert_frame_equal(read_features(url), ref)
+    after = daskloc.stores.open_store(url, "r").read_metadata()
+    assert after["job"] == before["job"]  # the same identity
+    assert after["dims"] == ["frame", "y", "x"] and list(after["columns"]) == list(ref.columns)
+    assert store_info(url)["complete"]

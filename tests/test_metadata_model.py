@@ -83,3 +83,34 @@ def test_edited_is_true_when_the_recorded_identity_disagrees():
     assert not meta.edited
     meta.params["minmass"] = 200
     assert meta.edited
+
+
+def test_dims_are_recorded_and_2d_jobs_keep_the_identity_they_had_without_them():
+    base = _job()
+    flat = _job(dims=["frame", "y", "x"])
+    assert flat.identity == base.identity == job_identity(base.to_json())
+    assert base.ndim == flat.ndim == 2 and base.diff(flat) == []
+    volumes = _job(dims=["frame", "z", "y", "x"])
+    assert volumes.ndim == 3 and volumes.identity != base.identity
+    assert JobMetadata.from_json(volumes.to_json()) == volumes
+    assert volumes.to_json()["dims"] == ["frame", "z", "y", "x"]
+    assert "dims" not in base.to_json()  # documents without dims stay as they were
+    (what, was, asked), = base.diff(volumes)
+    assert what == "dims" and "2-D frames" in was and "3-D volumes" in asked
+
+
+def test_per_axis_values_are_part_of_the_identity_and_named_when_they_differ():
+    a = _job(params={"diameter": [5, 11, 11], "minmass": 20, "characterize": True},
+             dims=["frame", "z", "y", "x"])
+    b = _job(params={"diameter": [7, 11, 11], "minmass": 20, "characterize": True},
+             dims=["frame", "z", "y", "x"])
+    assert a.identity != b.identity
+    assert a.diff(b) == [("diameter", "[5, 11, 11]", "[7, 11, 11]")]
+
+
+@pytest.mark.parametrize("dims", [["frame", "x", "y"], ["z", "y", "x"], "frame,y,x"])
+def test_damaged_dims_are_an_error_naming_the_field(dims):
+    doc = _job().to_json()
+    doc["dims"] = dims
+    with pytest.raises(MetadataError, match="dims is"):
+        JobMetadata.from_json(doc, "s.parquet")

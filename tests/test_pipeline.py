@@ -488,3 +488,101 @@ def open_store_chunks(store):
     from daskloc.stores import open_store
 
     return open_store(store).complete_chunks()
+
+
+# ----------------------------------------------------------------- 3-D volumes
+
+D3 = (5, 7, 7)  # z, y, x: the planes of gaussian_volumes' spots are further apart
+P3 = {"minmass": 200}
+
+
+@pytest.fixture(scope="module")
+def volumes():
+    from daskloc.testing.stores import gaussian_volumes
+
+    return gaussian_volumes(6, seed=4)
+
+
+def test_locate_3d_columns_come_from_dims_and_parameters_before_anything_runs(volumes):
+    from daskloc.locate import job_columns, normalize_params
+
+    cases = [(D3, {}), (5, {}), (D3, {"characterize": False}), (5, {"noise_size": (1, 1.5, 1.5)})]
+    for diameter, extra in cases:
+        ddf = locate(as_video(volumes, chunks=2), diameter, **P3, **extra)
+        want = job_columns(normalize_params(diameter, **P3, **extra), 3)
+        assert tuple(ddf.columns) == want and ddf.known_divisions  # the meta, nothing run
+        got = ddf.compute().reset_index()
+        ref = locate_stack(volumes, diameter, **P3, **extra)
+        pd.testing.assert_frame_equal(got[list(ref.columns)], ref)
+    black = np.zeros_like(volumes)  # partitions without features keep the schema
+    with pytest.warns(UserWarning, match="gave no features"):
+        empty = locate(as_video(black, chunks=3), D3, **P3).compute()
+    assert len(empty) == 0 and tuple(empty.columns) == job_columns(normalize_params(D3), 3)
+    assert (empty.dtypes == np.float64).all()
+
+
+def test_per_axis_parameters_that_do_not_fit_the_video_are_refused_first(volumes, tmp_path):
+    from daskloc.pipeline import BatchError, check_batch
+
+    frames = as_video(volumes[:, 8])  # one plane of each volume: 2-D frames
+    store = tmp_path / "f.parquet"
+    for call in (lambda: locate(frames, D3), lambda: batch(frames, D3, store=store),
+                 lambda: check_batch(frames, D3, store=store)):
+        with pytest.raises(ValueError, match=r"diameter has 3 values .* 2-D .*dims=\("):
+            call()
+    # equal per-axis values become one number, but 2 values are still not 3 axes
+    with pytest.raises(ValueError, match=r"separation has 2 values .*'z', 'y', 'x'"):
+        batch(as_video(volumes), 5, separation=(6, 6), store=store)
+    assert not store.exists()  # nothing was written
+    # with several videos, the one that does not fit fails alone
+    with pytest.raises(BatchError, match="frames.*diameter has 3 values") as failed:
+        batch({"volumes": as_video(volumes, chunks=3), "frames": frames}, D3, store=store,
+              **P3)
+    assert failed.value.completed == ["volumes"]
+    pd.testing.assert_frame_equal(read_features(store, video="volumes"),
+                                  locate_stack(volumes, D3, **P3))
+
+
+def test_batch_resumes_a_3d_job_and_refuses_other_dims(volumes, tmp_path):
+    store = tmp_path / "f.zarr"
+
+    def fail_on(first):
+        if first == 4:
+            raise RuntimeError("stopped")
+
+    with dask.config.set(scheduler="synchronous"):
+        with pytest.raises(RuntimeError, match="stopped"):
+            batch(as_video(CountingArray(volumes, on_read=fail_on), chunks=2), D3,
+                  store=store, do_not_return=True, **P3)
+    counting = CountingArray(volumes)
+    batch(as_video(counting, chunks=2), D3, store=store, do_not_return=True, **P3)
+    assert sorted(counting.reads) == [4]  # only the chunk that was not done
+    pd.testing.assert_frame_equal(read_features(store), locate_stack(volumes, D3, **P3))
+    meta = store_info(store)
+    assert meta["dims"] == ["frame", "z", "y", "x"] and meta["columns"][0] == "z"
+    flat = volumes.reshape(len(volumes), -1, volumes.shape[-1])  # the planes stacked in y
+    with pytest.raises(StoreMismatchError, match=r"dims: \('frame', 'z', 'y', 'x'\) \(3-D"):
+        batch(as_video(flat, chunks=2), 7, store=store, **P3)
+
+
+def test_batch_gathers_3d_volumes_without_features_into_one_warning(volumes, tmp_path):
+    video = volumes.copy()
+    video[[1, 4]] = 0  # black volumes: trackpy warns for each
+    with pytest.warns(UserWarning) as seen:
+        batch(as_video(video, chunks=2), D3, store=tmp_path / "f.parquet",
+              do_not_return=True, **P3)
+    texts = [str(w.message) for w in seen if "gave no features" in str(w.message)]
+    assert len(texts) == 1  # one summary for the job (the format: test_no_features_summary)
+    assert "2 frames gave no features (frames 1, 4)" in texts[0] and "black" in texts[0]
+
+
+def test_trackpy_links_3d_features_read_from_a_store(volumes, tmp_path):
+    trackpy = pytest.importorskip("trackpy")
+    store = tmp_path / "f.parquet"
+    batch(as_video(volumes, chunks=2), D3, store=store, do_not_return=True, **P3)
+    features = read_features(store)
+    tracks = trackpy.link(features, 5, pos_columns=["z", "y", "x"])
+    ref = trackpy.link(locate_stack(volumes, D3, **P3), 5, pos_columns=["z", "y", "x"])
+    pd.testing.assert_frame_equal(tracks.reset_index(drop=True), ref.reset_index(drop=True))
+    assert tracks.particle.nunique() < len(tracks)  # spots are followed over frames
+    assert tracks.groupby("particle").frame.nunique().max() == len(volumes)

@@ -32,6 +32,10 @@ def info(store, as_json):
     click.echo(f"features:   {summary['n_features']}")
     source = summary.get("source") or {}
     click.echo(f"source:     {source.get('path', source.get('description', '?'))}")
+    dims = summary.get("dims")
+    if dims:
+        kind = "3-D volumes" if "z" in dims else "2-D frames"
+        click.echo(f"dims:       {', '.join(dims)} ({kind})")
     params = summary.get("params") or {}
     click.echo("parameters: " + ", ".join(f"{k}={v}" for k, v in params.items()))
     click.echo(f"written by: daskloc {summary.get('daskloc_version')} ({summary.get('updated')})")

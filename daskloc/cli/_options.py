@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from daskloc.locate import PARAMETERS
+from daskloc.locate import PARAMETERS, PER_AXIS
 
 
 class _Chunks(click.ParamType):
@@ -86,6 +86,42 @@ CLUSTER_OPTION = click.option(
     help="Where to run: local, slurm, kubernetes, or tcp://ADDRESS of a running scheduler.")
 
 
+class PerAxis(click.ParamType):
+    """A parameter of :data:`daskloc.locate.PER_AXIS`: ``N`` or one value per axis,
+    slowest first, comma-separated (``5,11,11`` for ``z, y, x``; ``7,11`` for ``y, x``).
+
+    Parameters
+    ----------
+    number : type
+        ``int`` or ``float``: the type of each value.
+    """
+
+    def __init__(self, number):
+        self.number = number
+        self.name = "N|N,N,N"
+
+    def convert(self, value, param, ctx):
+        if value is None or isinstance(value, (int, float, tuple)):
+            return value
+        parts = [v.strip() for v in str(value).split(",")]
+        try:
+            values = tuple(self.number(v) for v in parts)
+        except ValueError:
+            self.fail(f"{value!r} is not {'an integer' if self.number is int else 'a number'} "
+                      "or one per axis: give N, or comma-separated values slowest axis first "
+                      "(z,y,x: 5,11,11; y,x: 7,11)", param, ctx)
+        if len(values) == 1:
+            return values[0]
+        if len(values) not in (2, 3):
+            self.fail(f"{value!r} has {len(values)} values: give one, or one per axis (y,x: "
+                      "2 values; z,y,x: 3 values)", param, ctx)
+        return values
+
+
+#: Said after the help of each per-axis option (from PARAMETERS, written for one value).
+PER_AXIS_HELP = " One value, or one per axis slowest first: Z,Y,X (e.g. 5,11,11) or Y,X."
+
+
 def _param_option(p):
     """The click option of one locate parameter (daskloc.locate.PARAMETERS)."""
     flag = "--" + p.name.replace("_", "-")
@@ -93,8 +129,11 @@ def _param_option(p):
         return click.option(f"{flag}/--no-{flag[2:]}", default=p.default,
                             show_default=p.default is True, help=p.help)
     decls = (flag, "-d") if p.name == "diameter" else (flag,)
-    return click.option(*decls, type=p.type, default=p.default, required=p.required,
-                        show_default=p.default is not None, help=p.help)
+    kind, text = p.type, p.help
+    if p.name in PER_AXIS:
+        kind, text = PerAxis(p.type), p.help + PER_AXIS_HELP
+    return click.option(*decls, type=kind, default=p.default, required=p.required,
+                        show_default=p.default is not None, help=text)
 
 
 _PARAMS = [_param_option(p) for p in PARAMETERS]

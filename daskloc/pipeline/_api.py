@@ -45,13 +45,17 @@ def locate(video, diameter, *, mask=None, background=None, **params):
     Parameters
     ----------
     video : xarray.DataArray or anything :func:`daskloc.open_video` accepts
-        Grey video with dims ``("frame", "y", "x")`` and a ``frame`` coordinate of
-        absolute, strictly increasing frame numbers, normally dask-backed and chunked
-        along ``frame`` only (a numpy-backed array is split in chunks of 64 frames; chunks
-        along ``y``/``x`` are merged lazily). Paths, arrays etc. go through
-        ``open_video`` with its defaults.
-    diameter : int
-        Feature diameter in pixels, odd.
+        Grey video with dims ``("frame", "y", "x")`` (2-D frames) or ``("frame", "z",
+        "y", "x")`` (3-D volumes, e.g. confocal z-stacks over time) and a ``frame``
+        coordinate of absolute, strictly increasing frame numbers, normally dask-backed
+        and chunked along ``frame`` only (a numpy-backed array is split in chunks of 64
+        frames; chunks along ``z``/``y``/``x`` are merged lazily). Paths, arrays etc. go
+        through ``open_video`` with its defaults.
+    diameter : int or tuple of int
+        Feature diameter in pixels, odd; or one per axis, slowest first (``(5, 11, 11)``
+        for ``(z, y, x)`` volumes whose planes are further apart than their pixels).
+        ``separation``, ``noise_size`` and ``smoothing_size`` also take one value per
+        axis; per-axis values must have as many entries as the images have axes.
     mask : None, bool array (y, x), DataFrame with ``y``, ``x`` columns, or Dataset
         Bad pixels (True = bad), e.g. :func:`daskloc.stuck_pixels` /
         :func:`daskloc.hot_pixels`: replaced in every frame by the median of their
@@ -72,15 +76,21 @@ def locate(video, diameter, *, mask=None, background=None, **params):
     dask.dataframe.DataFrame
         One partition per frame chunk, indexed by ``frame`` (int64, absolute frame
         numbers) with known divisions (each chunk's first frame; the last division is
-        the last frame). Columns ``y, x, mass, size, ecc, signal, raw_mass, ep``
-        (float64; ``y, x, mass`` with ``characterize=False``); positions in pixels. Every
-        partition has this schema, also when empty (e.g. a chunk of black frames).
+        the last frame). Columns as ``trackpy.locate`` names them for these dims and
+        parameters (:func:`daskloc.locate.job_columns`): ``y, x, mass, size, ecc,
+        signal, raw_mass, ep`` for 2-D frames; ``z`` first for 3-D volumes; ``size_z,
+        size_y, size_x`` and ``ep_z, ep_y, ep_x`` (2-D: ``_y, _x``) for a per-axis
+        ``diameter`` (``ep_*`` also for a per-axis ``noise_size``); ``z, y, x, mass``
+        with ``characterize=False``. All float64; positions in pixels. Every partition
+        has this schema, also when empty (e.g. a chunk of black frames).
 
     Raises
     ------
     ValueError
         Bad parameters (e.g. an even or negative ``diameter``), checked before any graph
-        is built; a video with a ``channel`` dimension (pass ``channel=<int>`` or
+        is built; per-axis parameters with another number of values than the video's
+        images have axes (``diameter=(5, 11, 11)`` for a 2-D video); a video with a
+        ``channel`` dimension (pass ``channel=<int>`` or
         ``channel="grey"`` to ``open_video``); frame numbers not increasing; a mask or
         background array of another shape than the frames; an unknown background.
     TypeError
@@ -112,10 +122,11 @@ def locate(video, diameter, *, mask=None, background=None, **params):
     # streaming, which needs none (the CLI's jobs start without it).
     import dask.dataframe as dd
 
-    params, _ = split_options(params)
-    params = normalize_params(diameter, **params)
+    asked, _ = split_options(params)
+    params = normalize_params(diameter, **asked)
     plan = _Plan(video)
-    meta = _meta(params["characterize"])
+    columns = plan.fit(diameter, asked)  # per-axis parameters fit the video's dims
+    meta = _meta(columns)
     if not plan.chunks:
         return dd.from_pandas(meta, npartitions=1)
     correction = _correction(plan, mask, background)
@@ -132,7 +143,7 @@ def locate(video, diameter, *, mask=None, background=None, **params):
     plan.data = correction.apply(plan.data, correction.shift(plan.data))
     blocks = plan.data.to_delayed(optimize_graph=False).reshape(-1)
     parts = [
-        delayed(_locate_block, pure=True)(blocks[c.index], c.frames, params)
+        delayed(_locate_block, pure=True)(blocks[c.index], c.frames, params, columns)
         for c in plan.chunks
     ]
     return dd.from_delayed(
@@ -175,8 +186,8 @@ def batch(
           both raises ValueError. Videos are named by :func:`video_names` (file stem,
           made unique: ``bulk-water``, ``bulk-water-2``);
         - a **dict** ``{name: video}`` names them yourself.
-    diameter : int
-        Feature diameter in pixels, odd.
+    diameter : int or tuple of int
+        Feature diameter in pixels, odd, or one per axis, as for :func:`locate`.
     store : str, os.PathLike or daskloc.stores.FeatureStore
         Output store, e.g. ``"features.parquet"`` (a Parquet dataset directory with one
         file per chunk and ``_daskloc.parquet`` metadata). Created if missing; resumed if it
@@ -244,10 +255,11 @@ def batch(
     Raises
     ------
     ValueError
-        Bad parameters (before anything is computed or written); a video with a
-        ``channel`` dimension (one video); ``store`` is a non-empty directory that is
-        not a daskloc store; a list mixing single images with videos; an unknown
-        ``engine``.
+        Bad parameters (before anything is computed or written), per-axis parameters
+        for another number of axes than the video's images have (one video; with
+        several, that video fails alone); a video with a ``channel`` dimension (one
+        video); ``store`` is a non-empty directory that is not a daskloc store; a list
+        mixing single images with videos; an unknown ``engine``.
     TypeError
         Neither ``store`` nor ``output`` given, or both; a keyword that is not a locate
         parameter (trackpy's ``filter_before``, ``processes``... are named with what to
@@ -328,13 +340,14 @@ def batch(
     >>> daskloc.read_features("f.parquet", video="a", frames=slice(0, 100))  # doctest: +SKIP
     """
     store = _store_argument(store, output)
-    params, options = split_options(params)
-    params = normalize_params(diameter, **params)
+    asked, options = split_options(params)
+    params = normalize_params(diameter, **asked)
 
     check_background_name(background)  # the same mistake for every video: fail first
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
-    correct = {"mask": mask, "background": background, "on_error": on_error, **options}
+    correct = {"mask": mask, "background": background, "on_error": on_error,
+               "asked": (diameter, asked), **options}
     if progress is True:
 
         progress = ProgressBar()
@@ -358,9 +371,10 @@ def batch(
 
 
 def _batch_one(video, params, *, store, overwrite, do_not_return, client, progress, table,
-               storage_options, open_options, mask=None, background=None, on_error="raise",
-               engine="numba"):
+               storage_options, open_options, asked, mask=None, background=None,
+               on_error="raise", engine="numba"):
     plan = _Plan(video, open_options)
+    plan.fit(*asked)  # per-axis parameters for another number of axes: fail first
     correction = _correction(plan, mask, background)
     st = open_store(store, "a", table=table, storage_options=storage_options)
     job = _Job(plan, st, params, correction=correction, on_error=on_error, engine=engine)
@@ -376,7 +390,7 @@ def _batch_one(video, params, *, store, overwrite, do_not_return, client, progre
 
 
 def _batch_many(many, params, *, store, overwrite, do_not_return, client, progress, table,
-                storage_options, open_options, mask=None, background=None,
+                storage_options, open_options, asked, mask=None, background=None,
                 on_error="raise", engine="numba"):
 
     if isinstance(store, FeatureStore):
@@ -390,6 +404,7 @@ def _batch_many(many, params, *, store, overwrite, do_not_return, client, progre
     for name, item in many:
         try:
             plan = _Plan(item, open_options)
+            plan.fit(*asked)  # per-axis parameters for another number of axes
             correction = _correction(plan, mask, background)  # e.g. a mask of another shape
         except Exception as exc:  # noqa: BLE001 - this video cannot be read: it fails alone
             failed[name] = exc
@@ -472,12 +487,13 @@ background, on_error, **params
         The store's metadata is damaged and ``overwrite`` is False.
     """
     store = _store_argument(store, output)
-    params, options = split_options(params)
-    params = normalize_params(diameter, **params)
+    asked, options = split_options(params)
+    params = normalize_params(diameter, **asked)
     check_background_name(background)
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
     plan = _Plan(video, open_options)
+    plan.fit(diameter, asked)
     correction = _correction(plan, mask, background)
     st = open_store(store, "a", table=table,
                     storage_options=storage_options)

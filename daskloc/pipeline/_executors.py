@@ -163,11 +163,11 @@ def _execute(jobs, params, client, progress, fail_fast):
         if job.on_error == "skip":
             return delayed(_chunk_task_skipping, pure=False)(
                 _GraphRef(*job.graph.subgraph(c.index)), c.frames, job.store, c.start,
-                c.stop, params, job.identity
+                c.stop, params, job.columns, job.identity
             )
         return delayed(_chunk_task, pure=False)(
             job.graph.block(c.index), c.frames, job.store, c.start, c.stop, params,
-            job.chunk_id(c)
+            job.columns, job.chunk_id(c)
         )
 
     def on_error(item, exc):

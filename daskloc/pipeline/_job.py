@@ -16,7 +16,7 @@ from daskloc.metadata import ChunkVerifier, JobMetadata, MetadataError, chunk_id
 from daskloc.pipeline._errors import _frames_text, _write_metadata
 from daskloc.pipeline._executors import _ClientWriter
 from daskloc.pipeline._plan import _Chunk
-from daskloc.schema import feature_dtypes
+from daskloc.schema import column
 from daskloc.stores import StoreMismatchError
 
 #: The logger of the whole pipeline (its name as when it was one module).
@@ -65,6 +65,9 @@ class _Job:
         self.store = store
         self.name = name
         self.planned = [(c.start, c.stop) for c in plan.chunks]
+        #: The feature columns of every chunk (from the video's dims and the parameters;
+        #: ValueError here when they do not fit together).
+        self.columns = plan.columns(params)
         self.meta = JobMetadata(
             params=dict(params, **(correction.identity if correction else {})),
             source=plan.source(),
@@ -72,7 +75,8 @@ class _Job:
                 "chunk_frames": [len(c.frames) for c in plan.chunks],
                 "chunks": [list(c) for c in self.planned],
             },
-            columns=feature_dtypes(params["characterize"]),
+            dims=list(plan.dims),
+            columns={c: column(c).dtype for c in (*self.columns, "frame")},
             options={"on_error": on_error, "engine": engine},
             store={"backend": store.backend},
             video=name,

@@ -7,30 +7,25 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from daskloc.locate import (
-    feature_columns,
-    locate_stack_counted,
-    no_feature_message,
-    nonfinite_message,
-)
+from daskloc.locate import locate_stack_counted, no_feature_message, nonfinite_message
 
 
-def _meta(characterize):
-    cols = feature_columns(characterize)
+def _meta(columns):
+    """The empty partition of a job whose feature columns are ``columns`` (the job's
+    columns, :meth:`daskloc.pipeline._plan._Plan.columns`; ``frame`` is the index)."""
     return pd.DataFrame(
-        {c: np.empty(0, dtype=np.float64) for c in cols},
+        {c: np.empty(0, dtype=np.float64) for c in columns},
         index=pd.Index(np.empty(0, dtype=np.int64), name="frame"),
     )
 
 
-def _to_partition(df, characterize):
-    cols = list(feature_columns(characterize))
-    out = df[cols].astype(np.float64)
+def _to_partition(df, columns):
+    out = df[list(columns)].astype(np.float64)
     out.index = pd.Index(df["frame"].to_numpy(dtype=np.int64), name="frame")
     return out
 
 
-def _locate_block(block, frame_numbers, params):
+def _locate_block(block, frame_numbers, params, columns):
     df, n_bad, n_bad_frames, empty = locate_stack_counted(block, frame_numbers=frame_numbers,
                                                           **params)
     # NaN pixels, frames without features: one warning each per partition, where it is
@@ -45,4 +40,4 @@ def _locate_block(block, frame_numbers, params):
         if empty:
             warnings.warn(no_feature_message(empty, where=where, n_frames=len(frame_numbers)),
                           UserWarning, stacklevel=2)
-    return _to_partition(df, params["characterize"])
+    return _to_partition(df, columns)

@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 
+from daskloc.locate import job_columns, normalize_params
 from daskloc.pipeline._graph import _BlockGraph
 from daskloc.stores import encode_frames
 from daskloc.video import frame_chunked, grey_video
@@ -52,6 +53,67 @@ class _Plan:
             if n:
                 self.chunks.append(_Chunk(i, frames[offset : offset + n]))
             offset += n
+
+    @property
+    def dims(self):
+        """The video's dims: ``("frame", "y", "x")`` or ``("frame", "z", "y", "x")``."""
+        return tuple(self.video.dims)
+
+    @property
+    def ndim(self):
+        """Dimensions of one image: 2 (``y, x`` frames) or 3 (``z, y, x`` volumes)."""
+        return self.data.ndim - 1
+
+    def columns(self, params):
+        """The job's feature columns for this video (``frame`` not included).
+
+        They depend only on the video's dims and the parameters
+        (:func:`daskloc.locate.job_columns`), so they are known before any chunk runs.
+
+        Raises
+        ------
+        ValueError
+            A per-axis parameter has another number of values than the video's images
+            have axes (the message names both and the fix).
+        """
+        try:
+            return job_columns(params, self.ndim)
+        except ValueError as exc:
+            raise self._misfit(exc) from None
+
+    def fit(self, diameter, params):
+        """Check the parameters as asked (before normalising) against the video's dims.
+
+        A per-axis value of equal entries normalises to one number (``(7, 7)`` is
+        ``7``), so only the values as given tell that ``(7, 7)`` was meant for 2-D
+        frames: trackpy refuses it for 3-D images, and so does this.
+
+        Parameters
+        ----------
+        diameter, params
+            As given to :func:`daskloc.batch` (``params`` without execution options).
+
+        Returns
+        -------
+        tuple of str
+            :meth:`columns` of the normalised parameters.
+
+        Raises
+        ------
+        ValueError
+            A per-axis parameter with another number of values than the images have
+            axes (the message names the video's dims and the fix).
+        """
+        try:
+            normalized = normalize_params(diameter, ndim=self.ndim, **params)
+        except ValueError as exc:
+            raise self._misfit(exc) from None
+        return self.columns(normalized)
+
+    def _misfit(self, exc):
+        hint = ("; if it holds z-stacks, open it with its z axis (open_video's "
+                "dims=('frame', 'z', 'y', 'x'))" if self.ndim == 2 else "")
+        return ValueError(f"{exc} (the video has dims {self.dims}{hint})")
 
     @property
     def divisions(self):

@@ -6,9 +6,10 @@ from __future__ import annotations
 from daskloc.pipeline._partitions import _meta, _to_partition
 
 
-def _read_chunk(store, start, stop, characterize):
+def _read_chunk(store, start, stop, names):
+    # not "columns": dask's from_map passes its column projection under that name
     df = store.read(frames=slice(start, stop))
-    return _to_partition(df, characterize)
+    return _to_partition(df, names)
 
 
 def _from_store(st):
@@ -16,9 +17,10 @@ def _from_store(st):
     import dask.dataframe as dd  # only when a DataFrame is made (see _api.locate)
 
     meta = st.metadata()
-    characterize = meta.characterize if meta is not None else True
+    # The columns the job recorded (from its dims and parameters when it started)
+    columns = [c for c in st.columns(meta) if c != "frame"]
     chunks = st.valid_chunks(meta) if meta is not None else []
-    empty = _meta(characterize)
+    empty = _meta(columns)
     if not chunks:
         return dd.from_pandas(empty, npartitions=1)
     divisions = tuple(a for a, _ in chunks) + (chunks[-1][1] - 1,)
@@ -27,7 +29,7 @@ def _from_store(st):
         [st] * len(chunks),
         [a for a, _ in chunks],
         [b for _, b in chunks],
-        args=(characterize,),
+        args=(columns,),
         meta=empty,
         divisions=divisions,
         label="daskloc-read",

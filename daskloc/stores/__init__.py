@@ -170,11 +170,14 @@ def read_features(store, frames=None, *, video=None, table=None, storage_options
     Returns
     -------
     pandas.DataFrame
-        Columns ``y, x, mass, size, ecc, signal, raw_mass, ep`` (float64; ``y, x, mass``
-        only when located with ``characterize=False``) and ``frame`` (int64, absolute
-        frame numbers), sorted by frame and, within a frame, in the order the locator
-        found them; default RangeIndex. Positions are in pixels (origin at the centre
-        of the top-left pixel, y down). Ready for ``trackpy.link``.
+        The job's columns as ``trackpy.locate`` names them (float64; the metadata's
+        ``columns``): ``y, x, mass, size, ecc, signal, raw_mass, ep`` for 2-D frames
+        (``y, x, mass`` only when located with ``characterize=False``), ``z`` first for
+        3-D volumes, ``size_z, size_y, size_x`` and ``ep_z, ...`` for a per-axis
+        diameter; and ``frame`` (int64, absolute frame numbers), sorted by frame and,
+        within a frame, in the order the locator found them; default RangeIndex.
+        Positions are in pixels (origin at the centre of the top-left pixel, y down).
+        Ready for ``trackpy.link`` (3-D: ``pos_columns=["z", "y", "x"]``).
 
         Several videos (a many-video store read without ``video=``, or a list of
         names): the same columns plus ``video`` (categorical, categories in the order
@@ -257,6 +260,8 @@ def _table_info(st):
         "metadata_edited": meta.edited,
         "writer": st.lease_holder(),
         "params": meta.params if stored is not None else None,
+        "dims": list(meta.video_dims) if stored is not None else None,
+        "columns": list(meta.column_dtypes()) if stored is not None else None,
         "source": source,
         "daskloc_version": meta.daskloc_version,
         "created": meta.created,
@@ -289,7 +294,9 @@ def store_info(store, *, video=None, table=None, storage_options=None):
         ``chunks_complete``, ``chunks_total``, ``frames_complete``, ``frames_total``
         (numbers of source frames), ``first_frame``, ``last_frame`` (of the source
         selection, or None), ``n_features`` (in complete chunks), ``params`` (the
-        normalised locate parameters), ``source`` (as in the metadata),
+        normalised locate parameters; per-axis values as lists), ``dims`` (the video's:
+        ``["frame", "y", "x"]`` or ``["frame", "z", "y", "x"]``), ``columns`` (the
+        feature table's, ``frame`` last), ``source`` (as in the metadata),
         ``daskloc_version``, ``created``, ``updated`` (ISO 8601 UTC). With ``video=``
         also ``video`` (its name). And what a careful reader checks:
         ``ignored_chunks`` (``[{"chunk": [start, stop], "reason": ...}]``: chunks present
@@ -303,8 +310,9 @@ def store_info(store, *, video=None, table=None, storage_options=None):
 
         A many-video store read without ``video=``: the same keys summed over the
         videos (``complete`` when all are; ``first_frame``/``last_frame`` None;
-        ``params`` when all videos share them, else None; ``source`` a description;
-        ``created`` the earliest, ``updated`` the latest), plus ``videos``:
+        ``params``, ``dims`` and ``columns`` when all videos share them, else None;
+        ``source`` a description; ``created`` the earliest, ``updated`` the latest),
+        plus ``videos``:
         ``{name: the summary of that video}`` in natural order of names.
 
     Raises
@@ -330,9 +338,11 @@ def store_info(store, *, video=None, table=None, storage_options=None):
 
 def _summarise_videos(store, table, per):
     infos = list(per.values())
-    params = infos[0]["params"]
-    if any(i["params"] != params for i in infos):
-        params = None
+    shared = {}
+    for key in ("params", "dims", "columns"):  # when every video has the same, else None
+        shared[key] = infos[0][key]
+        if any(i[key] != shared[key] for i in infos):
+            shared[key] = None
     path = _location(store) if table is None else f"{_location(store)}#{table}"
     names = list(per)
     shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
@@ -354,7 +364,7 @@ def _summarise_videos(store, table, per):
         "verified": all(i["verified"] for i in infos),
         "metadata_edited": any(i["metadata_edited"] for i in infos),
         "writer": next((i["writer"] for i in infos if i["writer"]), None),
-        "params": params,
+        **shared,
         "source": {"description": f"{len(names)} videos: {shown}"},
         "daskloc_version": infos[0]["daskloc_version"],
         "created": min(stamps("created"), default=None),

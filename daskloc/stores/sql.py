@@ -12,13 +12,15 @@ sets::
         metadata   TEXT                 the metadata document, JSON (LONGTEXT on MySQL)
 
     <sql_table>                         VIEW: the features as trackpy gives them, exactly
-        y, x, mass, size, ecc,          its columns (daskloc.schema) and frame:
+        y, x, mass, size, ecc,          its columns (the job's, daskloc.schema) and frame:
         signal, raw_mass, ep, frame     SELECT ... FROM <sql_table>_rows
                                         ORDER BY frame, feature
 
     <sql_table>_rows                    the rows behind it, one per feature
-        y, x, mass, size, ecc,          DOUBLE PRECISION (DOUBLE on MySQL/SQLite);
-        signal, raw_mass, ep            NULL where daskloc has NaN
+        y, x, mass, size, ecc,          the job's feature columns (2-D frames: these;
+        signal, raw_mass, ep            3-D: z first; per-axis diameter: size_z, size_y,
+                                        size_x, ep_z, ...): DOUBLE PRECISION (DOUBLE on
+                                        MySQL/SQLite); NULL where daskloc has NaN
         frame      BIGINT NOT NULL      absolute frame number
         feature    INTEGER NOT NULL     0, 1, ... within the frame, in the locator's order
         PRIMARY KEY (frame, feature)    the frame index (clustered: SQLite WITHOUT ROWID,
@@ -35,6 +37,12 @@ sets::
         name       VARCHAR(255) PK      daskloc table name
         token      VARCHAR(64)          the holder's token
         holder     TEXT                 JSON: host, pid, started, heartbeat
+
+The feature columns of ``<sql_table>_rows`` (and its view) are the job's, as its
+metadata lists them (``"columns"``): they depend on the video's dims and the locate
+parameters, and are fixed when the first metadata document is written (``prepare``
+creates the registry row and the chunks table only). Another job's columns need the
+table cleared (``overwrite=True``) first.
 
 A chunk's rows and its row in ``<sql_table>_chunks`` commit in one transaction, so the
 features never hold part of a chunk, and a writer killed mid-chunk leaves nothing.
@@ -97,9 +105,12 @@ CHUNKS_SUFFIX = "_chunks"
 #: Suffix of the data table behind the ``<sql_table>`` view (the rows, ``feature`` column
 #: and primary key); stores created before the view have their rows in ``<sql_table>``.
 ROWS_SUFFIX = "_rows"
-#: The feature columns a features table has (all DOUBLE, nullable), in table order: the
-#: schema's 2-D columns (daskloc.schema).
+#: The feature columns of a features table whose metadata lists none (all DOUBLE,
+#: nullable), in table order: the schema's 2-D columns (daskloc.schema). A table made
+#: from a metadata document has the document's columns (the job's: z, per-axis ...).
 FLOAT_COLUMNS = feature_columns()
+#: Columns of the data table that are not feature columns.
+_ROW_KEYS = ("frame", "feature")
 #: Stand-in for +/-infinity on MySQL/MariaDB, which store neither NaN nor infinities.
 MYSQL_INF = np.finfo(np.float64).max
 
@@ -140,18 +151,27 @@ if sa is not None:
     )
 
 
-def _schema(sql_table, ids=True, legacy=False):
+def _float_columns(columns):
+    """The feature columns of a data table for a metadata document's ``columns`` (a dict
+    of names to dtypes, ``frame`` included) in their order; :data:`FLOAT_COLUMNS` when
+    it lists none."""
+    names = tuple(c for c in (columns or ()) if c not in _ROW_KEYS)
+    return names or FLOAT_COLUMNS
+
+
+def _schema(sql_table, columns=FLOAT_COLUMNS, ids=True, legacy=False):
     """The data table and the chunks table (SQLAlchemy Core) of one SQL name.
 
     The data table is ``<sql_table>_rows`` (behind the view ``<sql_table>``), or, for a
-    store created before the view (``legacy=True``), ``<sql_table>`` itself.
+    store created before the view (``legacy=True``), ``<sql_table>`` itself; its feature
+    columns are ``columns`` (DOUBLE, in this order) and ``frame``, ``feature``.
     ``ids=False``: the chunks table as written before chunk identities (no
     ``chunk_id`` and ``skipped`` columns)."""
     md = sa.MetaData()
     features = sa.Table(
         sql_table if legacy else sql_table + ROWS_SUFFIX,
         md,
-        *[sa.Column(c, sa.Double()) for c in FLOAT_COLUMNS],
+        *[sa.Column(c, sa.Double()) for c in columns],
         sa.Column("frame", sa.BigInteger(), nullable=False, autoincrement=False),
         sa.Column("feature", sa.Integer(), nullable=False, autoincrement=False),
         sa.PrimaryKeyConstraint("frame", "feature"),
@@ -183,7 +203,8 @@ def _create_view_ddl(dialect, sql_table, features):
     each quoted by the dialect (the SELECT is compiled by SQLAlchemy; it binds nothing).
     ``CREATE VIEW`` is spelled out rather than ``sqlalchemy.schema.CreateView``, which
     SQLAlchemy 2.0 does not have."""
-    select = (sa.select(*[features.c[c] for c in FLOAT_COLUMNS], features.c.frame)
+    floats = [c for c in features.c if c.name not in _ROW_KEYS]
+    select = (sa.select(*floats, features.c.frame)
               .order_by(features.c.frame, features.c.feature))
     compiled = select.compile(dialect=dialect)
     if compiled.params:
@@ -699,6 +720,7 @@ class SQLStore(FeatureStore):
         self.__dict__.pop("_live_sql_table", None)
         self.__dict__.pop("_live_has_ids", None)
         self.__dict__.pop("_live_legacy", None)
+        self.__dict__.pop("_live_columns", None)
 
     @staticmethod
     def _existing_names(conn):
@@ -739,12 +761,30 @@ class SQLStore(FeatureStore):
             self._live_legacy = layout == "table"
         return layout == "table"
 
+    def _table_columns(self, conn, sql_table):
+        """The feature columns of this store's data table (its order), or None if it
+        has none yet (registered by ``prepare``, no metadata written); looked up once."""
+        cached = self.__dict__.get("_live_columns")
+        if cached is not None:
+            return cached
+        legacy = self._is_legacy(conn, sql_table)
+        name = sql_table if legacy else sql_table + ROWS_SUFFIX
+        try:
+            found = sa.inspect(conn).get_columns(name)
+        except sa.exc.NoSuchTableError:
+            return None
+        if not found:  # some dialects give [] for a missing table
+            return None
+        self._live_columns = tuple(c["name"] for c in found if c["name"] not in _ROW_KEYS)
+        return self._live_columns
+
     def _tables(self, conn, ids=True):
         """This store's (data table, chunks table), or None if it is not registered."""
         sql_table = self._lookup(conn)
         if sql_table is None:
             return None
-        return _schema(sql_table, ids=ids, legacy=self._is_legacy(conn, sql_table))
+        return _schema(sql_table, self._table_columns(conn, sql_table) or (), ids=ids,
+                       legacy=self._is_legacy(conn, sql_table))
 
     def _choose_sql_table(self, conn):
         """A free SQL name for this store; ValueError if a foreign table holds it."""
@@ -768,15 +808,17 @@ class SQLStore(FeatureStore):
             f"({base!r} is taken); choose another table name"
         )
 
-    def _ensure_schema(self, conn):
+    def _ensure_schema(self, conn, columns=None):
         """Create the registry, claim this store's SQL name, create its tables and view.
 
         Runs inside the caller's (write) transaction; returns the SQL table name. A store
         created before the view keeps its layout (rows in ``<sql_table>``, no view);
-        otherwise the data table, the chunks table, then the view are created, each
-        only if missing: on MySQL, where every DDL statement commits, a reader sees the
-        view only once its data table exists, and a writer racing this one either finds
-        them or fails with "already exists" and retries (:meth:`_retrying`).
+        otherwise the chunks table, and with ``columns`` (the feature columns, from the
+        metadata) the data table then the view, are created, each only if missing: on
+        MySQL, where every DDL statement commits, a reader sees the view only once its
+        data table exists, and a writer racing this one either finds them or fails with
+        "already exists" and retries (:meth:`_retrying`). Without ``columns`` (``prepare``,
+        before the job's metadata) the data table waits for them.
         """
         _registry.create(conn, checkfirst=True)
         sql_table = conn.execute(
@@ -790,9 +832,15 @@ class SQLStore(FeatureStore):
             conn.execute(_registry.update().where(_registry.c.name == self.name)
                          .values(sql_table=sql_table))
         self.__dict__.pop("_live_legacy", None)
+        self.__dict__.pop("_live_columns", None)
         layout = self._layout(conn, sql_table)
-        features, chunks = _schema(sql_table, legacy=layout == "table")
-        if layout is None and features.name in self._claimed(conn, others_only=True):
+        features, chunks = _schema(sql_table, tuple(columns or ()), legacy=layout == "table")
+        chunks.create(conn, checkfirst=True)
+        if columns is None or layout is not None:
+            self._live_sql_table = sql_table
+            self._live_legacy = layout == "table"
+            return sql_table
+        if features.name in self._claimed(conn, others_only=True):
             # registered before the view, its tables dropped since (an interrupted
             # clear): another store's legacy table has the name of our data table
             raise ValueError(
@@ -801,30 +849,27 @@ class SQLStore(FeatureStore):
                 "clear it (overwrite=True, CLI: --overwrite) or choose another table "
                 "name; nothing was written")
         features.create(conn, checkfirst=True)
-        chunks.create(conn, checkfirst=True)
-        if layout is None:
-            conn.exec_driver_sql(_create_view_ddl(conn.dialect, sql_table, features))
+        conn.exec_driver_sql(_create_view_ddl(conn.dialect, sql_table, features))
         self._live_sql_table = sql_table
-        self._live_legacy = layout == "table"
+        self._live_legacy = False
         return sql_table
 
-    def _table_for_write(self):
-        """The SQL table name, creating the store's tables if it is not registered yet.
+    def _table_for_write(self, columns):
+        """The SQL table name, creating the store's tables if it is not registered yet
+        or has no data table yet (then with the feature ``columns``).
 
         Looked up in its own short transaction: a failed statement (no registry yet)
         would abort the caller's transaction on PostgreSQL.
         """
         with self._connect() as conn:
             sql_table = self._lookup(conn)
-            if sql_table is not None:
-                self._is_legacy(conn, sql_table)
-        if sql_table is not None:
-            return sql_table
+            if sql_table is not None and self._table_columns(conn, sql_table) is not None:
+                return sql_table
 
         def work():
             with self._connect(write=True) as conn:
                 with conn.begin():
-                    return self._ensure_schema(conn)
+                    return self._ensure_schema(conn, tuple(columns))
 
         return self._retrying(work)
 
@@ -1073,8 +1118,8 @@ class SQLStore(FeatureStore):
             A value JSON cannot represent.
         """
         text = json.dumps(metadata, allow_nan=False)
-
-        self._table_for_write()
+        columns = _float_columns(metadata.get("columns"))
+        self._table_for_write(columns)
 
         def work():
             with self._connect(write=True) as conn:
@@ -1083,7 +1128,7 @@ class SQLStore(FeatureStore):
                                         .values(meta=text))
                     if done.rowcount == 0:  # cleared by another process meanwhile
                         self._forget()
-                        self._ensure_schema(conn)
+                        self._ensure_schema(conn, columns)
                         conn.execute(_registry.update().where(_registry.c.name == self.name)
                                      .values(meta=text))
                 if self.dialect == "sqlite":
@@ -1127,17 +1172,20 @@ class SQLStore(FeatureStore):
         return validate_metadata(meta, f"{self.url} ({REGISTRY_TABLE}.metadata)")
 
     # -- chunks ------------------------------------------------------------------
-    def _rows(self, start, stop, features):
+    def _rows(self, start, stop, features, table_columns):
         """One chunk's features (checked by check_chunk_features: int64 frames in the
-        chunk, sorted): validate the columns; return (column names, row tuples)."""
-        unknown = [c for c in features.columns if c != "frame" and c not in FLOAT_COLUMNS]
+        chunk, sorted): validate the columns against the data table's; return (column
+        names, row tuples)."""
+        unknown = [c for c in features.columns if c != "frame" and c not in table_columns]
         if unknown:
             raise ValueError(
-                f"an SQL feature store holds the columns {', '.join(FLOAT_COLUMNS)} and "
-                f"frame; got also {unknown}"
+                f"{self.url} holds the feature columns {', '.join(table_columns)} and "
+                f"frame; chunk [{start}, {stop}) has also {unknown} (another job's "
+                "columns: other dims or per-axis parameters); clear the store "
+                "(overwrite=True, CLI: --overwrite) to store other columns"
             )
         frame = np.asarray(features["frame"], dtype=np.int64)
-        cols = [c for c in FLOAT_COLUMNS if c in features.columns]
+        cols = [c for c in table_columns if c in features.columns]
         lists = []
         for c in cols:
             try:
@@ -1196,8 +1244,9 @@ class SQLStore(FeatureStore):
         start, stop : int
             Frame range of the chunk (``stop`` exclusive).
         features : pandas.DataFrame
-            Columns among ``y, x, mass, size, ecc, signal, raw_mass, ep`` (numeric) and
-            an integer ``frame`` column with values in ``[start, stop)``; may be empty.
+            Columns among the table's feature columns (the metadata's: ``y, x, mass,
+            size, ecc, signal, raw_mass, ep`` for a 2-D job; numeric) and an integer
+            ``frame`` column with values in ``[start, stop)``; may be empty.
         chunk_id : str, optional
             The chunk's identity (default: from the store's metadata), stored in the
             progress row.
@@ -1218,12 +1267,15 @@ class SQLStore(FeatureStore):
         (column ``feature`` of ``<sql_table>_rows``).
         """
         start, stop, features = check_chunk_features(start, stop, features)
-        names, rows = self._rows(start, stop, features)
         skipped = sorted(int(f) for f in skipped)
         chunk_id = self._chunk_id_for(start, stop, chunk_id, skipped)
 
-        sql_table = self._table_for_write()
-        feats, chunks = _schema(sql_table, legacy=self.__dict__.get("_live_legacy", False))
+        sql_table = self._table_for_write([c for c in features.columns if c != "frame"])
+        with self._connect() as conn:
+            table_columns = self._table_columns(conn, sql_table)
+        names, rows = self._rows(start, stop, features, table_columns)
+        feats, chunks = _schema(sql_table, table_columns,
+                                legacy=self.__dict__.get("_live_legacy", False))
         if not self._has_ids():
             raise ValueError(
                 f"{self.url} was written by an older daskloc (chunks without identities): "
@@ -1365,10 +1417,11 @@ class SQLStore(FeatureStore):
         try:
             return self._read_selection_once(lo, hi, wanted, columns, chunks)
         except sa.exc.DBAPIError:
-            if not self.__dict__.get("_live_legacy"):
+            if not (self.__dict__.get("_live_legacy") or "_live_columns" in self.__dict__):
                 raise
             # Rows in <sql_table> when last looked: since overwritten (by another
-            # process) in the view's layout, where <sql_table> has no feature column.
+            # process) in the view's layout, where <sql_table> has no feature column;
+            # or the columns looked up are gone (overwritten by a job of other columns).
             self._forget()
             return self._read_selection_once(lo, hi, wanted, columns, chunks)
 
@@ -1392,7 +1445,11 @@ class SQLStore(FeatureStore):
             if not runs:
                 return None
             feats, _ = self._tables(conn)
-            floats = [c for c in columns if c != "frame" and c in FLOAT_COLUMNS]
+            if any(c not in feats.c for c in columns if c != "frame"):
+                # looked up before another process overwrote the table with other columns
+                self.__dict__.pop("_live_columns", None)
+                feats, _ = self._tables(conn)
+            floats = [c for c in columns if c != "frame" and c in feats.c]
             frame = feats.c.frame
             if len(runs) <= _MAX_RUNS:
                 cond = sa.or_(*[sa.and_(frame >= a, frame < b) for a, b in runs])

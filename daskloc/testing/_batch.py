@@ -30,9 +30,10 @@ _BATCH_SCRIPT = textwrap.dedent(
         time.sleep(delay)
         return block
 
-    data = da.from_array(arr, chunks=(int(chunks), -1, -1)).map_blocks(
-        slow, dtype=arr.dtype, meta=np.empty((0, 0, 0), arr.dtype))
-    video = xr.DataArray(data, dims=("frame", "y", "x"),
+    data = da.from_array(arr, chunks=(int(chunks),) + (-1,) * (arr.ndim - 1)).map_blocks(
+        slow, dtype=arr.dtype, meta=np.empty((0,) * arr.ndim, arr.dtype))
+    dims = ("frame", "z", "y", "x") if arr.ndim == 4 else ("frame", "y", "x")
+    video = xr.DataArray(data, dims=dims,
                          coords={"frame": np.arange(len(arr), dtype=np.int64)})
     params = json.loads(params)
     batch(video, params.pop("diameter"), store=store, do_not_return=True, **store_kwargs, **params)
@@ -48,17 +49,17 @@ def start_batch_process(tmp_path, arr, store, *, delay, chunks, diameter, params
     ----------
     tmp_path : str or os.PathLike
         A folder for the video (``.npy``) and the script.
-    arr : numpy.ndarray, shape (n, y, x)
-        The video; frames are numbered from 0.
+    arr : numpy.ndarray, shape (n, y, x) or (n, z, y, x)
+        The video (2-D frames or 3-D volumes); frames are numbered from 0.
     store : str or os.PathLike
         Where ``batch`` writes.
     delay : float
         Seconds each chunk's read sleeps (so another process can act meanwhile).
     chunks : int
         Frames per chunk.
-    diameter : int
+    diameter : int or list of int
     params : dict
-        Other locate parameters (JSON-able).
+        Other locate parameters (JSON-able; per-axis values as lists).
     store_kwargs : dict, optional
         JSON-able keywords of the store (e.g. ``table``, ``storage_options``).
 
@@ -86,7 +87,7 @@ def as_video(arr, chunks=4, first_frame=0, attrs=None):
 
     Parameters
     ----------
-    arr : numpy.ndarray or array-like, shape (n, y, x)
+    arr : numpy.ndarray or array-like, shape (n, y, x) or (n, z, y, x)
     chunks : int
         Frames per dask chunk.
     first_frame : int
@@ -96,13 +97,15 @@ def as_video(arr, chunks=4, first_frame=0, attrs=None):
     Returns
     -------
     xarray.DataArray
-        dims ``("frame", "y", "x")``, dask-backed, chunked along frame only.
+        dims ``("frame", "y", "x")`` (``("frame", "z", "y", "x")`` for a 4-D array),
+        dask-backed, chunked along frame only.
     """
-    n = arr.shape[0]
-    data = da.from_array(arr, chunks=(chunks, -1, -1), meta=np.empty((0, 0, 0), arr.dtype))
+    n, ndim = arr.shape[0], len(arr.shape)
+    data = da.from_array(arr, chunks=(chunks,) + (-1,) * (ndim - 1),
+                         meta=np.empty((0,) * ndim, arr.dtype))
     return xr.DataArray(
         data,
-        dims=("frame", "y", "x"),
+        dims=("frame", "z", "y", "x") if ndim == 4 else ("frame", "y", "x"),
         coords={"frame": np.arange(first_frame, first_frame + n, dtype=np.int64)},
         attrs=dict(attrs or {}),
     )

@@ -47,11 +47,20 @@ from daskloc.stores import (
 )
 from daskloc.testing._batch import as_video, kill_when, start_batch_process, watch_run
 
-__all__ = ["CHUNKS", "COLUMNS", "StoreLocation", "StoreTests", "fake_features",
-           "source_metadata"]
+__all__ = ["CHUNKS", "COLUMNS", "COLUMN_SETS", "StoreLocation", "StoreTests",
+           "fake_features", "gaussian_volumes", "source_metadata"]
 
-#: The feature columns of a store written with ``characterize=True``.
+#: The feature columns of a store written with ``characterize=True`` (2-D frames).
 COLUMNS = list(feature_columns(True))
+#: Other jobs' columns every store must hold as well: ``{case: (dims, columns)}``.
+#: 3-D volumes add ``z``; a per-axis diameter splits ``size`` and ``ep`` per axis.
+COLUMN_SETS = {
+    "3-D": (["frame", "z", "y", "x"], list(feature_columns(True, ndim=3))),
+    "3-D per-axis": (["frame", "z", "y", "x"],
+                     list(feature_columns(True, ndim=3, anisotropic=True))),
+    "2-D per-axis": (["frame", "y", "x"], list(feature_columns(True, anisotropic=True))),
+    "3-D no characterize": (["frame", "z", "y", "x"], list(feature_columns(False, ndim=3))),
+}
 #: The chunks of the store the ``filled`` fixture writes.
 CHUNKS = [(0, 10), (10, 20), (20, 30)]
 
@@ -85,7 +94,7 @@ class StoreLocation:
         return dict(self.kwargs)
 
 
-def fake_features(frames, per_frame, seed=0):
+def fake_features(frames, per_frame, seed=0, columns=None):
     """A feature table (inputs for a store, not outputs of daskloc) for some frames.
 
     Parameters
@@ -94,25 +103,40 @@ def fake_features(frames, per_frame, seed=0):
     per_frame : sequence of int
         Features in each frame.
     seed : int
+    columns : list of str, optional
+        The feature columns (default :data:`COLUMNS`; e.g. a case of
+        :data:`COLUMN_SETS`).
 
     Returns
     -------
     pandas.DataFrame
-        :data:`COLUMNS` (float64, ``ep`` NaN in about a fifth of the rows) and ``frame``
-        (int64), sorted by frame.
+        ``columns`` (float64, ``ep`` columns NaN in about a fifth of the rows) and
+        ``frame`` (int64), sorted by frame.
     """
+    columns = COLUMNS if columns is None else list(columns)
     rng = np.random.default_rng(seed)
     counts = np.asarray(per_frame, dtype=np.int64)
     frame = np.repeat(np.asarray(frames, dtype=np.int64), counts)
     n = len(frame)
-    df = pd.DataFrame({c: rng.normal(100, 30, n) for c in COLUMNS})
-    df["ep"] = np.where(rng.random(n) < 0.2, np.nan, df["ep"])  # NaN must survive
+    df = pd.DataFrame({c: rng.normal(100, 30, n) for c in columns})
+    for c in columns:
+        if c == "ep" or c.startswith("ep_"):
+            df[c] = np.where(rng.random(n) < 0.2, np.nan, df[c])  # NaN must survive
     df["frame"] = frame
     return df
 
 
-def source_metadata(first, stop, chunks):
+def source_metadata(first, stop, chunks, columns=None, dims=None):
     """A minimal metadata document describing frames ``first..stop-1`` cut in ``chunks``.
+
+    Parameters
+    ----------
+    first, stop : int
+    chunks : list of (int, int)
+    columns : list of str, optional
+        The feature columns (default :data:`COLUMNS`).
+    dims : list of str, optional
+        The video's dims (recorded when given, e.g. ``["frame", "z", "y", "x"]``).
 
     Returns
     -------
@@ -120,15 +144,56 @@ def source_metadata(first, stop, chunks):
         Of the current metadata format (chunks carry identities), with unicode text and
         nested values that must round-trip.
     """
-    return {
+    columns = COLUMNS if columns is None else list(columns)
+    doc = {
         "format": "daskloc-features",
         "format_version": 2,
         "params": {"diameter": 9, "minmass": 100, "note": "unicode µm ✓",
                    "nested": {"a": [1, 2.5, None]}},
         "source": {"path": "synthetic", "frames": {"start": first, "stop": stop, "step": 1}},
         "chunking": {"chunks": [list(c) for c in chunks]},
-        "columns": {**{c: "float64" for c in COLUMNS}, "frame": "int64"},
+        "columns": {**{c: "float64" for c in columns}, "frame": "int64"},
     }
+    if dims is not None:
+        doc["dims"] = list(dims)
+        doc["params"]["diameter"] = [5, 9, 9] if len(dims) == 4 else [7, 9]
+    return doc
+
+
+def gaussian_volumes(n_frames, shape=(16, 48, 48), n_particles=5, seed=0):
+    """A 3-D video: Gaussian spots, wider along z, drifting in ``(z, y, x)`` volumes.
+
+    Parameters
+    ----------
+    n_frames : int
+    shape : tuple of int
+        ``(z, y, x)`` of one volume.
+    n_particles : int
+    seed : int
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8, shape ``(n_frames, *shape)``: spots of peak 180 and sigma ``(1.2, 1.6,
+        1.6)`` pixels on a background of 20 with noise of 3; found with
+        ``diameter=(5, 7, 7), minmass=200``.
+    """
+    rng = np.random.default_rng(seed)
+    shape = tuple(shape)
+    grid = np.indices(shape, dtype=np.float64)
+    sigma = np.array([1.2, 1.6, 1.6])
+    lo = np.array([3.0, 6.0, 6.0])
+    hi = np.array(shape) - lo - 1
+    start = rng.uniform(lo, hi, (n_particles, 3))
+    out = np.empty((n_frames, *shape), dtype=np.uint8)
+    for f in range(n_frames):
+        pos = np.clip(start + rng.normal(0, 0.7, start.shape) * f ** 0.5, lo, hi)
+        img = rng.normal(20, 3, shape)
+        for c in pos:
+            r2 = sum(((grid[i] - c[i]) / sigma[i]) ** 2 for i in range(3))
+            img += 180 * np.exp(-r2 / 2)
+        out[f] = np.clip(np.rint(img), 0, 255)
+    return out
 
 
 @functools.lru_cache(maxsize=4)
@@ -158,6 +223,10 @@ class StoreTests:
     #: Locate parameters of the jobs (the videos are made for them).
     diameter = 9
     params = {"minmass": 100}
+    #: Locate parameters of the 3-D jobs (per-axis diameter, z first), for
+    #: :meth:`make_volumes`' videos.
+    diameter_3d = [5, 7, 7]
+    params_3d = {"minmass": 200}
 
     # -- what a subclass provides --------------------------------------------------
     def make_location(self, tmp_path, name="features"):
@@ -187,6 +256,11 @@ class StoreTests:
 
         return make_video(n_frames=n_frames, shape=shape, n_particles=n_particles,
                           diameter=self.diameter, seed=seed)[0]
+
+    def make_volumes(self, n_frames, seed):
+        """A uint8 3-D video (numpy, ``(n_frames, z, y, x)``) with features for
+        :attr:`diameter_3d` and :attr:`params_3d` (default: :func:`gaussian_volumes`)."""
+        return gaussian_volumes(n_frames, seed=seed)
 
     # -- fixtures --------------------------------------------------------------------
     @pytest.fixture
@@ -413,6 +487,46 @@ class StoreTests:
             a.clear()
             b.clear()
 
+    @pytest.mark.parametrize("case", list(COLUMN_SETS))
+    def test_3d_and_per_axis_columns_round_trip(self, location, case):
+        # A job's columns depend on the video's dims and its parameters: z first for
+        # 3-D volumes, size_z.. and ep_z.. for a per-axis diameter. Every store keeps
+        # them, in order, with their dtypes, through frame-range reads, a new writer
+        # (resume) and an empty selection.
+        dims, columns = COLUMN_SETS[case]
+        st = location.open()
+        st.prepare()
+        meta = source_metadata(0, 30, CHUNKS, columns=columns, dims=dims)
+        st.write_metadata(meta)
+        parts = [fake_features(range(0, 10), [3, 0, 5, 1, 2, 0, 0, 4, 6, 2], seed=11,
+                               columns=columns),
+                 fake_features([], [], columns=columns),
+                 fake_features(range(20, 30), [2] * 10, seed=12, columns=columns)]
+        for (a, b), df in zip(CHUNKS[:2], parts[:2]):
+            st.append_chunk(a, b, df)
+        st.finish()
+        again = location.open()  # the resumed job: a new writer
+        again.remove_temporary()
+        assert again.read_metadata() == meta
+        assert again.complete_chunks() == CHUNKS[:2]
+        again.append_chunk(*CHUNKS[2], parts[2])
+        again.finish()
+        expected = pd.concat(parts, ignore_index=True)
+        reader = location.open("r")
+        got = reader.read()
+        assert list(got.columns) == columns + ["frame"]
+        assert (got[columns].dtypes == np.float64).all() and got.frame.dtype == np.int64
+        pd.testing.assert_frame_equal(got, expected)
+        part = reader.read(slice(5, 25))
+        pd.testing.assert_frame_equal(
+            part, expected[expected.frame.between(5, 24)].reset_index(drop=True))
+        pd.testing.assert_frame_equal(
+            reader.read([3, 28]), expected[expected.frame.isin([3, 28])].reset_index(drop=True))
+        empty = reader.read(slice(10, 20))
+        assert len(empty) == 0 and list(empty.columns) == columns + ["frame"]
+        assert (empty.dtypes == expected.dtypes).all()
+        assert reader.n_rows() == len(expected)
+
     def test_clear_removes_the_store(self, filled, location):
         st, _ = filled
         st.clear()
@@ -505,6 +619,67 @@ class StoreTests:
         else:
             assert refusals + observations >= 2
         pd.testing.assert_frame_equal(read_features(location.url, **location.kwargs), reference)
+
+    def test_a_3d_video_lands_as_locate_stack_finds_it(self, location, store_client):
+        # (frame, z, y, x) volumes with a per-axis diameter: z and the per-axis columns
+        # land, frame-range reads and the lazy result give them, the store says its dims.
+        self._job_tests()
+        arr = self.make_volumes(8, seed=5)
+        reference = locate_stack(arr, self.diameter_3d, **self.params_3d)
+        assert len(reference) and "z" in reference and "size_z" in reference
+        out = batch(as_video(arr, chunks=2), self.diameter_3d, store=location.url,
+                    client=store_client, **location.batch_kwargs, **self.params_3d)
+        got = read_features(location.url, **location.kwargs)
+        pd.testing.assert_frame_equal(got, reference)
+        lazy = out.compute().reset_index()
+        pd.testing.assert_frame_equal(lazy[list(reference.columns)], reference)
+        part = read_features(location.url, frames=slice(3, 6), **location.kwargs)
+        pd.testing.assert_frame_equal(
+            part, reference[reference.frame.between(3, 5)].reset_index(drop=True))
+        info = store_info(location.url, **location.kwargs)
+        assert info["complete"] and info["n_features"] == len(reference)
+        assert info["dims"] == ["frame", "z", "y", "x"]
+        assert info["params"]["diameter"] == list(self.diameter_3d)
+
+    @pytest.mark.slow
+    def test_a_3d_job_resumes_after_sigkill(self, location, tmp_path):
+        self._job_tests()
+        arr = self.make_volumes(16, seed=6)
+        reference = locate_stack(arr, self.diameter_3d, **self.params_3d)
+        proc = start_batch_process(tmp_path, arr, location.url, delay=0.3, chunks=2,
+                                   diameter=list(self.diameter_3d), params=self.params_3d,
+                                   store_kwargs=location.batch_kwargs)
+        kill_when(proc, lambda: len(location.open().complete_chunks()) >= 2)
+        assert 2 <= len(location.open().complete_chunks()) < 8
+        batch(as_video(arr, chunks=2), self.diameter_3d, store=location.url,
+              do_not_return=True, **location.batch_kwargs, **self.params_3d)
+        pd.testing.assert_frame_equal(read_features(location.url, **location.kwargs),
+                                      reference)  # nothing lost, nothing twice
+
+    def test_other_dims_or_per_axis_values_are_refused_until_overwrite(self, location):
+        self._job_tests()
+        arr = self.make_volumes(4, seed=7)
+        video = as_video(arr, chunks=2)
+        batch(video, self.diameter_3d, store=location.url, do_not_return=True,
+              **location.batch_kwargs, **self.params_3d)
+        first = read_features(location.url, **location.kwargs)
+        wider = [d + 2 for d in self.diameter_3d]
+        with pytest.raises(StoreMismatchError, match="diameter"):
+            batch(video, wider, store=location.url, **location.batch_kwargs,
+                  **self.params_3d)
+        planes = as_video(arr[:, arr.shape[1] // 2], chunks=2)  # one plane: 2-D frames
+        with pytest.raises(StoreMismatchError, match="dims") as refused:
+            batch(planes, self.diameter_3d[-1], store=location.url,
+                  **location.batch_kwargs, **self.params_3d)
+        assert "3-D volumes" in str(refused.value) and "2-D frames" in str(refused.value)
+        pd.testing.assert_frame_equal(read_features(location.url, **location.kwargs), first)
+        batch(planes, self.diameter_3d[-1], store=location.url, overwrite=True,
+              do_not_return=True, **location.batch_kwargs, **self.params_3d)
+        again = read_features(location.url, **location.kwargs)
+        want = locate_stack(arr[:, arr.shape[1] // 2], self.diameter_3d[-1], **self.params_3d)
+        pd.testing.assert_frame_equal(again, want)
+        assert "z" not in again and store_info(location.url, **location.kwargs)["dims"] == [
+            "frame", "y", "x"]
 
     def test_other_parameters_are_refused_until_overwrite(self, location):
         self._job_tests()

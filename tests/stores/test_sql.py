@@ -246,8 +246,8 @@ def test_a_database_error_mid_insert_leaves_nothing(db, monkeypatch):
     st = new_store(db)
     original = SQLStore._rows
 
-    def with_a_duplicate_last_row(self, start, stop, features):
-        names, rows = original(self, start, stop, features)
+    def with_a_duplicate_last_row(self, start, stop, features, table_columns):
+        names, rows = original(self, start, stop, features, table_columns)
         return names, rows + rows[:1]
 
     monkeypatch.setattr(SQLStore, "_rows", with_a_duplicate_last_row)
