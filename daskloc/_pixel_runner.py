@@ -64,6 +64,8 @@ def _write(ds, out, overwrite):
 def with_defects(stats, *, hot_threshold):
     """``stats`` plus boolean variables ``stuck`` and ``hot`` (y, x) and their settings.
 
+    For the statistics of z-stacks the variables are (z, y, x), one flag per voxel.
+
     Parameters
     ----------
     stats : xarray.Dataset
@@ -81,14 +83,15 @@ def with_defects(stats, *, hot_threshold):
     stuck = stuck_pixels(stats)
     hot = hot_pixels(stats, threshold=hot_threshold)
     ds = stats.copy()
-    shape = (ds.sizes["y"], ds.sizes["x"])
+    space = ("z", "y", "x") if "z" in ds["mean"].dims else ("y", "x")
+    shape = tuple(ds.sizes[d] for d in space)
     for name, table, text in (
         ("stuck", stuck, "pixel never changes (min == max)"),
         ("hot", hot, "mean far above the neighbourhood median (see daskloc.hot_pixels)"),
     ):
         flag = np.zeros(shape, dtype=bool)
-        flag[table["y"].to_numpy(), table["x"].to_numpy()] = True
-        ds[name] = (("y", "x"), flag)
+        flag[tuple(table[d].to_numpy() for d in space)] = True
+        ds[name] = (space, flag)
         ds[name].attrs["long_name"] = text
     ds.attrs.update(hot_threshold=float(hot_threshold), hot_size=HOT_SIZE,
                     hot_max_cluster=HOT_MAX_CLUSTER)

@@ -12,6 +12,13 @@ Per frame, in this order:
    3 x 3 neighbours (:func:`fill_masked`);
 2. **background** -- the static background image ``B`` is subtracted and its spatial
    mean added back: ``frame - B + mean(B)`` (:func:`subtract_background`).
+
+**Z-stacks** (videos with dims ``("frame", "z", "y", "x")``): a ``(y, x)`` mask (a
+camera's bad pixels) applies to every z plane and a ``(z, y, x)`` mask voxel by voxel;
+either way each z plane is filled on its own with the 2-D fill above (the median of the
+unmasked 3 x 3 neighbours *in the same plane*, never from the planes above or below,
+which a z step larger than the pixel size makes a different depth). The background is
+per voxel, ``(z, y, x)``, and ``mean(B)`` its mean over all voxels.
 """
 
 from __future__ import annotations
@@ -25,13 +32,15 @@ import numpy as np
 import pandas as pd
 from dask.delayed import delayed
 
-# The fill is the kernel's (NaN pixels are filled the same way); re-exported here.
+# The fill is the kernel's (NaN pixels are filled the same way); re-exported here, and
+# applied plane by plane to z-stacks (fill_plans, apply_fill_plans).
 from daskloc.locate.fill import apply_fill, fill_masked, fill_plan, to_dtype
 from daskloc.pixels import SLAB_FRAMES, hot_pixels, stats_delayed, stats_video, stuck_pixels
 from daskloc.video import frame_chunked
 
 __all__ = ["BACKGROUNDS", "MEDIAN_MAX_FRAMES", "as_mask", "check_background_name",
-           "correct_video", "fill_masked", "median_background", "read_background",
+           "correct_video", "fill_masked", "fill_plans", "apply_fill_plans",
+           "median_background", "read_background",
            "read_mask", "subtract_background", "background_shift"]
 
 #: The background images computed from the video itself.
@@ -47,34 +56,45 @@ _MEDIAN_TILE_BYTES = 64 * 2**20
 # ---------------------------------------------------------------------------------------
 
 
+def _space_dims(obj):
+    """("z", "y", "x") if ``obj`` (an xarray object) has a z dim, else ("y", "x")."""
+    return ("z", "y", "x") if "z" in obj.dims else ("y", "x")
+
+
 def as_mask(mask, shape):
-    """A boolean (y, x) mask of bad pixels from any of the accepted forms.
+    """A boolean (y, x) or (z, y, x) mask of bad pixels from any of the accepted forms.
 
     Parameters
     ----------
     mask : None, array-like, pandas.DataFrame or xarray.Dataset
         - a boolean array of shape ``shape``, True = bad pixel (integer arrays of 0
-          and 1 are accepted too);
+          and 1 are accepted too); for z-stacks (``shape`` is ``(z, y, x)``) also of
+          shape ``(y, x)``: the same pixels are bad in every z plane (a camera's bad
+          pixels);
         - a DataFrame with integer columns ``y`` and ``x`` (pixel row and column), one
           row per bad pixel, e.g. :func:`daskloc.stuck_pixels` or
-          :func:`daskloc.hot_pixels` (or both concatenated);
+          :func:`daskloc.hot_pixels` (or both concatenated); for z-stacks also with a
+          ``z`` column (plane index), one row per bad voxel (without it, every plane);
         - the Dataset of :func:`daskloc.pixel_stats`: its boolean variables ``stuck``
           and/or ``hot`` (as ``daskloc pixel-stats`` writes them), or else its stuck
           and hot pixels found with the default settings.
     shape : tuple of int
-        ``(height, width)`` of the video's frames, pixels.
+        ``(height, width)`` of the video's frames, pixels, or ``(depth, height,
+        width)`` for z-stacks (planes, pixels).
 
     Returns
     -------
-    numpy.ndarray of bool, shape ``shape``, or None
-        None when ``mask`` is None.
+    numpy.ndarray of bool, shape ``shape`` or ``shape[-2:]``, or None
+        None when ``mask`` is None. For z-stacks a mask given per pixel stays
+        ``(y, x)`` (it applies to every plane) and a mask given per voxel is
+        ``(z, y, x)``.
 
     Raises
     ------
     ValueError
         A mask of another shape (the message gives both shapes); pixel indices outside
         the frame; an integer array holding other values than 0 and 1; a DataFrame
-        without ``y``/``x`` columns.
+        without ``y``/``x`` columns; a ``z`` column or a (z, y, x) mask for 2-D frames.
     TypeError
         Anything else (e.g. a float array).
     """
@@ -83,27 +103,39 @@ def as_mask(mask, shape):
     if mask is None:
         return None
     shape = tuple(int(s) for s in shape)
+    accepted = (shape, shape[-2:]) if len(shape) == 3 else (shape,)
     if isinstance(mask, xr.Dataset):
         names = [n for n in ("stuck", "hot") if n in mask.data_vars]
         if names:
-            out = np.zeros(shape, dtype=bool)
-            arrays = [np.asarray(mask[n].transpose("y", "x").values) for n in names]
+            arrays = [np.asarray(mask[n].transpose(*_space_dims(mask[n])).values).astype(bool)
+                      for n in names]
             for a in arrays:
-                if a.shape != shape:
+                if a.shape not in accepted:
                     return as_mask(a, shape)  # raises, naming both shapes
-                out |= a.astype(bool)
+            out = np.zeros(max((a.shape for a in arrays), key=len), dtype=bool)
+            for a in arrays:
+                out |= a  # a (y, x) flag broadcasts over the planes of a (z, y, x) one
             return out
 
-        mask = pd.concat([stuck_pixels(mask)[["y", "x"]], hot_pixels(mask)[["y", "x"]]])
+        found = [stuck_pixels(mask), hot_pixels(mask)]
+        cols = [c for c in ("z", "y", "x") if c in found[0].columns]
+        mask = pd.concat([f[cols] for f in found])
     if isinstance(mask, pd.DataFrame):
         if not {"y", "x"} <= set(mask.columns):
             raise ValueError(
                 f"a mask DataFrame needs columns 'y' and 'x' (pixel row and column), got "
                 f"{list(mask.columns)}"
             )
-        y = np.asarray(mask["y"])
-        x = np.asarray(mask["x"])
-        for name, v, n in (("y", y, shape[0]), ("x", x, shape[1])):
+        names = ("z", "y", "x") if "z" in mask.columns else ("y", "x")
+        if "z" in mask.columns and len(shape) != 3:
+            raise ValueError(
+                "the mask DataFrame has a 'z' column but the video's frames are 2-D "
+                f"{shape} (y, x): give y and x only"
+            )
+        target = shape[-len(names):]
+        index = []
+        for name, n in zip(names, target):
+            v = np.asarray(mask[name])
             if v.size and not np.issubdtype(v.dtype, np.integer):
                 if not np.all(np.asarray(v, dtype=np.float64) % 1 == 0):
                     raise ValueError(f"mask column {name!r} must hold integer pixel indices")
@@ -111,15 +143,24 @@ def as_mask(mask, shape):
             if v.size and (v.min() < 0 or v.max() >= n):
                 raise ValueError(
                     f"mask pixel {name} indices must lie in 0..{n - 1} (frames of "
-                    f"{shape[0]} x {shape[1]} pixels), got {v.min()}..{v.max()}"
+                    f"{' x '.join(map(str, shape))} pixels), got {v.min()}..{v.max()}"
                 )
-        out = np.zeros(shape, dtype=bool)
-        out[y.astype(np.int64), x.astype(np.int64)] = True
+            index.append(v)
+        out = np.zeros(target, dtype=bool)
+        out[tuple(index)] = True
         return out
     if isinstance(mask, xr.DataArray):
-        mask = mask.transpose("y", "x").values if set(mask.dims) == {"y", "x"} else mask.values
+        space = _space_dims(mask)
+        mask = mask.transpose(*space).values if set(mask.dims) == set(space) else mask.values
     arr = np.asarray(mask)
-    if arr.shape != shape:
+    if arr.shape not in accepted:
+        if len(shape) == 3:
+            raise ValueError(
+                f"the mask has shape {arr.shape} but the video's frames are z-stacks of "
+                f"shape {shape} (z, y, x): give one value per voxel, shape {shape}, or one "
+                f"per pixel of the camera, shape {shape[-2:]} (y, x; every z plane), True "
+                "where the pixel is bad"
+            )
         raise ValueError(
             f"the mask has shape {arr.shape} but the video's frames have shape {shape} "
             "(y, x): give one value per pixel, True where the pixel is bad"
@@ -137,6 +178,91 @@ def as_mask(mask, shape):
 
 
 # ---------------------------------------------------------------------------------------
+# Filling masked pixels, plane by plane
+# ---------------------------------------------------------------------------------------
+
+
+class _PerPlane:
+    """The fill plans of a (z, y, x) mask: one per z plane (None: nothing masked)."""
+
+    __slots__ = ("plans",)
+
+    def __init__(self, plans):
+        self.plans = tuple(plans)
+
+
+def fill_plans(mask):
+    """How to fill the masked pixels of ``mask``, made once and applied to any frames.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray of bool, shape (y, x) or (z, y, x)
+        True where the pixel is bad.
+
+    Returns
+    -------
+    object
+        For :func:`apply_fill_plans`: the kernel's :func:`~daskloc.locate.fill.fill_plan`
+        of a (y, x) mask, or one such plan per z plane of a (z, y, x) mask.
+
+    Raises
+    ------
+    ValueError
+        The mask covers every pixel of the frame (of a z plane).
+    """
+    mask = np.asarray(mask, dtype=bool)
+    if mask.ndim == 2:
+        return fill_plan(mask)
+    plans = []
+    for z, plane in enumerate(mask):
+        if plane.all():
+            raise ValueError(
+                f"the mask covers every pixel of z plane {z}: nothing to fill them from "
+                "(each plane is filled from its own pixels)"
+            )
+        plans.append(fill_plan(plane) if plane.any() else None)
+    return _PerPlane(plans)
+
+
+def apply_fill_plans(frames, plans):
+    """A copy of ``frames`` with the masked pixels of :func:`fill_plans` filled.
+
+    Parameters
+    ----------
+    frames : numpy.ndarray, shape (..., y, x) or (..., z, y, x)
+        Integer or float pixels: any number of frames, planes or volumes; (..., y, x)
+        for the plans of a (y, x) mask (every plane is filled the same way), (..., z,
+        y, x) for those of a (z, y, x) mask.
+    plans : object
+        :func:`fill_plans` of the mask.
+
+    Returns
+    -------
+    numpy.ndarray
+        Same shape and dtype as ``frames``. Each (y, x) plane is filled on its own,
+        from the unmasked pixels of the same plane, as
+        :func:`daskloc.locate.fill.fill_masked` fills a 2-D frame.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> stacks = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(1, 2, 3, 3)  # (n, z, y, x)
+    >>> bad = np.zeros((3, 3), bool); bad[1, 1] = True  # the same pixel in every plane
+    >>> apply_fill_plans(stacks, fill_plans(bad))[0, :, 1, 1].tolist()
+    [4, 13]
+    """
+    frames = np.asarray(frames)
+    if isinstance(plans, _PerPlane):
+        out = np.array(frames, copy=True, order="C")
+        volumes = out.reshape((-1,) + out.shape[-3:])
+        for z, plan in enumerate(plans.plans):
+            if plan is not None:
+                volumes[:, z] = apply_fill(volumes[:, z], plan)
+        return out
+    return apply_fill(frames, plans)
+
+
+# ---------------------------------------------------------------------------------------
 # Backgrounds
 # ---------------------------------------------------------------------------------------
 
@@ -147,16 +273,16 @@ def median_background(video, *, max_frames=MEDIAN_MAX_FRAMES):
     Parameters
     ----------
     video : xarray.DataArray or anything :func:`daskloc.open_video` accepts
-        Grey video, dims ``("frame", "y", "x")``.
+        Grey video, dims ``("frame", "y", "x")`` or ``("frame", "z", "y", "x")``.
     max_frames : int, default :data:`MEDIAN_MAX_FRAMES` (200)
         Most frames used.
 
     Returns
     -------
-    dask.array.Array, float64, shape (y, x)
-        Not computed. The median of every pixel over the frames used, in the video's
-        intensity units (for an even number of frames, the mean of the two middle
-        values).
+    dask.array.Array, float64, shape (y, x) or (z, y, x)
+        Not computed (per voxel for z-stacks). The median of every pixel over the
+        frames used, in the video's intensity units (for an even number of frames,
+        the mean of the two middle values).
 
     Notes
     -----
@@ -174,13 +300,21 @@ def median_background(video, *, max_frames=MEDIAN_MAX_FRAMES):
             or max_frames < 1:
         raise ValueError(f"max_frames must be a positive integer, got {max_frames!r}")
     data = frame_chunked(stats_video(video))
-    n, ny, nx = data.shape
+    n, space = data.shape[0], data.shape[1:]
     step = max(1, math.ceil(n / max_frames))
     sub = data[::step]
-    rows = max(1, min(ny, _MEDIAN_TILE_BYTES // max(1, sub.shape[0] * nx * 8)))
-    sub = sub.rechunk((-1, rows, -1))
+    # space tiles of whole rows (whole planes, for z-stacks, when they fit)
+    budget = _MEDIAN_TILE_BYTES // max(1, sub.shape[0] * 8)  # pixels of one frame a tile
+    tile = [-1] * len(space)
+    for axis, size in enumerate(space[:-1]):
+        inner = int(np.prod(space[axis + 1 :], dtype=np.int64))
+        if inner <= budget:
+            tile[axis] = max(1, min(size, budget // max(1, inner)))
+            break
+        tile[axis] = 1
+    sub = sub.rechunk((-1,) + tuple(tile))
     return sub.map_blocks(_median_block, drop_axis=0, dtype=np.float64,
-                          meta=np.empty((0, 0), np.float64))
+                          meta=np.empty((0,) * len(space), np.float64))
 
 
 def _median_block(block):
@@ -192,10 +326,10 @@ def subtract_background(frames, background):
 
     Parameters
     ----------
-    frames : numpy.ndarray, shape (y, x) or (n, y, x)
-        Integer or float pixels.
-    background : numpy.ndarray, shape (y, x)
-        The static background, same intensity units.
+    frames : numpy.ndarray, shape (y, x) or (n, y, x); or (z, y, x) or (n, z, y, x)
+        Integer or float pixels: frames, or z-stacks for a (z, y, x) background.
+    background : numpy.ndarray, shape (y, x) or (z, y, x)
+        The static background, same intensity units (per voxel for z-stacks).
 
     Returns
     -------
@@ -217,14 +351,17 @@ def subtract_background(frames, background):
     """
     frames = np.asarray(frames)
     background = np.asarray(background, dtype=np.float64)
-    if background.shape != frames.shape[-2:]:
+    k = background.ndim
+    if k not in (2, 3) or frames.ndim not in (k, k + 1) or background.shape != frames.shape[-k:]:
         raise ValueError(
             f"the background has shape {background.shape} but the frames have shape "
-            f"{frames.shape[-2:]}"
+            f"{frames.shape}: a (y, x) background takes frames (y, x) or (n, y, x), a "
+            "(z, y, x) background z-stacks (z, y, x) or (n, z, y, x)"
         )
-    stack = frames[None] if frames.ndim == 2 else frames
+    single = frames.ndim == k
+    stack = frames[None] if single else frames
     out = _add_shift(stack, background_shift(background))
-    return out[0] if frames.ndim == 2 else out
+    return out[0] if single else out
 
 
 def background_shift(background):
@@ -232,13 +369,13 @@ def background_shift(background):
 
     Parameters
     ----------
-    background : numpy.ndarray, shape (y, x)
+    background : numpy.ndarray, shape (y, x) or (z, y, x)
         The static background (float64).
 
     Returns
     -------
-    numpy.ndarray, float64, shape (y, x)
-        ``mean(B) - B``, the mean over the finite pixels of ``B``; 0 where ``B`` is NaN
+    numpy.ndarray, float64, same shape
+        ``mean(B) - B``, the mean over the finite pixels (voxels) of ``B``; 0 where ``B`` is NaN
         or infinite. A per-pixel mean or median over time is NaN at a pixel that is NaN
         in any frame (a dead pixel of a float camera): such a pixel is left as it is,
         and the locate kernel fills it from its neighbours in each frame, as it fills
@@ -255,7 +392,7 @@ def background_shift(background):
 
 
 def _add_shift(frames, shift):
-    """``frames + shift`` (n, y, x) back in the frames' dtype, a few frames at a time
+    """``frames + shift`` (n, [z,] y, x) back in the frames' dtype, a few frames at a time
     (one float64 temporary of :data:`daskloc.pixels.SLAB_FRAMES` frames)."""
 
     out = np.empty_like(frames)
@@ -270,7 +407,7 @@ def _correct_block(block, shift, *, plan, out_dtype):
     """One frame chunk: fill the masked pixels, add ``shift`` (= mean(B) - B)."""
     block = np.asarray(block)
     if plan is not None:
-        block = apply_fill(block, plan)
+        block = apply_fill_plans(block, plan)
     if shift is not None:
         block = _add_shift(block, np.asarray(shift, dtype=np.float64))
     return block.astype(out_dtype, copy=False)
@@ -288,8 +425,10 @@ class Correction:
     """A validated mask/background for one video's frame shape and dtype (internal).
 
     ``identity`` holds what identifies the correction in a store's metadata:
-    ``{"mask": "<n> pixels sha256:<16 hex>"}`` (only with a mask that masks something)
-    and ``{"background": "mean" | "median" | "array sha256:<16 hex>"}``.
+    ``{"mask": "<n> pixels sha256:<16 hex>"}`` (only with a mask that masks something;
+    ``"<n> voxels sha256:..."`` for a (z, y, x) mask) and ``{"background": "mean" |
+    "median" | "array sha256:<16 hex>"}``. ``shape`` is the frame's, (y, x) or
+    (z, y, x).
     """
 
     def __init__(self, mask, background, shape, dtype):
@@ -299,11 +438,14 @@ class Correction:
         if mask is not None and not mask.any():
             mask = None  # nothing to fill: the same job as no mask
         self.mask = mask
-        self.plan = fill_plan(mask) if mask is not None else None
+        self.plan = fill_plans(mask) if mask is not None else None
         self.identity = {}
-        if mask is not None:
+        if mask is not None and mask.ndim == 2:  # as in 2-D jobs, for every plane too
             self.identity["mask"] = (f"{int(mask.sum())} pixels sha256:"
                                      f"{_digest(np.packbits(mask))}")
+        elif mask is not None:
+            self.identity["mask"] = (f"{int(mask.sum())} voxels sha256:"
+                                     f"{_digest(np.packbits(mask, axis=-1))}")
         self.background = _check_background(background, self.shape)
         if isinstance(self.background, np.ndarray):
             self.identity["background"] = f"array sha256:{_digest(self.background)}"
@@ -315,7 +457,8 @@ class Correction:
         return self.mask is not None or self.background is not None
 
     def _background(self, data):
-        """The background image as a lazy (y, x) float64 dask array, masked pixels filled."""
+        """The background image as a lazy (y, x) or (z, y, x) float64 dask array, masked
+        pixels filled."""
 
         if isinstance(self.background, np.ndarray):
             bg = da.from_array(self.background, chunks=-1)
@@ -323,7 +466,7 @@ class Correction:
             stats = stats_delayed(data)
             bg = da.from_delayed(delayed(_pick, pure=True)(stats, "mean"),
                                  shape=self.shape, dtype=np.float64,
-                                 meta=np.empty((0, 0), np.float64))
+                                 meta=np.empty((0,) * len(self.shape), np.float64))
         else:
             bg = median_background(_wrap(data)).rechunk(-1)
         if self.plan is not None:
@@ -352,7 +495,7 @@ class Correction:
         args = (data,) if shift is None else (data, shift)
         func = _correct_block if shift is not None else _correct_no_shift
         return da.map_blocks(func, *args, plan=self.plan, out_dtype=self.dtype, dtype=self.dtype,
-                             meta=np.empty((0, 0, 0), self.dtype),
+                             meta=np.empty((0,) * data.ndim, self.dtype),
                              name="daskloc-correct-" + _token(self, data, shift))
 
 
@@ -367,7 +510,7 @@ def _correct_no_shift(block, *, plan, out_dtype):
 
 
 def _fill_image(image, *, plan):
-    return apply_fill(np.asarray(image, dtype=np.float64)[None], plan)[0]
+    return apply_fill_plans(np.asarray(image, dtype=np.float64), plan)
 
 
 def _pick(d, key):
@@ -377,7 +520,8 @@ def _pick(d, key):
 def _wrap(data):
     import xarray as xr
 
-    return xr.DataArray(data, dims=("frame", "y", "x"))
+    dims = ("frame", "y", "x") if data.ndim == 3 else ("frame", "z", "y", "x")
+    return xr.DataArray(data, dims=dims)
 
 
 def check_background_name(background):
@@ -396,7 +540,8 @@ def check_background_name(background):
     if isinstance(background, str) and background not in BACKGROUNDS:
         raise ValueError(
             f"unknown background {background!r}: use one of "
-            f"{', '.join(repr(b) for b in BACKGROUNDS)}, or a (y, x) array"
+            f"{', '.join(repr(b) for b in BACKGROUNDS)}, or a (y, x) array ((z, y, x) for "
+            "z-stacks)"
         )
 
 
@@ -408,8 +553,9 @@ def _check_background(background, shape):
         return background
     import xarray as xr
 
-    if isinstance(background, xr.DataArray) and set(background.dims) == {"y", "x"}:
-        background = background.transpose("y", "x").values
+    if isinstance(background, xr.DataArray) and set(background.dims) == set(
+            _space_dims(background)):
+        background = background.transpose(*_space_dims(background)).values
     arr = np.asarray(background)
     if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.integer)
                                      or np.issubdtype(arr.dtype, np.floating)):
@@ -418,6 +564,12 @@ def _check_background(background, shape):
             f"{type(background).__name__} of dtype {arr.dtype}"
         )
     if arr.shape != shape:
+        if len(shape) == 3:
+            raise ValueError(
+                f"the background has shape {arr.shape} but the video's frames are z-stacks "
+                f"of shape {shape} (z, y, x): give one value per voxel, e.g. the mean of "
+                "daskloc.pixel_stats on this video, or background='mean'/'median'"
+            )
         raise ValueError(
             f"the background has shape {arr.shape} but the video's frames have shape "
             f"{shape} (y, x)"
@@ -434,13 +586,17 @@ def correct_video(video, *, mask=None, background=None):
     Parameters
     ----------
     video : xarray.DataArray or anything :func:`daskloc.open_video` accepts
-        Grey video, dims ``("frame", "y", "x")``, integer or float pixels.
-    mask : None, bool array (y, x), DataFrame with ``y``, ``x`` columns, or Dataset
+        Grey video, dims ``("frame", "y", "x")`` or ``("frame", "z", "y", "x")``,
+        integer or float pixels.
+    mask : None, bool array (y, x) or (z, y, x), DataFrame with ``y``, ``x`` (and ``z``)
+        columns, or Dataset
         Bad pixels, True = bad (see :func:`as_mask`: e.g. the output of
         :func:`daskloc.stuck_pixels` / :func:`daskloc.hot_pixels`, or the Dataset
         ``daskloc pixel-stats`` writes). Each is replaced, in every frame, by the
-        median of its unmasked 3 x 3 neighbours (:func:`fill_masked`).
-    background : None, "mean", "median" or array (y, x)
+        median of its unmasked 3 x 3 neighbours (:func:`fill_masked`). For z-stacks
+        a (y, x) mask applies to every z plane, a (z, y, x) mask voxel by voxel, and
+        each plane is filled from its own pixels.
+    background : None, "mean", "median" or array (y, x) or (z, y, x)
         Static background ``B`` subtracted from every frame as ``frame - B +
         mean(B)`` (:func:`subtract_background`):
 
@@ -449,7 +605,8 @@ def correct_video(video, *, mask=None, background=None):
         - ``"median"``: the per-pixel median over time (:func:`median_background`:
           exact up to :data:`MEDIAN_MAX_FRAMES` frames, else over every k-th frame);
           better than the mean when particles often sit on the same pixels;
-        - an array of the frame's shape, in the video's intensity units.
+        - an array of the frame's shape, in the video's intensity units ((z, y, x),
+          one value per voxel, for z-stacks).
 
         With a mask, the background's masked pixels are filled the same way as the
         frames' (otherwise a hot pixel's high mean would dig a hole in every
@@ -469,9 +626,22 @@ def correct_video(video, *, mask=None, background=None):
     ValueError
         A mask or background array of another shape than the frames (both shapes are
         named); an unknown background string (the options are listed); a mask covering
-        every pixel.
+        every pixel (of a z plane).
     TypeError
         A mask or background of an unsupported type.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from daskloc.correct import correct_video
+    >>> from daskloc.video import open_video
+    >>> stacks = np.full((3, 2, 4, 4), 10, np.uint16)  # 3 volumes of 2 planes
+    >>> stacks[:, :, 1, 2] = 900                         # a hot camera pixel
+    >>> bad = np.zeros((4, 4), bool); bad[1, 2] = True
+    >>> video = open_video(stacks, dims=("frame", "z", "y", "x"))
+    >>> fixed = correct_video(video, mask=bad)
+    >>> fixed.dims, int(fixed.data.compute()[:, :, 1, 2].max())
+    (('frame', 'z', 'y', 'x'), 10)
     """
 
     video = stats_video(video)

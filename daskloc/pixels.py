@@ -1,7 +1,8 @@
 """Per-pixel statistics of a video, and the stuck and hot pixels they reveal.
 
 :func:`pixel_stats` reads a video once, chunk by chunk, and returns the mean, variance,
-standard deviation, minimum and maximum of every pixel over time. :func:`stuck_pixels`
+standard deviation, minimum and maximum of every pixel (every voxel of a video of
+z-stacks) over time. :func:`stuck_pixels`
 lists the pixels that never change; :func:`hot_pixels` the pixels much brighter on
 average than their neighbourhood. Both results can be given to
 :func:`daskloc.locate` / :func:`daskloc.batch` as ``mask=`` (see
@@ -126,7 +127,7 @@ def _finish(p):
 
 
 def stats_video(video):
-    """An xarray DataArray (frame, y, x) from anything open_video takes, with pixels
+    """An xarray DataArray (frame, [z,] y, x) from anything open_video takes, with pixels
     pixel statistics can count."""
     video = grey_video(video, purpose="pixel statistics need grey frames")
     if video.sizes["frame"] == 0:
@@ -176,13 +177,16 @@ def pixel_stats(video, *, client=None):
     algorithm of Chan, Golub & LeVeque (1979). No task ever holds more than one chunk
     of frames (converted to float64 a slab of :data:`SLAB_FRAMES` frames at a time)
     plus a few (y, x) partials, so memory does not grow with the video's length.
+    For a video of z-stacks every voxel is reduced over frames (the partials are
+    (z, y, x)).
 
     Parameters
     ----------
     video : xarray.DataArray or anything :func:`daskloc.open_video` accepts
-        Grey video, dims ``("frame", "y", "x")``, integer or float pixels; normally
-        dask-backed and chunked along ``frame`` (chunks along ``y``/``x`` are merged
-        lazily; a numpy-backed array is split in chunks of 64 frames). Paths and
+        Grey video, dims ``("frame", "y", "x")`` or ``("frame", "z", "y", "x")``,
+        integer or float pixels; normally dask-backed and chunked along ``frame``
+        (chunks along ``z``/``y``/``x`` are merged lazily; a numpy-backed array is
+        split in chunks of 64 frames). Paths and
         arrays go through ``open_video`` with its defaults (use ``open_video(path,
         channel=0, frames=...)`` first for colour movies or a frame range).
     client : distributed.Client, optional
@@ -193,8 +197,9 @@ def pixel_stats(video, *, client=None):
     -------
     xarray.Dataset
         Dims ``("y", "x")`` (the frame's height and width in pixels, with integer
-        pixel-index coordinates). Variables, all float64, in the video's intensity
-        units (grey levels):
+        pixel-index coordinates), or ``("z", "y", "x")`` for a video of z-stacks (one
+        value per voxel; ``z`` in planes). Variables, all float64, in the video's
+        intensity units (grey levels):
 
         - ``mean``: the mean over frames;
         - ``var``: the **population** variance (``ddof=0``: sum of squared deviations
@@ -248,15 +253,15 @@ def pixel_stats(video, *, client=None):
     video = stats_video(video)
     data = frame_chunked(video)
     result = _compute(stats_delayed(data), client)
-    ny, nx = data.shape[1], data.shape[2]
+    space = video.dims[1:]  # ("y", "x") or ("z", "y", "x")
     coords = {}
-    for dim, size in (("y", ny), ("x", nx)):
+    for dim, size in zip(space, data.shape[1:]):
         coords[dim] = (np.asarray(video.coords[dim].values) if dim in video.coords
                        else np.arange(size, dtype=np.int64))
     frames = (np.asarray(video.coords["frame"].values) if "frame" in video.coords
               else np.arange(data.shape[0]))
     ds = xr.Dataset(
-        {name: (("y", "x"), np.asarray(result[name], dtype=np.float64))
+        {name: (space, np.asarray(result[name], dtype=np.float64))
          for name in ("mean", "var", "std", "min", "max")},
         coords=coords,
         attrs={
@@ -297,9 +302,19 @@ def _as_stats(stats, needed):
     return stats
 
 
-def _yx(mask):
-    y, x = np.nonzero(mask)
-    return y.astype(np.int64), x.astype(np.int64)
+def _space(var):
+    """The spatial dims of a statistics variable: ("y", "x") or ("z", "y", "x")."""
+    return ("z", "y", "x") if "z" in var.dims else ("y", "x")
+
+
+def _image(var):
+    """A statistics variable as a numpy array in (z,) y, x order."""
+    return np.asarray(var.transpose(*_space(var)).values)
+
+
+def _indices(mask, space):
+    """{dim: int64 indices} of the True entries of ``mask``, raster order."""
+    return {d: i.astype(np.int64) for d, i in zip(space, np.nonzero(mask))}
 
 
 def stuck_pixels(stats):
@@ -309,7 +324,7 @@ def stuck_pixels(stats):
     ----------
     stats : xarray.Dataset or str or os.PathLike
         The result of :func:`pixel_stats` (variables ``min`` and ``max`` over dims
-        ``("y", "x")``), or the path of its Zarr copy.
+        ``("y", "x")`` or ``("z", "y", "x")``), or the path of its Zarr copy.
 
     Returns
     -------
@@ -317,7 +332,8 @@ def stuck_pixels(stats):
         One row per stuck pixel, in raster order (by ``y`` then ``x``), columns
         ``y``, ``x`` (int64, pixel indices: row and column) and ``value`` (float64,
         the constant value, in the video's intensity units). Empty (same columns) if
-        there is none.
+        there is none. For statistics of z-stacks, one row per stuck voxel, a ``z``
+        column (int64, plane index) first, in raster order by ``z``, ``y``, ``x``.
 
     Raises
     ------
@@ -334,10 +350,11 @@ def stuck_pixels(stats):
     frame has every pixel "stuck".
     """
     stats = _as_stats(stats, ("min", "max"))
-    lo = np.asarray(stats["min"].transpose("y", "x").values)
-    hi = np.asarray(stats["max"].transpose("y", "x").values)
-    y, x = _yx(lo == hi)
-    return pd.DataFrame({"y": y, "x": x, "value": lo[y, x].astype(np.float64)})
+    space = _space(stats["min"])
+    lo = _image(stats["min"])
+    hi = _image(stats["max"])
+    at = _indices(lo == hi, space)
+    return pd.DataFrame({**at, "value": lo[tuple(at.values())].astype(np.float64)})
 
 
 def _hot_scores(mean, size):
@@ -378,7 +395,8 @@ def hot_pixels(stats, *, threshold=HOT_THRESHOLD, size=HOT_SIZE, max_cluster=HOT
     ----------
     stats : xarray.Dataset or str or os.PathLike
         The result of :func:`pixel_stats` (variable ``mean`` over dims
-        ``("y", "x")``), or the path of its Zarr copy.
+        ``("y", "x")``, or ``("z", "y", "x")``: then each z plane is searched on its
+        own, as an image of its own), or the path of its Zarr copy.
     threshold : float, default :data:`HOT_THRESHOLD` (8)
         How many robust standard deviations above its neighbourhood a pixel's mean
         must be to count as hot.
@@ -395,7 +413,8 @@ def hot_pixels(stats, *, threshold=HOT_THRESHOLD, size=HOT_SIZE, max_cluster=HOT
         indices: row and column), ``mean`` (float64, the pixel's mean, intensity
         units), ``local_median`` (float64, the median of its neighbours' means) and
         ``score`` (float64, ``(mean - local_median) / sigma``, see Notes). Empty (same
-        columns) if there is none.
+        columns) if there is none. For statistics of z-stacks, a ``z`` column (int64,
+        plane index) first, rows in raster order by ``z``, ``y``, ``x``.
 
     Raises
     ------
@@ -435,6 +454,10 @@ def hot_pixels(stats, *, threshold=HOT_THRESHOLD, size=HOT_SIZE, max_cluster=HOT
     Only pixels brighter than their neighbours are flagged (dark, dead pixels are not
     "hot"). Moving particles average out in the mean of many frames; with few frames
     they show in it, and only step 5 keeps them from being flagged.
+
+    For z-stacks the rule is applied to each z plane's mean image separately (its own
+    ``sigma``, 2-D neighbourhoods and clusters): a camera's defect lies in the image
+    plane, and the planes of a stack can differ in brightness and noise.
     """
     stats = _as_stats(stats, ("mean",))
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)) \
@@ -444,7 +467,25 @@ def hot_pixels(stats, *, threshold=HOT_THRESHOLD, size=HOT_SIZE, max_cluster=HOT
                                     or not isinstance(max_cluster, (int, np.integer))
                                     or max_cluster < 1):
         raise ValueError(f"max_cluster must be None or an integer >= 1, got {max_cluster!r}")
-    mean = np.asarray(stats["mean"].transpose("y", "x").values, dtype=np.float64)
+    space = _space(stats["mean"])
+    mean = _image(stats["mean"]).astype(np.float64)
+    if len(space) == 2:
+        hot, local, score = _hot_plane(mean, threshold, size, max_cluster)
+    else:
+        planes = [_hot_plane(plane, threshold, size, max_cluster) for plane in mean]
+        hot, local, score = (np.stack([p[i] for p in planes]) for i in range(3))
+    at = _indices(hot, space)
+    index = tuple(at.values())
+    return pd.DataFrame({
+        **at,
+        "mean": mean[index],
+        "local_median": local[index].astype(np.float64),
+        "score": score[index].astype(np.float64),
+    })
+
+
+def _hot_plane(mean, threshold, size, max_cluster):
+    """(hot, local median, score) of one (y, x) mean image: steps 1-5 of hot_pixels."""
     local, residual, sigma = _hot_scores(mean, size)
     if not sigma > 0:
         score = np.zeros_like(residual)
@@ -458,11 +499,4 @@ def hot_pixels(stats, *, threshold=HOT_THRESHOLD, size=HOT_SIZE, max_cluster=HOT
                                   structure=np.ones((3, 3), dtype=bool))
         sizes = np.bincount(labels.ravel())
         hot &= sizes[labels] <= max_cluster
-    y, x = _yx(hot)
-    return pd.DataFrame({
-        "y": y,
-        "x": x,
-        "mean": mean[y, x],
-        "local_median": local[y, x].astype(np.float64),
-        "score": score[y, x].astype(np.float64),
-    })
+    return hot, local, score

@@ -502,14 +502,15 @@ def locate_frame(image, diameter, *, minmass=None, maxsize=None, separation=None
     >>> f[["y", "x"]].iloc[0].round(1).tolist()
     [30.3, 20.6]
     """
+    image = _check_frame(image)
+    # per-axis values as given must fit the image: (7, 7) is refused for a volume
     p = normalize_params(
-        diameter, minmass=minmass, maxsize=maxsize, separation=separation,
+        diameter, ndim=image.ndim, minmass=minmass, maxsize=maxsize, separation=separation,
         noise_size=noise_size, smoothing_size=smoothing_size, threshold=threshold,
         invert=invert, percentile=percentile, topn=topn, preprocess=preprocess,
         max_iterations=max_iterations, characterize=characterize, **unknown,
     )
     check_engine(engine)
-    image = _check_frame(image)
     values, n_bad, reason = _locate_filled(image, p)
     if n_bad:
         warnings.warn(nonfinite_message(n_bad, 1, where="locate_frame"), UserWarning,
@@ -616,13 +617,13 @@ def locate_stack_counted(frames, diameter, *, frame_numbers=None, **params):
         As :func:`locate_stack`.
     """
     params, _ = split_options(params)
-    p = normalize_params(diameter, **params)
     frames = np.asarray(frames)
     if frames.ndim not in (3, 4):
         raise ValueError(
             "locate_stack takes frames of shape (n_frames, y, x) or stacks of shape "
             f"(n_frames, z, y, x); got shape {frames.shape}"
         )
+    p = normalize_params(diameter, ndim=frames.ndim - 1, **params)
     if frame_numbers is None:
         frame_numbers = np.arange(len(frames), dtype=np.int64)
     frame_numbers = np.asarray(frame_numbers, dtype=np.int64)

@@ -69,8 +69,9 @@ def apply_fill(frames, plan):
 
     Parameters
     ----------
-    frames : numpy.ndarray, shape (n, y, x)
-        Integer or float pixels.
+    frames : numpy.ndarray, shape (..., y, x)
+        Integer or float pixels: frames, or frames of z planes ``(n, z, y, x)``; every
+        ``(y, x)`` plane is filled the same way.
     plan : tuple
         :func:`fill_plan` of a mask of shape (y, x).
 
@@ -80,7 +81,7 @@ def apply_fill(frames, plan):
         Same shape and dtype as ``frames``.
     """
     out = np.array(frames, copy=True, order="C")
-    flat = out.reshape(out.shape[0], -1)
+    flat = out.reshape(-1, out.shape[-2] * out.shape[-1])  # one row per (y, x) plane
     for targets, nbr in plan:
         values = flat[:, np.where(nbr >= 0, nbr, 0)].astype(np.float64)  # (n, targets, 8)
         values[:, nbr < 0] = np.nan
@@ -112,8 +113,9 @@ def fill_masked(frames, mask):
 
     Parameters
     ----------
-    frames : numpy.ndarray, shape (y, x) or (n, y, x)
-        One frame or a stack, integer or float pixels.
+    frames : numpy.ndarray, shape (y, x), (n, y, x) or (n, z, y, x)
+        One frame, a stack, or a stack of 3-D frames, integer or float pixels; every
+        ``(y, x)`` plane is filled from its own neighbours (never from other planes).
     mask : numpy.ndarray of bool, shape (y, x)
         True where the pixel is bad.
 
@@ -142,6 +144,4 @@ def fill_masked(frames, mask):
         raise ValueError(
             f"the mask has shape {mask.shape} but the frames have shape {frames.shape[-2:]}"
         )
-    stack = frames[None] if frames.ndim == 2 else frames
-    out = apply_fill(stack, fill_plan(mask))
-    return out[0] if frames.ndim == 2 else out
+    return apply_fill(frames, fill_plan(mask))

@@ -212,14 +212,20 @@ def test_errors_name_the_problem():
         locate_frame(volume[0], (5, 9, 9))
     with pytest.raises(ValueError, match="diameter has 2 values .* images are 3-D"):
         locate_frame(volume, (5, 9))
+    with pytest.raises(ValueError, match="diameter has 2 values .* images are 3-D"):
+        locate_frame(volume, (9, 9))  # trackpy refuses it too, though it is isotropic
+    with pytest.raises(ValueError, match="separation has 3 values .* images are 2-D"):
+        locate_stack(volume, 9, separation=(6, 10, 10))  # (n, y, x): 2-D frames
     with pytest.raises(ValueError, match="got 4; round up to 5"):
         locate_frame(volume, (5, 9.0, 4))
     with pytest.raises(ValueError, match="maxsize cannot be used with a per-axis diameter"):
         locate_frame(volume, (5, 9, 9), maxsize=3)
     with pytest.raises(ValueError, match="looks like a colour frame"):
         locate_frame(np.zeros((32, 32, 3), np.uint8), 9)
-    with pytest.raises(ValueError, match="disagree in their number of axes"):
+    with pytest.raises(ValueError, match="separation has 2 values .* images are 3-D"):
         locate_frame(volume, (5, 9, 9), separation=(4, 8))
+    with pytest.raises(ValueError, match="disagree in their number of axes"):
+        normalize_params((5, 9, 9), separation=(4, 8))  # no image yet: among themselves
     with pytest.raises(ValueError, match="larger than noise_size"):
         locate_frame(volume, (5, 9, 9), noise_size=(5, 1, 1))
     with pytest.raises(ValueError, match=r"\(n_frames, z, y, x\)"):

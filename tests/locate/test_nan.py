@@ -221,3 +221,21 @@ def test_one_fill_in_one_place():
                 assert (name.split(".")[0] in allowed or name.startswith("daskloc.locate")
                         or name == "daskloc.schema"), \
                     f"{path.name} imports {name}"
+
+
+def test_fill_masked_fills_every_plane_of_a_stack_of_volumes():
+    # (n, z, y, x) frames with a (y, x) mask: every plane from its own neighbours (it
+    # once filled plane 0 only, indexing the flattened z * y * x volume by y * x).
+    from daskloc.locate.fill import fill_masked
+
+    rng = np.random.default_rng(0)
+    volumes = rng.integers(0, 200, size=(2, 3, 6, 7)).astype(np.uint8)
+    mask = np.zeros((6, 7), bool)
+    mask[2, 3] = mask[0, 0] = True
+    got = fill_masked(volumes, mask)
+    for n in range(2):
+        for z in range(3):
+            np.testing.assert_array_equal(got[n, z], fill_masked(volumes[n, z], mask))
+            plane = volumes[n, z].astype(float)
+            assert got[n, z, 2, 3] == np.rint(np.median(
+                [plane[y, x] for y in (1, 2, 3) for x in (2, 3, 4) if (y, x) != (2, 3)]))
