@@ -47,6 +47,12 @@ def _check_frame(image):
             f"{image.shape}. For colour video pick a channel (open_video(..., channel=0) or "
             "channel='grey'); for a stack of frames use locate_stack."
         )
+    if image.ndim == 3 and image.shape[0] == 1:
+        raise ValueError(
+            f"a (z, y, x) stack of shape {image.shape} has one plane: locate it as a 2-D frame "
+            "(image[0]; for a video, open it without its z axis), since a 3-D band pass over "
+            "one plane leaves nothing"
+        )
     if image.ndim == 3 and image.shape[-1] <= 4:
         raise ValueError(
             f"an image of shape {image.shape} looks like a colour frame (y, x, channel), not "
@@ -389,7 +395,8 @@ def locate_frame(image, diameter, *, minmass=None, maxsize=None, separation=None
         Minimum distance between features, pixels (per axis: features closer than
         the ellipsoid of these diameters). Default ``diameter + 1`` per axis.
     noise_size : float or tuple of float
-        Standard deviation of the Gaussian low pass, pixels (per axis). Default 1.
+        Standard deviation of the Gaussian low pass, pixels (per axis; 0: none along
+        that axis, and then ``ep`` is 0 along it, as in trackpy). Default 1.
     smoothing_size : int or tuple of int, optional
         Side of the boxcar background, pixels (odd; per axis). Default ``diameter``.
     threshold : float, optional

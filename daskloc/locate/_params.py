@@ -401,8 +401,9 @@ def normalize_params(diameter, *, ndim=None, **params):
                                      "the boxcar side, pixels"))
     else:
         smoothing = diameters
-    noise = [_number("noise_size", v, positive=True, allow_none=False)
-             for v in widen(split["noise_size"])]
+    noise = [_number("noise_size", v, allow_none=False) for v in widen(split["noise_size"])]
+    if any(v < 0 for v in noise):  # 0: no low pass along that axis (trackpy takes it)
+        raise ValueError(f"noise_size must be >= 0 pixels, got {_plain(noise)}")
     if p["preprocess"]:
         for n_size, s_size in zip(noise, smoothing):
             if n_size >= s_size:

@@ -18,7 +18,7 @@ def invert(image):
 
     Parameters
     ----------
-    image : numpy.ndarray, shape (y, x)
+    image : numpy.ndarray, shape (y, x) or (z, y, x)
         Integer images are reflected about their dtype's maximum (``255 - v`` for
         uint8); float images are assumed to span 0..1 and become ``1 - v``
         (trackpy's convention, kept so that ``minmass`` means the same thing).
@@ -222,12 +222,12 @@ def _bandpass_peak(image, noise_size, smoothing_size, threshold):
 
 
 @numba.njit(cache=True, nogil=True)
-def _scale(image, factor, out):
+def _scale(image, factor, limit, out):
     ny, nx = image.shape
     for y in range(ny):
         for x in range(nx):
             v = image[y, x]
-            out[y, x] = factor * (v if v > 0.0 else 0.0)
+            out[y, x] = min(factor * (v if v > 0.0 else 0.0), limit)
 
 
 def scale_to_integer(image, dtype, peak=None):
@@ -247,18 +247,28 @@ def scale_to_integer(image, dtype, peak=None):
     scale : float
         The factor applied: ``iinfo(dtype).max / image.max()`` (1 for a black image).
     scaled : numpy.ndarray of ``dtype``
-        ``scale * clip(image, 0)`` truncated to integers, as trackpy's working image.
+        ``scale * clip(image, 0)`` truncated to integers, as trackpy's working image
+        (float32 images are scaled in float32 arithmetic, as trackpy's are). For
+        64-bit integer dtypes the values are clipped below ``2**63`` (``2**64``): the
+        largest double that fits, where trackpy's peak pixel wraps around.
     """
     if np.issubdtype(image.dtype, np.integer):
         return 1.0, image
     if peak is None:
         peak = image.max() if image.size else 0.0
-    scale = 1.0 if peak == 0 else np.iinfo(dtype).max / peak
+    top = np.iinfo(dtype).max
+    scale = 1.0 if peak == 0 else top / peak
+    if image.dtype == np.float32:
+        # trackpy's arithmetic: a float32 scale times float32 pixels, rounded in float32
+        return float(scale), (np.float32(scale) * np.clip(image, 0, None)).astype(dtype)
     scaled = np.empty(image.shape, dtype=dtype)
+    # For 64-bit integers the top value is not a double: 2**63 would wrap to the most
+    # negative int64 (the peak pixel darkest), so clip to the largest double below it.
+    limit = float(top) if top < 2**53 else float(np.nextafter(float(top), 0.0))
     flat = (-1, image.shape[-1]) if image.ndim else (1, 1)  # elementwise: any ndim as 2-D
-    _scale(np.ascontiguousarray(image, dtype=np.float64).reshape(flat), float(scale),
+    _scale(np.ascontiguousarray(image, dtype=np.float64).reshape(flat), float(scale), limit,
            scaled.reshape(flat))
-    return scale, scaled
+    return float(scale), scaled
 
 
 @numba.njit(cache=True, nogil=True)

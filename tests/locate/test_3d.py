@@ -255,3 +255,38 @@ def test_per_axis_ep_stays_with_its_feature_after_minmass():
     for col in ("ep_z", "ep_y", "ep_x"):
         np.testing.assert_allclose(ours[col].to_numpy()[good], expected[col].to_numpy()[good],
                                    rtol=1e-6)
+
+
+def test_no_low_pass_along_z_matches_trackpy():
+    image = _noisy_field((20, 80, 80), 40, (1.2, 2.2, 2.2), seed=12)
+    theirs = trackpy_locate(image, (5, 11, 11), noise_size=(0, 1, 1))
+    ours = locate_frame(image, (5, 11, 11), noise_size=(0, 1, 1))
+    assert len(theirs) >= 20
+    assert_same_features(ours, theirs)
+    assert (ours.ep_z == 0).all()
+
+
+def test_float32_without_preprocess_scales_as_trackpy():
+    # trackpy scales a float32 image in float32 arithmetic (max 0.7, not 1)
+    image = (_noisy_field((16, 64, 64), 30, 2.0, seed=13) / 255.0 * 0.7).astype(np.float32)
+    for img, d in ((image, 9), (image[8], 9)):
+        theirs = trackpy_locate(img, d, preprocess=False, minmass=1)
+        assert len(theirs) >= 5
+        assert_same_features(locate_frame(img, d, preprocess=False, minmass=1), theirs)
+
+
+def test_64_bit_integer_images_keep_their_brightest_feature():
+    # 2**63 / peak * peak does not fit an int64: the peak pixel once wrapped to the most
+    # negative value, moving the brightest feature (trackpy has the same overflow)
+    frame = _noisy_field((96, 96), 20, 2.0, seed=14, noise=3.0)
+    for image in (frame, _noisy_field((16, 64, 64), 15, 2.0, seed=15, noise=3.0)):
+        want = locate_frame(image.astype(np.int32), 9)
+        for dtype in (np.int64, np.uint64):
+            got = locate_frame(image.astype(dtype), 9)
+            pos = list(got.columns[:image.ndim])
+            np.testing.assert_allclose(got[pos].to_numpy(), want[pos].to_numpy(), atol=1e-6)
+
+
+def test_a_single_plane_stack_is_refused_saying_what_to_do():
+    with pytest.raises(ValueError, match=r"has one plane: locate it as a 2-D frame \(image\[0\]"):
+        locate_frame(np.zeros((1, 40, 40), np.uint8), 9)
