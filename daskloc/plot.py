@@ -316,7 +316,8 @@ def mass_size(features, *, ax=None):
     Parameters
     ----------
     features : pandas.DataFrame
-        Columns ``mass`` (grey levels) and ``size`` (radius of gyration, pixels); rows of
+        Columns ``mass`` (grey levels) and ``size`` (radius of gyration, pixels; for a
+        per-axis diameter the mean of ``size_z, size_y, size_x`` is plotted); rows of
         any number of frames.
     ax : matplotlib.axes.Axes, optional
         Where to draw; default: a new figure (``matplotlib.pyplot``).
@@ -335,6 +336,9 @@ def mass_size(features, *, ax=None):
     TypeError
         ``features`` is not a DataFrame.
     """
+    per_axis = [c for c in ("size_z", "size_y", "size_x") if c in features.columns]
+    if "size" not in features.columns and per_axis:  # a per-axis diameter: their mean
+        features = features.assign(size=features[per_axis].mean(axis=1))
     _require(features, ["mass", "size"], "mass_size")
     if ax is None:
         ax = _new_axes("mass_size")
@@ -443,7 +447,7 @@ def _check_frame_stored(store, frame, table):
 
 
 def save_plots(store, out, *, frame=None, video=None, kind="annotate", channel=None, table=None,
-               dpi=100):
+               dpi=100, z=None):
     """Plot one frame's features from a store to PNG file(s): what ``daskloc plot`` does.
 
     Parameters
@@ -465,6 +469,9 @@ def save_plots(store, out, *, frame=None, video=None, kind="annotate", channel=N
     table : str, optional
         Result set of a store holding several (for one video of a many-video batch:
         ``"video=<name>"``).
+    z : int, optional
+        For a store of 3-D volumes: the plane ``annotate`` draws (default: the middle
+        one, ``n_planes // 2``).
     dpi : int, default 100
         Pixels per inch. Image sizes in pixels: ``annotate`` 800 x (800 x h / w + 40),
         rounded to whole pixels; ``mass`` and ``size`` 640 x 480; ``subpx`` 800 x 320
@@ -529,9 +536,13 @@ def save_plots(store, out, *, frame=None, video=None, kind="annotate", channel=N
                 channel = source.get("channel")
             frames_video = open_video(video, channel=channel, frames=[frame], chunks=1)
             image = frames_video.sel(frame=frame)
-            h, w = image.shape[:2]
+            plane = None
+            if "z" in image.dims:
+                plane = image.sizes["z"] // 2 if z is None else z
+            h, w = image.sizes["y"], image.sizes["x"]
             fig = Figure(figsize=(8, 8 * h / w + 0.4), dpi=dpi, layout="constrained")
-            annotate(image, features, ax=fig.add_subplot(), diameter=params.get("diameter"))
+            annotate(image, features, ax=fig.add_subplot(), diameter=params.get("diameter"),
+                     z=plane)
         elif k == "subpx":
             fig = Figure(figsize=(6.4, 4.0), dpi=dpi, layout="constrained")
             subpx_bias(features, ax=fig.add_subplot())

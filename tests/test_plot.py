@@ -433,3 +433,29 @@ def test_annotate_draws_a_z_plane_of_a_stack_and_its_features():
     with pytest.raises(ValueError, match=r"z must be a plane number 0..15"):
         daskloc.plot.annotate(stack, f, z=16)
     plt.close("all")
+
+
+def test_daskloc_plot_on_a_store_of_volumes(tmp_path):
+    import tifffile
+
+    from daskloc.synthetic import make_frame
+
+    positions = [(4.0, 20.3, 18.6), (8.4, 40.2, 40.7), (12.0, 30.5, 12.2)]
+    stack = np.stack([make_frame((16, 60, 60), positions, (5, 9, 9), noise=2, seed=t)
+                      for t in range(2)])
+    tifffile.imwrite(tmp_path / "s.tif", stack, imagej=True, metadata={"axes": "TZYX"})
+    store = tmp_path / "f.parquet"
+    daskloc.batch(daskloc.open_video(tmp_path / "s.tif"), (5, 9, 9), store=store,
+                  minmass=500, do_not_return=True)
+    runner = CliRunner()
+    result = runner.invoke(main, ["plot", str(store), "-o", str(tmp_path / "p.png"),
+                                  "--kind", "all"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.glob("p-*.png")) == [
+        "p-annotate.png", "p-mass.png", "p-size.png", "p-subpx.png"]
+    # the middle plane by default; z= (--z) chooses another, out of range refused
+    written = plot.save_plots(store, tmp_path / "a.png", z=4)
+    assert mpimg.imread(written["annotate"]).shape[1] == 800
+    result = runner.invoke(main, ["plot", str(store), "-o", str(tmp_path / "q.png"),
+                                  "--z", "99"])
+    assert result.exit_code != 0 and "z must be a plane number 0..15" in result.output

@@ -25,7 +25,9 @@ from daskloc.cli._options import parse_channel
               help="Result set to read, in a STORE holding several (video=NAME).")
 @click.option("--dpi", type=int, default=100, show_default=True,
               help="Pixels per inch of the PNGs.")
-def plot(store, video, frame, out, kind, channel, table, dpi):
+@click.option("--z", "z", type=int, default=None,
+              help="For 3-D volumes: the plane --kind annotate draws [the middle one].")
+def plot(store, video, frame, out, kind, channel, table, dpi, z):
     """Plot one frame's features from STORE to PNG: circles on the frame, mass, size, sub-pixel.
 
     \b
@@ -39,7 +41,7 @@ def plot(store, video, frame, out, kind, channel, table, dpi):
 
     try:
         written = save_plots(store, out, frame=frame, video=video, kind=kind,
-                             channel=parse_channel(channel), table=table, dpi=dpi)
+                             channel=parse_channel(channel), table=table, dpi=dpi, z=z)
     except expected_errors() as exc:
         fail(exc)
     for path in written.values():
