@@ -94,7 +94,7 @@ def _plane(image, z):
     n = image.sizes["z"] if dims is not None else np.shape(image)[0]
     if z is None:
         raise ValueError(f"the image is a 3-D stack of {n} planes: choose the plane to draw, "
-                         "e.g. annotate(stack, features, z=10)")
+                         f"e.g. z={n // 2} (daskloc plot --z {n // 2})")
     if isinstance(z, bool) or not isinstance(z, (int, np.integer)) or not 0 <= z < n:
         raise ValueError(f"z must be a plane number 0..{n - 1}, got {z!r}")
     return (image.isel(z=int(z)) if dims is not None else np.asarray(image)[int(z)]), True

@@ -125,7 +125,8 @@ def nonfinite_message(n_pixels, n_frames, *, where="", per_video=(), avoid=None)
     text = (f"{prefix}{_count(n_pixels, 'NaN or infinite pixel')} in "
             f"{_count(n_frames, 'frame')} {'were' if n_pixels != 1 else 'was'} treated as "
             "masked pixels: each was filled with the median of its finite 3 x 3 neighbours "
-            "before locating (frames with no finite pixel give no features). To avoid "
+            "before locating (a z plane with no finite pixel with the stack's median; frames "
+            "with no finite pixel give no features). To avoid "
             f"this warning, {avoid}.")
     if per_video:
         text += " Per video: " + "; ".join(

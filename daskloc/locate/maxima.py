@@ -43,8 +43,8 @@ def percentile_threshold(image, percentile):
 
     Parameters
     ----------
-    image : numpy.ndarray, integer dtype, shape (y, x)
-        Scaled band-passed frame.
+    image : numpy.ndarray, integer dtype, shape (y, x) or (z, y, x)
+        Scaled band-passed frame (or stack).
     percentile : float
         0..100.
 
