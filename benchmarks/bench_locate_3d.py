@@ -1,8 +1,9 @@
 """Time daskloc.locate_frame against trackpy.locate(engine="numba") on 3-D stacks.
 
 The stacks are generated (daskloc.synthetic.make_frame): ``--stacks`` confocal-like
-z-stacks of 32 x 256 x 256 uint8 voxels, 1,400 Gaussian spots drawn in each (~600 found: overlapping spots merge, minmass drops the dimmest) (sigma
-(1.0, 2.2, 2.2) px: planes further apart than pixels), background 20, read noise 8,
+z-stacks of 32 x 256 x 256 uint8 voxels, 1,400 Gaussian spots drawn in each (~600
+found: overlapping spots merge, minmass drops the dimmest), sigma (1.0, 2.2, 2.2) px
+(planes further apart than pixels), background 20, read noise 8,
 located with an anisotropic ``diameter=(5, 11, 11)``. Both run interleaved on the same
 stacks after a warm-up, in one process. Prints the median time per stack of each, the
 median of the per-stack ratios, and the share of trackpy's features daskloc finds
