@@ -32,6 +32,7 @@ _NAMES = {
     "BatchError": "daskloc.pipeline",
     "UndecodableChunksError": "daskloc.pipeline",
     "batch": "daskloc.pipeline",
+    "calibration": "daskloc.pipeline",
     "locate": "daskloc.pipeline",
     "hot_pixels": "daskloc.pixels",
     "pixel_stats": "daskloc.pixels",
@@ -45,6 +46,7 @@ _NAMES = {
     "store_info": "daskloc.stores",
     "VideoDecodeError": "daskloc.video",
     "open_video": "daskloc.video",
+    "probe": "daskloc.video",
 }
 
 __all__ = sorted(["__version__", *_NAMES])

@@ -264,13 +264,16 @@ def job_identity(meta):
     -------
     str
         64 hex digits: SHA-256 of canonical JSON of ``params``, the
-        :data:`SOURCE_IDENTITY` fields of ``source`` and, unless they are
-        :data:`DIMS_2D` (or not given), the video's ``dims``: a 2-D job has the identity
-        it had before dims were recorded.
+        :data:`SOURCE_IDENTITY` fields of ``source`` (and its ``position_index``, for
+        one position of a multi-position file) and, unless they are :data:`DIMS_2D`
+        (or not given), the video's ``dims``: a 2-D job of a one-position file has the
+        identity it had before dims and positions were recorded.
     """
     source = meta.get("source") or {}
     doc = {"params": meta.get("params") or {},
            "source": {k: source.get(k) for k in SOURCE_IDENTITY}}
+    if source.get("position_index") is not None:
+        doc["source"]["position_index"] = source["position_index"]
     dims = meta.get("dims")
     if dims is not None and tuple(dims) != DIMS_2D:
         doc["dims"] = list(dims)
@@ -641,7 +644,7 @@ class JobMetadata:
         for k in OPTIONAL_PARAMS:  # recorded only when used: absent means None
             if k in old_p and k not in new_p:
                 diffs.append((k, repr(old_p[k]), "None"))
-        for k in SOURCE_IDENTITY:
+        for k in SOURCE_IDENTITY + ("position_index",):
             if self.source.get(k) != other.source.get(k):
                 diffs.append((f"source {k}", repr(self.source.get(k)),
                               repr(other.source.get(k))))

@@ -31,7 +31,16 @@ def info(store, as_json):
                f"({summary['chunks_complete']} of {summary['chunks_total']} chunks)")
     click.echo(f"features:   {summary['n_features']}")
     source = summary.get("source") or {}
-    click.echo(f"source:     {source.get('path', source.get('description', '?'))}")
+    click.echo(f"source:     {source.get('path', source.get('description', '?'))}"
+               + _position_text(source))
+    videos = summary.get("videos") or {}
+    if not videos:
+        click.echo(f"calibration: {_calibration_text(source)}")
+    for name, one in videos.items():
+        src = one.get("source") or {}
+        click.echo(f"  {name}: {src.get('path', '?')}{_position_text(src)}; "
+                   f"{one.get('n_features', 0)} features; calibration: "
+                   f"{_calibration_text(src)}")
     dims = summary.get("dims")
     if dims:
         kind = "3-D volumes" if "z" in dims else "2-D frames"
@@ -41,6 +50,20 @@ def info(store, as_json):
     click.echo(f"written by: daskloc {summary.get('daskloc_version')} ({summary.get('updated')})")
     for line in _warnings_of(summary):
         click.echo(line)
+
+
+def _position_text(source):
+    if source.get("position") is None:
+        return ""
+    return f" (position {source.get('position_index')}: {source['position']})"
+
+
+def _calibration_text(source):
+    """The calibration a store's ``source`` records, for people (features stay in
+    pixels and frames)."""
+    from daskloc.video import Calibration
+
+    return Calibration.from_json(source.get("calibration")).describe()
 
 
 def _warnings_of(summary):

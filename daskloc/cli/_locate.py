@@ -61,10 +61,31 @@ def _video_source(videos):
     return unique
 
 
+def _one_position(videos, position):
+    """The :class:`~daskloc.video.Position` ``--position`` names in the one VIDEO."""
+    from daskloc.video import pick_position, positions
+
+    if len(videos) != 1 or is_glob(videos[0]):
+        raise click.UsageError("--position picks a position of ONE multi-position file")
+    found = positions(videos[0])
+    if found is None:
+        raise click.UsageError(f"--position is for a file holding several positions "
+                               f"(OME-TIFF series, CZI scenes); {videos[0]} holds one")
+    if position.lstrip("-").isdigit():
+        position = int(position)
+    try:
+        return found[pick_position([p.name for p in found], position, videos[0])]
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
 @click.command()
 @click.argument("videos", nargs=-1, required=True)
 @_with_params
 @CHANNEL_OPTION
+@click.option("--position", default=None,
+              help="Of a multi-position file (OME-TIFF series, CZI scenes), locate only this "
+                   "position (index or name); without it each position is its own video.")
 @click.option("--frames", default=None,
               help="Frames to process: START:STOP[:STEP] or a list 1,5,9.")
 @CHUNK_FRAMES_OPTION
@@ -92,8 +113,9 @@ def _video_source(videos):
               help="Frames that cannot be decoded (a damaged file): raise = their chunk fails "
                    "(recorded; the other chunks complete; exit status 1); skip = locate every "
                    "frame that decodes, the skipped ones listed by 'daskloc info'.")
-def locate(videos, diameter, channel, frames, chunk_frames, out, cluster, cluster_config, workers,
-           scheduler, dashboard_address, overwrite, mask_file, background, on_error, **params):
+def locate(videos, diameter, channel, position, frames, chunk_frames, out, cluster,
+           cluster_config, workers, scheduler, dashboard_address, overwrite, mask_file,
+           background, on_error, **params):
     """Locate features in every frame of VIDEO and stream them to --out.
 
     VIDEO is a movie (.mov .mp4 .avi ...), a multi-page TIFF, a glob of images
@@ -104,7 +126,9 @@ def locate(videos, diameter, channel, frames, chunk_frames, out, cluster, cluste
     images, or a quoted glob of them ('run*/*.mov'). Each becomes its own table
     video=NAME in --out (NAME: the file stem, made unique: bulk-water, bulk-water-2),
     their chunks run interleaved, and --frames/--channel/--chunk-frames apply to each.
-    Single images given together (or a glob of them) stay ONE image sequence. A video
+    Single images given together (or a glob of them) stay ONE image sequence. A
+    multi-position file (an OME-TIFF of several series, a CZI file of several scenes)
+    is one video per position, named FILE-POSITION (--position picks one). A video
     that cannot be read fails alone: the others complete, then the failed ones are
     listed and the exit status is 1.
 
@@ -125,8 +149,10 @@ def locate(videos, diameter, channel, frames, chunk_frames, out, cluster, cluste
                                "a running scheduler has its own")
     _check_dashboard_cluster(dashboard_address, cluster)
     try:
+        source = (_video_source(videos) if position is None
+                  else _one_position(videos, position))
         info, seconds = run_batch(
-            _video_source(videos), out=out, diameter=diameter, chunk_frames=chunk_frames,
+            source, out=out, diameter=diameter, chunk_frames=chunk_frames,
             channel=parse_channel(channel), frames=parse_frames(frames), workers=workers,
             cluster=cluster, cluster_config=cluster_config, overwrite=overwrite, params=params,
             dashboard_address=dashboard_address, on_error=on_error,

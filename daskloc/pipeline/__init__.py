@@ -36,10 +36,11 @@ from daskloc.pipeline._executors import (  # noqa: F401
     METADATA_INTERVAL,
     _ClientWriter,
 )
+from daskloc.pipeline._readback import calibration
 from daskloc.pipeline._videos import BatchError, many_videos, video_names
 from daskloc.stores import StoreMismatchError
 from daskloc.stores._names import video_table
 
-__all__ = ["BatchError", "StoreMismatchError", "UndecodableChunksError", "batch", "check_batch",
-           "locate",
+__all__ = ["BatchError", "StoreMismatchError", "UndecodableChunksError", "batch", "calibration",
+           "check_batch", "locate",
            "many_videos", "video_names", "video_table"]

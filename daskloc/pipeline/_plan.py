@@ -11,7 +11,7 @@ import numpy as np
 from daskloc.locate import job_columns, normalize_params
 from daskloc.pipeline._graph import _BlockGraph
 from daskloc.stores import encode_frames
-from daskloc.video import frame_chunked, grey_video
+from daskloc.video import Calibration, frame_chunked, grey_video
 
 
 class _Chunk:
@@ -151,6 +151,9 @@ class _Plan:
             "dtype": str(self.data.dtype),
             "channel": attrs.get("channel"),
             "fps": attrs.get("fps"),
+            "position": attrs.get("position"),
+            "position_index": attrs.get("position_index"),
+            "calibration": Calibration.from_attrs(attrs).to_json(),
             "original_shape": attrs.get("original_shape"),
             "original_dtype": attrs.get("original_dtype"),
         })

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from daskloc._utils import has_glob_chars
 from daskloc.stores.base import check_table_name
-from daskloc.video import classify
+from daskloc.video import Position, classify, positions
 
 
 class BatchError(RuntimeError):
@@ -70,6 +70,9 @@ def _name_from_path(text):
 def _base_name(item):
     import xarray as xr
 
+    if isinstance(item, Position):
+        stem = _name_from_path(item.path) if isinstance(item.path, (str, os.PathLike)) else None
+        return _clean_name(f"{stem or 'video'}-{item.name or f'pos{item.index}'}")
     if isinstance(item, xr.DataArray):
         src = item.attrs.get("source")
         if isinstance(src, (list, tuple)) and src and isinstance(src[0], (str, os.PathLike)):
@@ -96,7 +99,9 @@ def video_names(videos):
     -------
     list of str
         One name per video, in order: a file's stem (``bulk-water`` for
-        ``run1/bulk-water.mov``), a folder's name, the folder of a glob pattern; for an
+        ``run1/bulk-water.mov``), a folder's name, the folder of a glob pattern; for a
+        :class:`~daskloc.video.Position` of a multi-position file the file's stem and
+        the position's name (``plate-Pos1``); for an
         xarray DataArray the same from the file it was opened from
         (``attrs["source"]``), else its ``name``; else ``video-<i>`` (1-based
         position). Characters other than letters, digits, ``_``, ``-`` and ``.``
@@ -127,7 +132,10 @@ def many_videos(video):
     -------
     list of (str, object) or None
         ``[(name, video), ...]`` for several videos; None for one video (a single
-        path or array, or a list of single images: one image sequence).
+        path or array, or a list of single images: one image sequence). A file
+        holding several positions (:func:`daskloc.video.positions`: an OME-TIFF of
+        several series, a CZI file of several scenes) counts as one video per
+        position, each a :class:`~daskloc.video.Position`, alone or in a list.
 
     Raises
     ------
@@ -156,7 +164,8 @@ def many_videos(video):
         _refuse_repeats([v for _, v in items])
         return items
     if not isinstance(video, (list, tuple)):
-        return None
+        found = positions(video)
+        return None if found is None else list(zip(video_names(found), found))
     kinds = [_kind(v) for v in video]
     if "video" not in kinds:
         return None
@@ -171,7 +180,11 @@ def many_videos(video):
             "folders of images, arrays)"
         )
     _refuse_repeats(video)
-    return list(zip(video_names(video), video))
+    expanded = []
+    for v in video:
+        found = positions(v) if isinstance(v, (str, os.PathLike)) else None
+        expanded.extend(found or [v])
+    return list(zip(video_names(expanded), expanded))
 
 
 def _name_ok(name):
@@ -199,4 +212,6 @@ def _describe_source(item, plan=None):
             return str(src) if not isinstance(src, (list, tuple)) else f"{len(src)} files"
     if isinstance(item, (str, os.PathLike)):
         return os.fspath(item)
+    if isinstance(item, Position):
+        return str(item)
     return type(item).__name__

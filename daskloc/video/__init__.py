@@ -19,7 +19,10 @@ Layout
 ``_registry``
     Which source opens a thing: built-ins plus the ``daskloc.readers`` plugins.
 ``_api``
-    :func:`open_video`: frame selection, ``chunks="auto"``, ``channel``.
+    :func:`open_video`: frame selection, ``chunks="auto"``, ``channel``, ``position``.
+``_calibration``
+    :class:`Calibration`: µm per pixel per axis and frames per second, the one model
+    readers fill (``attrs``) and stores record.
 ``arrays``, ``zarr``, ``movie``, ``tiff``, ``images``
     One module per built-in source.
 
@@ -72,20 +75,25 @@ from daskloc.video._base import (
     AUTO_CHUNK_BYTES,
     AUTO_FRAMES,
     AUTO_MOVIE_FRAMES,
+    Position,
     SkippedFrames,
     Source,
     Unreadable,
     UnsupportedSourceError,
     VideoDecodeError,
     VideoError,
+    pick_position,
     skip_undecodable,
 )
+from daskloc.video._calibration import Calibration
 from daskloc.video._chunks import GREY_WEIGHTS
+from daskloc.video._probe import probe, probe_text
 from daskloc.video._registry import (
     ENTRY_POINT_GROUP,
     Found,
     classify,
     find_videos,
+    positions,
     reload_readers,
     source_for,
     sources,
@@ -98,6 +106,7 @@ __all__ = [
     "AUTO_CHUNK_BYTES",
     "AUTO_FRAMES",
     "AUTO_MOVIE_FRAMES",
+    "Calibration",
     "DEFAULT_CHUNK_FRAMES",
     "ENTRY_POINT_GROUP",
     "GREY_WEIGHTS",
@@ -105,6 +114,7 @@ __all__ = [
     "MOVIE_EXTENSIONS",
     "TIFF_EXTENSIONS",
     "Found",
+    "Position",
     "SkippedFrames",
     "Source",
     "Unreadable",
@@ -116,6 +126,10 @@ __all__ = [
     "frame_chunked",
     "grey_video",
     "open_video",
+    "pick_position",
+    "positions",
+    "probe",
+    "probe_text",
     "reload_readers",
     "skip_undecodable",
     "source_for",

@@ -12,7 +12,8 @@ from daskloc.video._registry import open_source
 __all__ = ["open_video"]
 
 
-def open_video(source, *, chunks="auto", channel=None, frames=None, dims=None):
+def open_video(source, *, chunks="auto", channel=None, frames=None, dims=None, position=None,
+               level=None):
     """Open a video or image stack (2-D frames or z-stacks) as a lazy DataArray chunked by frame.
 
     Parameters
@@ -93,6 +94,15 @@ def open_video(source, *, chunks="auto", channel=None, frames=None, dims=None):
         5 or more axes is an error asking for ``dims``: its layout is never guessed.
         A file names its own axes (giving ``dims`` for one is an error), and so does
         a DataArray.
+    position : int or str, optional
+        For a file holding several positions (an OME-TIFF with several series, a CZI
+        file with several scenes, an OME-Zarr container of several images): which one,
+        by index (0-based) or name; required for such a file (the error lists them).
+        :func:`daskloc.batch` given the file locates every position as its own video
+        instead. ``open_video(Position(path, i))`` is the same as ``position=i``.
+    level : int, optional
+        For a multiscale image (OME-Zarr): the resolution level, 0 (the default) being
+        the full resolution.
 
     Returns
     -------
@@ -111,18 +121,21 @@ def open_video(source, *, chunks="auto", channel=None, frames=None, dims=None):
         - ``source`` (str): the path, glob pattern or directory, or a description such
           as ``"numpy array"``;
         - ``fps`` (float): frames per second, only when the source records it (movies,
-          ImageJ TIFFs with a frame interval);
+          ImageJ TIFFs with a frame interval, OME ``TimeIncrement``);
+        - ``pixel_size`` (dict): µm per pixel, ``{"z": ..., "y": ..., "x": ...}`` for
+          the axes the file calibrates (ImageJ resolution and ``spacing``, OME
+          ``PhysicalSizeX/Y/Z``, OME-Zarr scales) -- recorded, never applied: features
+          stay in pixels and frames (:class:`Calibration` reads these attrs);
+        - ``calibration_source`` (dict): which metadata field ``pixel_size`` and
+          ``fps`` came from;
+        - ``position`` (str) and ``position_index`` (int): for one position of a
+          multi-position file;
         - ``original_shape`` (tuple of int): the full source shape, before frame
           selection and channel handling, e.g. ``(480, 424, 640, 3)``;
         - ``original_dtype`` (str): the source dtype, e.g. ``"uint8"``;
         - ``n_frames`` (int): number of frames in the source (the selection's length is
           ``result.sizes["frame"]``);
         - ``channel`` (int or str): only when ``channel`` was given;
-        - ``z_step`` (float), ``z_step_unit`` (str) and ``z_step_source`` (str): the
-          distance between z planes, only for z-stacks whose file records it: ImageJ
-          hyperstacks (``spacing`` and ``unit`` of the ImageJ metadata) and OME-TIFF
-          (``PhysicalSizeZ`` and ``PhysicalSizeZUnit``); ``z_step_source`` says which.
-          Recorded as found, not used by daskloc (no calibration is applied).
 
     Raises
     ------
@@ -205,7 +218,7 @@ def open_video(source, *, chunks="auto", channel=None, frames=None, dims=None):
     """
     chunks = _check_chunks(chunks)
     channel = _check_channel(channel)
-    src = open_source(source, dims=dims)
+    src = open_source(source, dims=dims, position=position, level=level)
     positions = _resolve_frames(frames, src.labels)
     return to_dataarray(src, positions, chunks, channel)
 

@@ -20,8 +20,8 @@ import numpy as np
 
 from daskloc._utils import is_glob
 
-__all__ = ["SkippedFrames", "Source", "UnsupportedSourceError", "VideoDecodeError",
-           "VideoError", "skip_undecodable"]
+__all__ = ["Position", "SkippedFrames", "Source", "UnsupportedSourceError",
+           "VideoDecodeError", "VideoError", "pick_position", "skip_undecodable"]
 
 
 class VideoError(ValueError):
@@ -286,12 +286,20 @@ class Source:
         source's axes, given by the caller of :func:`daskloc.video.open_video` as
         ``dims=``). False (the default): ``open_video(..., dims=...)`` on this source is
         an error.
+    open_options : tuple of str
+        Class attribute: the keyword arguments of :func:`daskloc.video.open_video` the
+        constructor takes besides the source: ``"position"`` (a file holding several
+        positions: OME-TIFF series, CZI scenes; see :meth:`positions_of`), ``"level"``
+        (a resolution level of a multiscale image). Empty (the default): giving one
+        is an error naming the source.
     dtype : numpy.dtype
         Pixel dtype of a read frame.
     attrs : dict
         ``source`` (str), ``original_shape`` (tuple of int), ``original_dtype`` (str),
-        ``n_frames`` (int) and, when known, ``fps`` (float, frames per second); a value
-        None is dropped.
+        ``n_frames`` (int) and, when known, the calibration
+        (:func:`~daskloc.video._calibration.calibration_attrs`: ``pixel_size``,
+        ``fps``, ``calibration_source``) and, for one position of several,
+        ``position`` (its name) and ``position_index``; a value None is dropped.
     path : str
         What the source was opened from, for messages and tokens.
     """
@@ -302,6 +310,7 @@ class Source:
     priority = 50
     per_frame = False
     takes_dims = False
+    open_options: tuple = ()
     frame_dims = None
 
     labels: np.ndarray
@@ -354,6 +363,28 @@ class Source:
             path = Path(os.fspath(item))
             if path.suffix.lower() in cls.suffixes and not path.is_dir():
                 return "video"
+        return None
+
+    @classmethod
+    def positions_of(cls, source):
+        """The names of the positions in ``source``, when it holds several.
+
+        A position is one recording of a multi-position file (an OME-TIFF series, a
+        CZI scene, a stage position): :func:`daskloc.batch` locates each as its own
+        video. Sources that can hold several have ``"position"`` in
+        :attr:`open_options` and override this.
+
+        Parameters
+        ----------
+        source : object
+            What was given to :func:`daskloc.video.open_video`.
+
+        Returns
+        -------
+        list of str or None
+            One name per position, in the file's order; None for a source of one
+            recording (the default).
+        """
         return None
 
     @classmethod
@@ -695,3 +726,96 @@ def frame_layout(shape, what, channel_named=False):
     never guessed)."""
     layout = array_layout(shape, what, channel_named=channel_named)
     return layout.n, layout.frame_shape
+
+
+class Position:
+    """One position of a multi-position file, as an item :func:`daskloc.batch` and
+    :func:`daskloc.video.open_video` take (``open_video(Position(path, 2))`` is
+    ``open_video(path, position=2)``).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file (or a URL, for sources that read them).
+    index : int
+        The position's index in the file (0-based, the file's order).
+    name : str, optional
+        Its name (an OME ``Image`` name, a CZI scene name); the video's name in a
+        many-video store is the file's stem and this name.
+
+    Examples
+    --------
+    >>> Position("plate.ome.tif", 1, "Pos1")
+    Position('plate.ome.tif', 1, 'Pos1')
+    """
+
+    __slots__ = ("index", "name", "path")
+
+    def __init__(self, path, index, name=None):
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or index < 0:
+            raise ValueError(f"a position index is an int >= 0, got {index!r}")
+        self.path = os.fspath(path) if isinstance(path, os.PathLike) else path
+        self.index = int(index)
+        self.name = None if name is None else str(name)
+
+    def __repr__(self):
+        return f"Position({self.path!r}, {self.index!r}, {self.name!r})"
+
+    def __str__(self):
+        name = f" {self.name!r}" if self.name is not None else ""
+        return f"{self.path} (position {self.index}{name})"
+
+    def __eq__(self, other):
+        return (isinstance(other, Position)
+                and (self.path, self.index) == (other.path, other.index))
+
+    def __hash__(self):
+        return hash((Position, self.path, self.index))
+
+    def __reduce__(self):
+        return (Position, (self.path, self.index, self.name))
+
+
+def pick_position(names, position, path):
+    """The index of the position ``position`` asks for among ``names``.
+
+    Parameters
+    ----------
+    names : sequence of str
+        The file's positions, in order (:meth:`Source.positions_of`).
+    position : int, str or None
+        An index (0-based), a name, or None (allowed only for a file of one position).
+    path : str
+        The file, for messages.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    VideoError
+        ``position`` is None and the file holds several positions (the message lists
+        them and says how to choose, or to give the file to ``batch``, which locates
+        each); an index out of range or a name the file does not hold.
+    """
+    listed = ", ".join(f"{i}: {n!r}" for i, n in enumerate(names[:20]))
+    if len(names) > 20:
+        listed += f", ... ({len(names)} in all)"
+    if position is None:
+        if len(names) <= 1:
+            return 0
+        raise VideoError(
+            f"{path} holds {len(names)} positions ({listed}): open one with "
+            "open_video(path, position=INDEX or NAME), or give the file to daskloc.batch "
+            "(CLI: daskloc locate), which locates each position as its own video"
+        )
+    if isinstance(position, str):
+        if position in names:
+            return list(names).index(position)
+        raise VideoError(f"{path} holds no position named {position!r}; it holds {listed}")
+    if isinstance(position, bool) or not isinstance(position, (int, np.integer)):
+        raise TypeError(f"position must be an int index or a name, got {position!r}")
+    if not 0 <= int(position) < max(len(names), 1):
+        raise VideoError(f"{path} holds no position {position} (positions: {listed})")
+    return int(position)

@@ -16,7 +16,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 from daskloc._utils import is_glob, natural_key
-from daskloc.video._base import Source, UnsupportedSourceError, is_path
+from daskloc.video._base import Position, Source, UnsupportedSourceError, is_path
 from daskloc.video.arrays import ArraySource
 from daskloc.video.images import ImageSequenceSource
 from daskloc.video.movie import MovieSource
@@ -30,6 +30,7 @@ __all__ = [
     "classify",
     "find_videos",
     "open_source",
+    "positions",
     "reload_readers",
     "source_for",
     "sources",
@@ -170,16 +171,20 @@ class Registry:
         ordered += [c for c in self.sources() if c not in ordered]
         return ", ".join(c.summary or c.name for c in ordered)
 
-    def open(self, source, dims=None):
+    def open(self, source, dims=None, **options):
         """Open ``source`` with the first source class that can.
 
         Parameters
         ----------
         source : object
-            What was given to :func:`daskloc.video.open_video`.
+            What was given to :func:`daskloc.video.open_video`; a
+            :class:`~daskloc.video.Position` opens that position of its file.
         dims : sequence of str, optional
             The names of the source's axes (``open_video``'s ``dims=``); only for
             sources whose :attr:`~daskloc.video.Source.takes_dims` is true.
+        **options
+            ``position``, ``level``: for sources that list them in
+            :attr:`~daskloc.video.Source.open_options`; None values are ignored.
 
         Returns
         -------
@@ -197,8 +202,16 @@ class Registry:
         TypeError
             An object no source opens.
         ValueError
-            ``dims`` given for a source that names its own axes (a file).
+            ``dims`` given for a source that names its own axes (a file); an option
+            (``position``, ``level``) the source does not take.
         """
+        options = {k: v for k, v in options.items() if v is not None}
+        if isinstance(source, Position):
+            if "position" in options and options["position"] != source.index:
+                raise ValueError(f"position={options['position']!r} given with {source!r}: "
+                                 "give one of the two")
+            options["position"] = source.index
+            source = source.path
         cls = self.source_for(source)
         if cls is None:
             if is_path(source):
@@ -221,14 +234,51 @@ class Registry:
                 "write it with its axes (tifffile.imwrite(path, data, metadata={'axes': "
                 "'TZYX'})), or read it with tifffile and pass the array with dims="
             )
+        refused = [k for k in options if k not in getattr(cls, "open_options", ())]
+        if refused:
+            what = {"position": "files holding several positions (OME-TIFF series, CZI "
+                                "scenes, OME-Zarr series)",
+                    "level": "multiscale images (OME-Zarr resolution levels)"}
+            raise ValueError(
+                f"{refused[0]}= is for {what.get(refused[0], 'other sources')}; a "
+                f"{cls.name} source ({_describe(source)}) has no {refused[0]}s: leave it out"
+            )
+        if dims is not None:
+            options["dims"] = dims
         try:
-            return cls(source) if dims is None else cls(source, dims=dims)
+            return cls(source, **options)
         except UnsupportedSourceError as exc:
             if "supported sources:" in str(exc):
                 raise
             raise UnsupportedSourceError(
                 f"{exc}; supported sources: {self.supported()}"
             ) from (exc.__cause__ or exc)
+
+    def positions(self, source):
+        """The positions of ``source`` when it is one file holding several.
+
+        Parameters
+        ----------
+        source : object
+            What would be given to :func:`daskloc.video.open_video`.
+
+        Returns
+        -------
+        list of Position or None
+            One :class:`~daskloc.video.Position` per position (index and name) when
+            the source that opens ``source`` finds more than one; None otherwise (one
+            recording, a :class:`~daskloc.video.Position` already, or nothing opens it:
+            ``open_video`` will say why).
+        """
+        if isinstance(source, Position) or not is_path(source):
+            return None
+        cls = self.source_for(source)
+        if cls is None or "position" not in getattr(cls, "open_options", ()):
+            return None
+        names = self._ask(cls, "positions_of", source)
+        if not names or len(names) < 2:
+            return None
+        return [Position(source, i, n) for i, n in enumerate(names)]
 
     def classify(self, item):
         """What ``item`` of a list given to :func:`daskloc.batch` is.
@@ -316,9 +366,23 @@ def source_for(source):
     return REGISTRY.source_for(source)
 
 
-def open_source(source, dims=None):
+def open_source(source, dims=None, **options):
     """Open ``source`` with the default registry (see :meth:`Registry.open`)."""
-    return REGISTRY.open(source, dims=dims)
+    return REGISTRY.open(source, dims=dims, **options)
+
+
+def positions(source):
+    """The positions of a multi-position file, or None (see :meth:`Registry.positions`).
+
+    Parameters
+    ----------
+    source : object
+
+    Returns
+    -------
+    list of Position or None
+    """
+    return REGISTRY.positions(source)
 
 
 def _describe(source):

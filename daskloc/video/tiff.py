@@ -11,7 +11,14 @@ from pathlib import Path
 import numpy as np
 
 from daskloc._utils import is_glob
-from daskloc.video._base import Source, UnsupportedSourceError, VideoError, is_path
+from daskloc.video._base import (
+    Source,
+    UnsupportedSourceError,
+    VideoError,
+    is_path,
+    pick_position,
+)
+from daskloc.video._calibration import calibration_attrs, to_micrometres, to_seconds
 
 __all__ = ["TIFF_EXTENSIONS", "TiffSource"]
 
@@ -115,26 +122,96 @@ def _tiff_layout(series, path, z_is_depth=True):
     return _TiffLayout(shape, frame_axis, n, plane, order, frame_shape, frame_dims)
 
 
-def _z_step(tf):
-    """(z_step, unit, source) from ImageJ or OME metadata, or None."""
-    meta = tf.imagej_metadata or {}
-    spacing = meta.get("spacing")
-    if isinstance(spacing, (int, float)) and not isinstance(spacing, bool) and spacing > 0:
-        unit = meta.get("unit")
-        return float(spacing), (str(unit) if unit else None), "ImageJ metadata 'spacing'"
-    if tf.is_ome:
-        try:
-            import tifffile
+def _ome_image(tf, index, name):
+    """The OME-XML ``Image`` element (as tifffile's xml2dict gives it) of series
+    ``index`` (matched by name when the names say so), or None."""
+    import tifffile
 
-            pixels = tifffile.xml2dict(tf.ome_metadata)["OME"]["Image"]
-            pixels = (pixels[0] if isinstance(pixels, list) else pixels)["Pixels"]
-            size = pixels.get("PhysicalSizeZ")
-        except Exception:  # noqa: BLE001 - malformed OME-XML: no z step, not an error
-            return None
-        if isinstance(size, (int, float)) and not isinstance(size, bool) and size > 0:
-            unit = pixels.get("PhysicalSizeZUnit", "µm")  # the OME schema's default
-            return float(size), str(unit), "OME-XML 'PhysicalSizeZ'"
-    return None
+    try:
+        images = tifffile.xml2dict(tf.ome_metadata)["OME"]["Image"]
+    except Exception:  # noqa: BLE001 - malformed OME-XML: no calibration, not an error
+        return None
+    images = images if isinstance(images, list) else [images]
+    named = [im for im in images if isinstance(im, dict) and name and im.get("Name") == name]
+    if len(named) == 1:
+        return named[0]
+    image = images[index] if index < len(images) else None
+    return image if isinstance(image, dict) else None
+
+
+def _tiff_calibration(tf, index, series, frame_dims):
+    """The calibration attrs (:func:`calibration_attrs`) of series ``index``: OME-XML
+    first, then ImageJ metadata, then the TIFF resolution tags in cm, mm or µm."""
+    sizes, sources, interval, fps = {}, {}, None, None
+    axes = [a for a in ("z", "y", "x") if a in frame_dims]
+    if tf.is_ome:
+        image = _ome_image(tf, index, series.name)
+        pixels = (image or {}).get("Pixels")
+        if isinstance(pixels, dict):
+            for a in axes:
+                key = f"PhysicalSize{a.upper()}"
+                um = to_micrometres(pixels.get(key), pixels.get(f"{key}Unit"))
+                if um is not None:
+                    sizes[a] = um
+            if sizes:
+                sources["pixel_size"] = "OME-XML Pixels PhysicalSize" + "/".join(
+                    a.upper() for a in ("x", "y", "z") if a in sizes)
+            interval = to_seconds(pixels.get("TimeIncrement"), pixels.get("TimeIncrementUnit"))
+            if interval is not None:
+                sources["frame_interval"] = "OME-XML Pixels TimeIncrement"
+    meta = tf.imagej_metadata or {}
+    page = series.pages[0] if len(series.pages) else None
+    if not sizes and page is not None:
+        xres = _resolution(page, "XResolution")
+        yres = _resolution(page, "YResolution")
+        unit, where = None, None
+        if tf.is_imagej:
+            unit, where = meta.get("unit"), "ImageJ resolution and unit"
+        else:
+            code = getattr(page.tags.get("ResolutionUnit"), "value", None)
+            unit = {3: "cm", 4: "mm", 5: "µm"}.get(int(code) if code is not None else 0)
+            where = "TIFF XResolution/YResolution"
+        if unit is not None and xres and yres:
+            x, y = to_micrometres(1 / xres, unit), to_micrometres(1 / yres, unit)
+            if x is not None and y is not None:
+                sizes["x"], sizes["y"] = x, y
+        if tf.is_imagej and "z" in axes and unit is not None:
+            z = to_micrometres(meta.get("spacing"), unit)
+            if z is not None:
+                sizes["z"] = z
+                where += " and spacing" if sizes.get("x") else ""
+                where = where if sizes.get("x") else "ImageJ spacing and unit"
+        if sizes:
+            sources["pixel_size"] = where
+    if interval is None and tf.is_imagej:
+        interval = to_seconds(meta.get("finterval"), meta.get("tunit") or "s")
+        if interval is not None:
+            sources["frame_interval"] = "ImageJ finterval"
+        elif _positive_number(meta.get("fps")):
+            fps = float(meta["fps"])
+            sources["fps"] = "ImageJ fps"
+    return calibration_attrs(sizes, frame_interval=interval, fps=fps, source=sources)
+
+
+def _resolution(page, tag):
+    """Pixels per unit of a resolution tag (a rational), or None."""
+    value = getattr(page.tags.get(tag), "value", None)
+    try:
+        num, den = value
+        return float(num) / float(den) if num and den else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _positive_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
+def _series_names(tf):
+    """The names of a file's series (OME Image names), unique; ``series<i>`` where a
+    name is missing or repeated."""
+    names = [s.name or "" for s in tf.series]
+    return [n if n and names.count(n) == 1 else f"series{i}" for i, n in enumerate(names)]
 
 
 class TiffSource(Source):
@@ -145,13 +222,17 @@ class TiffSource(Source):
     source : str or path-like
         The TIFF file.
 
+    position : int or str, optional
+        For a file of several series: which one (index or name).
+
     Raises
     ------
     UnsupportedSourceError
         tifffile cannot read the file (a ``VideoError``).
     VideoError
         No images; more than one axis besides y, x (and samples) that is not ``T``,
-        ``Z`` or ``C``; two channel axes (``C`` and samples).
+        ``Z`` or ``C``; two channel axes (``C`` and samples); several series and no
+        ``position`` (or one the file does not hold).
 
     Notes
     -----
@@ -172,13 +253,21 @@ class TiffSource(Source):
     z plane and channel of each); otherwise it reads its frames' slice of tifffile's
     Zarr view of the series, which decodes only the pages (or tiles) holding them.
 
-    ``attrs["fps"]`` comes from ImageJ metadata (``fps``, or ``1 / finterval``);
-    ``attrs["z_step"]`` (with ``z_step_unit`` and ``z_step_source``) from ImageJ's
-    ``spacing`` and ``unit`` or OME's ``PhysicalSizeZ`` and ``PhysicalSizeZUnit``, for
-    z-stacks only.
+    **Positions.** A file of several series (an OME-TIFF of several ``Image``
+    elements: stage positions of Micro-Manager and other acquisition software) holds
+    one recording per series: ``position=`` (index or name: the OME ``Image`` name)
+    picks one, and :func:`daskloc.batch` locates each as its own video.
+
+    **Calibration** (``attrs``, see :func:`~daskloc.video._calibration.calibration_attrs`;
+    in µm and s, the field read in ``calibration_source``): from OME-XML
+    (``PhysicalSizeX/Y/Z`` with their units, ``TimeIncrement``), else from ImageJ
+    metadata (the resolution tags in ``unit``, ``spacing`` for z, ``finterval`` or
+    ``fps``), else from the TIFF resolution tags when their unit is cm, mm or µm (an
+    inch means a printing resolution, not a calibration).
     """
 
     name = "tiff"
+    open_options = ("position",)
     suffixes = TIFF_EXTENSIONS
     summary = "multi-page TIFF (.tif, .tiff)"
     priority = 40
@@ -196,7 +285,25 @@ class TiffSource(Source):
         pages = tiff_pages(os.fspath(item))
         return "unknown" if pages is None else ("video" if pages > 1 else "frame")
 
-    def __init__(self, source):
+    @classmethod
+    def stem(cls, path):
+        """The file's name without ``.tif`` / ``.tiff`` and an ``.ome`` before it."""
+        stem = super().stem(path)
+        return stem[:-4] if stem.lower().endswith(".ome") and len(stem) > 4 else stem
+
+    @classmethod
+    def positions_of(cls, source):
+        """The names of the file's series when it holds several (OME-TIFF images of
+        several positions); None for one series or a file tifffile cannot read."""
+        import tifffile
+
+        try:
+            with tifffile.TiffFile(os.fspath(source)) as tf:
+                return _series_names(tf) if len(tf.series) > 1 else None
+        except Exception:  # noqa: BLE001 - unreadable: open_video says why
+            return None
+
+    def __init__(self, source, position=None):
         import tifffile
 
         path = os.fspath(source)
@@ -205,7 +312,9 @@ class TiffSource(Source):
             with tifffile.TiffFile(path) as tf:
                 if not tf.series:
                     raise VideoError(f"{path}: TIFF file holds no images")
-                series = tf.series[0]
+                names = _series_names(tf)
+                index = pick_position(names, position, path)
+                series = tf.series[index]
                 meta = tf.imagej_metadata or {}
                 # ImageJ calls the images of every plain (not hyper-) stack "slices",
                 # time series included: only a hyperstack's Z is depth.
@@ -218,12 +327,7 @@ class TiffSource(Source):
                 )
                 dtype = np.dtype(series.dtype)
                 shape = tuple(int(s) for s in series.shape)
-                fps = None
-                if meta.get("fps"):
-                    fps = float(meta["fps"])
-                elif meta.get("finterval"):
-                    fps = 1.0 / float(meta["finterval"])
-                z_step = _z_step(tf) if "z" in layout.frame_dims else None
+                calibration = _tiff_calibration(tf, index, series, layout.frame_dims)
         except VideoError:
             raise
         except Exception as exc:  # tifffile raises TiffFileError, ValueError, ...
@@ -232,6 +336,7 @@ class TiffSource(Source):
             ) from exc
         if n == 0:
             raise VideoError(f"{path}: TIFF has no frames")
+        self.series = index
         self.layout = layout
         self.frame_shape = layout.frame_shape
         self.frame_dims = layout.frame_dims
@@ -239,20 +344,21 @@ class TiffSource(Source):
         self.labels = np.arange(n, dtype=np.int64)
         self.attrs = {
             "source": str(path),
-            "fps": fps,
             "original_shape": shape,
             "original_dtype": str(dtype),
             "n_frames": int(n),
+            **calibration,
         }
-        if z_step is not None:
-            self.attrs["z_step"], unit, self.attrs["z_step_source"] = z_step
-            if unit is not None:
-                self.attrs["z_step_unit"] = unit
+        if len(names) > 1:
+            self.attrs["position"] = names[index]
+            self.attrs["position_index"] = index
 
     def spec(self):
-        """``(path, use_pages, shape, frame_axis, plane, order)``: the series' layout."""
+        """``(path, use_pages, shape, frame_axis, plane, order, series)``: the series'
+        layout and index."""
         lay = self.layout
-        return (self.path, self.use_pages, lay.shape, lay.frame_axis, lay.plane, lay.order)
+        return (self.path, self.use_pages, lay.shape, lay.frame_axis, lay.plane, lay.order,
+                self.series)
 
     def chunk_args(self, positions):
         """The chunk's frame positions, a tuple of int."""
@@ -275,7 +381,7 @@ class TiffSource(Source):
             index of the page holding each plane (C order, as tifffile numbers a
             series' pages).
         """
-        _, _, shape, frame_axis, plane, _ = spec
+        shape, frame_axis, plane = spec[2:5]
         leading = tuple(shape[: len(shape) - plane])
         index = [np.arange(s, dtype=np.int64) for s in leading]
         if frame_axis is not None:
@@ -290,18 +396,18 @@ class TiffSource(Source):
         """Read the chunk's pages (or its slice of tifffile's zarr view of the series)."""
         import tifffile
 
-        path, use_pages, shape, frame_axis, plane, order = spec
+        path, use_pages, shape, frame_axis, plane, order, series = spec
         positions = list(arg)
         with tifffile.TiffFile(path) as tf:
             if use_pages:
                 # one page per plane: read just the pages of this chunk's frames
                 pages = TiffSource.pages(spec, positions)
-                planes = tf.asarray(key=pages.ravel().tolist(), series=0)
+                planes = tf.asarray(key=pages.ravel().tolist(), series=series)
                 block = np.reshape(planes, pages.shape + tuple(shape[len(shape) - plane :]))
             else:
                 import zarr
 
-                store = tf.series[0].aszarr()
+                store = tf.series[series].aszarr()
                 try:
                     z = zarr.open_array(store, mode="r")
                     index = [slice(None)] * len(shape)

@@ -66,12 +66,12 @@ def test_tzyx_tiff_is_frames_of_volumes(tmp_path, kind):
     assert sel["frame"].values.tolist() == [0, 3, 4]
     np.testing.assert_array_equal(sync(sel.data), data[[0, 3, 4]])
     if kind == "tifffile":
-        assert "z_step" not in v.attrs  # nothing recorded: nothing invented
+        assert "pixel_size" not in v.attrs  # nothing recorded: nothing invented
     else:
-        assert v.attrs["z_step"] == 2.5 and isinstance(v.attrs["z_step"], float)
-        assert v.attrs["z_step_source"] == (
-            "ImageJ metadata 'spacing'" if kind == "imagej" else "OME-XML 'PhysicalSizeZ'")
-        assert v.attrs["z_step_unit"] == ("micron" if kind == "imagej" else "µm")
+        z = v.attrs["pixel_size"]["z"]
+        assert z == 2.5 and isinstance(z, float)
+        assert v.attrs["calibration_source"]["pixel_size"].startswith(
+            "ImageJ" if kind == "imagej" else "OME-XML Pixels PhysicalSize")
     if kind == "imagej":
         assert v.attrs["fps"] == pytest.approx(4.0)
 
