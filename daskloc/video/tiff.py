@@ -5,6 +5,7 @@ axes (``T``, ``Z``, ``C``: ImageJ hyperstacks, OME-TIFF, tifffile's ``metadata={
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -24,6 +25,50 @@ __all__ = ["TIFF_EXTENSIONS", "TiffSource"]
 
 #: Multi-page TIFF files, read with tifffile.
 TIFF_EXTENSIONS = (".tif", ".tiff")
+
+
+class _TifffileErrors(logging.Handler):
+    """Collects what tifffile logs as errors while a file is opened: it logs a broken
+    page chain (``invalid page offset``, a truncated file) and goes on with the pages
+    before it, which would silently be fewer frames."""
+
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+    def __enter__(self):
+        logging.getLogger("tifffile").addHandler(self)
+        return self
+
+    def __exit__(self, *exc):
+        logging.getLogger("tifffile").removeHandler(self)
+
+
+def _check_complete(path, tf, series, errors):
+    """Raise VideoError if the page chain broke or the series' data run past the end
+    of the file (a truncated or damaged TIFF): never fewer frames without a word."""
+    size = os.path.getsize(path)
+    end = None
+    try:
+        last = series.pages[len(series.pages) - 1] if len(series.pages) else None
+        if last is not None and getattr(last, "dataoffsets", None):
+            end = max(int(o) + int(n) for o, n in zip(last.dataoffsets, last.databytecounts))
+    except Exception as exc:  # noqa: BLE001 - an unreadable last page: damaged
+        errors.messages.append(f"{type(exc).__name__}: {exc}")
+    if series.dataoffset is not None:
+        end = max(end or 0, int(series.dataoffset) + int(series.nbytes))
+    broken = [m for m in errors.messages if "offset" in m or "truncat" in m.lower()]
+    if broken or (end is not None and end > size):
+        why = broken[0] if broken else (
+            f"its images need {end} bytes, the file has {size}")
+        raise VideoError(
+            f"{path}: the TIFF is truncated or damaged (tifffile: {why}); its frames "
+            "cannot all be found. Copy the file again from where it was recorded, or "
+            "read what is left with tifffile and pass the array to open_video"
+        )
 
 
 def tiff_pages(path):
@@ -309,12 +354,13 @@ class TiffSource(Source):
         path = os.fspath(source)
         self.path = path
         try:
-            with tifffile.TiffFile(path) as tf:
+            with _TifffileErrors() as errors, tifffile.TiffFile(path) as tf:
                 if not tf.series:
                     raise VideoError(f"{path}: TIFF file holds no images")
                 names = _series_names(tf)
                 index = pick_position(names, position, path)
                 series = tf.series[index]
+                _check_complete(path, tf, series, errors)
                 meta = tf.imagej_metadata or {}
                 # ImageJ calls the images of every plain (not hyper-) stack "slices",
                 # time series included: only a hyperstack's Z is depth.

@@ -1,0 +1,246 @@
+"""Microscopy TIFFs as their writers make them: OME-TIFF positions (series), ImageJ
+hyperstacks, calibration into attrs, the store's metadata, ``daskloc.calibration``,
+``probe`` and the CLI. Files are written by tifffile, the formats' own writer."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+
+import daskloc
+from daskloc import locate_stack, open_video
+from daskloc.pipeline import batch
+from daskloc.stores import StoreMismatchError, read_features, store_info
+from daskloc.video import Calibration, Position, VideoError, positions, probe
+from tests.conftest import make_spots
+from tests.video._helpers import sync
+
+DIAMETER = 7
+PARAMS = {"minmass": 100}
+N_POS, T, Y, X = 3, 6, 64, 80
+
+
+def series_data(k, n=T):
+    """Bright spots on a dark background, different for each position (uint8)."""
+    return make_spots(n_frames=n, shape=(Y, X), n_particles=6, diameter=DIAMETER, seed=10 + k)
+
+
+@pytest.fixture(scope="module")
+def plate(tmp_path_factory):
+    """An OME-TIFF of three positions (series) with per-position calibration: what
+    Micro-Manager and most vendors' OME export write."""
+    path = tmp_path_factory.mktemp("plate") / "plate.ome.tif"
+    with tifffile.TiffWriter(path, ome=True) as w:
+        for k in range(N_POS):
+            w.write(series_data(k, T - k), photometric="minisblack", metadata={
+                "axes": "TYX", "Name": f"Pos{k}",
+                "PhysicalSizeX": 160 + 10 * k, "PhysicalSizeXUnit": "nm",
+                "PhysicalSizeY": 160 + 10 * k, "PhysicalSizeYUnit": "nm",
+                "TimeIncrement": 50, "TimeIncrementUnit": "ms"})
+    return str(path)
+
+
+def test_positions_are_listed_and_required(plate):
+    found = positions(plate)
+    assert [(p.index, p.name) for p in found] == [(0, "Pos0"), (1, "Pos1"), (2, "Pos2")]
+    with pytest.raises(VideoError, match=r"holds 3 positions .*'Pos0'.*position="):
+        open_video(plate)
+    with pytest.raises(VideoError, match="no position 3"):
+        open_video(plate, position=3)
+    with pytest.raises(VideoError, match="no position named 'Pos9'"):
+        open_video(plate, position="Pos9")
+    assert positions(str(plate).replace("plate.ome", "nothing")) is None
+
+
+@pytest.mark.parametrize("k", range(N_POS))
+def test_each_position_reads_its_series_exactly(plate, k):
+    by_index = open_video(plate, position=k, chunks=2)
+    by_name = open_video(plate, position=f"Pos{k}", chunks=2)
+    as_item = open_video(Position(plate, k))
+    expected = tifffile.imread(plate, series=k)
+    assert expected.shape == (T - k, Y, X)
+    for v in (by_index, by_name, as_item):
+        np.testing.assert_array_equal(sync(v.data), expected)
+        assert v.attrs["position"] == f"Pos{k}" and v.attrs["position_index"] == k
+    # calibration as written, converted from nm and ms, with the fields named
+    assert by_index.attrs["pixel_size"] == {"y": pytest.approx(0.16 + 0.01 * k),
+                                            "x": pytest.approx(0.16 + 0.01 * k)}
+    assert by_index.attrs["fps"] == pytest.approx(20.0)
+    assert by_index.attrs["calibration_source"] == {
+        "pixel_size": "OME-XML Pixels PhysicalSizeX/Y",
+        "frame_interval": "OME-XML Pixels TimeIncrement"}
+
+
+def test_a_multi_position_file_is_a_many_video_job(plate, tmp_path):
+    store = tmp_path / "plate.parquet"
+    out = batch(plate, DIAMETER, store=store, **PARAMS)
+    names = ["plate-Pos0", "plate-Pos1", "plate-Pos2"]
+    assert list(out) == names
+    info = store_info(store)
+    for k, name in enumerate(names):
+        frames = tifffile.imread(plate, series=k)
+        expected = locate_stack(frames, DIAMETER, **PARAMS)
+        got = read_features(store, video=name)
+        assert len(expected) > 0
+        pd.testing.assert_frame_equal(got, expected.reset_index(drop=True),
+                                      check_dtype=False)
+        src = info["videos"][name]["source"]
+        assert (src["position"], src["position_index"]) == (f"Pos{k}", k)
+        assert src["calibration"]["pixel_size_um"]["x"] == pytest.approx(0.16 + 0.01 * k)
+        cal = daskloc.calibration(store, video=name)
+        assert tuple(cal) == (pytest.approx(0.16 + 0.01 * k), pytest.approx(20.0))
+    # the positions differ in calibration: the whole store has none to give
+    with pytest.raises(ValueError, match="different calibrations.*video=NAME"):
+        daskloc.calibration(store)
+    # a rerun resumes every position (nothing to do), with the same names
+    again = batch(plate, DIAMETER, store=store, **PARAMS)
+    assert list(again) == names
+
+
+def test_a_job_of_one_position_refuses_another(plate, tmp_path):
+    store = tmp_path / "one.parquet"
+    batch(Position(plate, 1), DIAMETER, store=store, **PARAMS)
+    with pytest.raises(StoreMismatchError, match="position_index"):
+        batch(Position(plate, 2), DIAMETER, store=store, **PARAMS)
+
+
+def test_calibration_is_what_trackpy_emsd_takes(plate, tmp_path):
+    trackpy = pytest.importorskip("trackpy")
+    store = tmp_path / "one.parquet"
+    batch(Position(plate, 0), DIAMETER, store=store, **PARAMS)
+    mpp, fps = daskloc.calibration(store)
+    assert (mpp, fps) == (pytest.approx(0.16), pytest.approx(20.0))
+    # a random walk of 3 particles over 50 frames, in pixels and frames
+    rng = np.random.default_rng(0)
+    steps = rng.normal(0, 1.5, (3, 50, 2)).cumsum(axis=1)
+    traj = pd.DataFrame({"particle": np.repeat(np.arange(3), 50),
+                         "frame": np.tile(np.arange(50), 3),
+                         "y": steps[..., 0].ravel(), "x": steps[..., 1].ravel()})
+    got = trackpy.emsd(traj, mpp, fps, max_lagtime=10)
+    want = trackpy.emsd(traj, 0.16, 20.0, max_lagtime=10)
+    pd.testing.assert_series_equal(got, want)
+
+
+def test_anisotropic_volume_mpp_per_column():
+    cal = Calibration({"z": 0.5, "y": 0.1, "x": 0.1}, fps=2.0)
+    np.testing.assert_array_equal(cal.mpp, [0.1, 0.1, 0.5])  # trackpy's x, y, z order
+    np.testing.assert_array_equal(cal.mpp_for(["z", "y", "x"]), [0.5, 0.1, 0.1])
+    assert cal.mpp_for(["y", "x"]) == 0.1 and cal.z_step == 0.5
+    assert Calibration.from_json(cal.to_json()) == cal
+    assert tuple(Calibration()) == (None, None) and not Calibration()
+
+
+# --- ImageJ hyperstacks and plain TIFFs -------------------------------------------------
+
+
+def test_imagej_hyperstack_tzcyx(tmp_path):
+    """ImageJ's own layout: TZCYX with resolution in µm, spacing and finterval."""
+    rng = np.random.default_rng(3)
+    data = rng.integers(0, 4000, (4, 5, 2, 24, 32), dtype=np.uint16)
+    path = tmp_path / "hyper.tif"
+    tifffile.imwrite(path, data, imagej=True, resolution=(1 / 0.2, 1 / 0.25),
+                     metadata={"axes": "TZCYX", "spacing": 0.8, "unit": "micron",
+                               "finterval": 0.5})
+    v = open_video(str(path), chunks=3)
+    assert v.dims == ("frame", "z", "y", "x", "channel")
+    np.testing.assert_array_equal(sync(v.data), np.moveaxis(data, 2, -1))
+    one = open_video(str(path), channel=1)
+    assert one.dims == ("frame", "z", "y", "x")
+    np.testing.assert_array_equal(sync(one.data), data[:, :, 1])
+    assert v.attrs["pixel_size"] == {"z": pytest.approx(0.8), "y": pytest.approx(0.25),
+                                     "x": pytest.approx(0.2)}
+    assert v.attrs["fps"] == pytest.approx(2.0)
+    assert v.attrs["calibration_source"] == {
+        "pixel_size": "ImageJ resolution and unit and spacing",
+        "frame_interval": "ImageJ finterval"}
+
+
+@pytest.mark.parametrize("unit, expected", [
+    ("CENTIMETER", 0.2e4), ("MICROMETER", 0.2), ("INCH", None), ("NONE", None)])
+def test_resolution_tags_count_only_in_lengths_of_the_lab(tmp_path, unit, expected):
+    path = tmp_path / "r.tif"
+    tifffile.imwrite(path, np.zeros((3, 8, 8), np.uint8), resolution=(5, 5),
+                     resolutionunit=unit, photometric="minisblack")
+    attrs = open_video(str(path)).attrs
+    if expected is None:
+        assert "pixel_size" not in attrs  # a printing resolution is not a calibration
+    else:
+        assert attrs["pixel_size"]["x"] == pytest.approx(expected)
+
+
+def test_imagej_pixel_unit_is_uncalibrated(tmp_path):
+    path = tmp_path / "u.tif"
+    tifffile.imwrite(path, np.zeros((3, 8, 8), np.uint8), imagej=True, resolution=(1, 1),
+                     metadata={"unit": "pixel"})
+    assert "pixel_size" not in open_video(str(path)).attrs
+
+
+@pytest.mark.parametrize("kind", ["ome", "imagej", "plain"])
+@pytest.mark.parametrize("keep", [0.33, 0.9])
+def test_a_truncated_tiff_is_refused_not_read_short(plate, tmp_path, kind, keep):
+    """A TIFF cut short (a copy interrupted, a disk full while recording): tifffile
+    reads the pages before the cut and logs the rest; open_video refuses the file
+    instead of giving fewer frames without a word."""
+    src = tmp_path / "whole.tif"
+    frames = series_data(0, 40)
+    if kind == "ome":
+        src = plate
+    elif kind == "imagej":
+        tifffile.imwrite(src, frames, imagej=True)
+    else:
+        tifffile.imwrite(src, frames, photometric="minisblack")
+    data = open(src, "rb").read()
+    bad = tmp_path / "cut.tif"
+    bad.write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(VideoError, match="cut.tif: the TIFF is truncated or damaged"):
+        open_video(str(bad), position=0 if kind == "ome" else None)
+
+
+# --- probe -----------------------------------------------------------------------------
+
+
+def test_probe_reports_what_a_job_would_use(plate):
+    info = probe(plate)
+    assert [p["name"] for p in info["positions"]] == ["Pos0", "Pos1", "Pos2"]
+    assert [p["shape"] for p in info["positions"]] == [[T - k, Y, X] for k in range(N_POS)]
+    assert info["position"] == "Pos0" and info["dims"] == ["frame", "y", "x"]
+    assert info["calibration"]["pixel_size_um"] == {"y": pytest.approx(0.16),
+                                                    "x": pytest.approx(0.16)}
+    v = open_video(plate, position=0)
+    assert info["chunks"]["sizes"] == list(v.data.chunks[0])
+    assert info["memory_per_chunk"]["frames_bytes"] == max(v.data.chunks[0]) * Y * X
+    small = probe(plate, position="Pos2", chunks=2)
+    assert small["chunks"] == {"n_chunks": 2, "max_frames": 2, "sizes": [2, 2]}
+    json.dumps(info)  # JSON-ready, as --json prints it
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "daskloc", *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_cli_probe_locate_position_and_info(plate, tmp_path):
+    out = run("probe", plate)
+    assert out.returncode == 0, out.stderr
+    assert "positions:   3" in out.stdout and "1: Pos1" in out.stdout
+    assert "0.16 x 0.16 µm per pixel (y, x)" in out.stdout
+    assert "20 frames/s" in out.stdout
+    bad = run("probe", plate, "--position", "Pos7")
+    assert bad.returncode != 0 and "no position named 'Pos7'" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    store = tmp_path / "p1.parquet"
+    done = run("locate", plate, "--position", "Pos1", "--diameter", DIAMETER,
+               "--minmass", 100, "--out", store)
+    assert done.returncode == 0, done.stderr
+    np.testing.assert_array_equal(
+        read_features(store)[["y", "x"]].to_numpy(),
+        locate_stack(tifffile.imread(plate, series=1), DIAMETER, **PARAMS)[["y", "x"]])
+    shown = run("info", store)
+    assert "(position 1: Pos1)" in shown.stdout
+    assert "calibration: 0.17 x 0.17 µm per pixel (y, x)" in shown.stdout
