@@ -15,6 +15,7 @@ from daskloc.cli._options import (
     DASHBOARD_OPTION,
     _check_dashboard_cluster,
     _with_params,
+    one_position,
     parse_channel,
     parse_frames,
 )
@@ -59,24 +60,6 @@ def _video_source(videos):
             return videos[0]
         return paths if expanded else list(videos)
     return unique
-
-
-def _one_position(videos, position):
-    """The :class:`~daskloc.video.Position` ``--position`` names in the one VIDEO."""
-    from daskloc.video import pick_position, positions
-
-    if len(videos) != 1 or is_glob(videos[0]):
-        raise click.UsageError("--position picks a position of ONE multi-position file")
-    found = positions(videos[0])
-    if found is None:
-        raise click.UsageError(f"--position is for a file holding several positions "
-                               f"(OME-TIFF series, CZI scenes); {videos[0]} holds one")
-    if position.lstrip("-").isdigit():
-        position = int(position)
-    try:
-        return found[pick_position([p.name for p in found], position, videos[0])]
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
 
 
 @click.command()
@@ -150,7 +133,7 @@ def locate(videos, diameter, channel, position, frames, chunk_frames, out, clust
     _check_dashboard_cluster(dashboard_address, cluster)
     try:
         source = (_video_source(videos) if position is None
-                  else _one_position(videos, position))
+                  else one_position(videos, position))
         info, seconds = run_batch(
             source, out=out, diameter=diameter, chunk_frames=chunk_frames,
             channel=parse_channel(channel), frames=parse_frames(frames), workers=workers,

@@ -183,3 +183,22 @@ def _check_dashboard_cluster(dashboard_address, cluster):
             "--dashboard-address cannot move the Kubernetes dashboard: it runs in the "
             "scheduler pod (port 8787 of its Service); reach it with kubectl port-forward"
         )
+
+
+def one_position(videos, position):
+    """The :class:`~daskloc.video.Position` ``--position`` names in the one VIDEO."""
+    from daskloc._utils import is_glob
+    from daskloc.video import pick_position, positions
+
+    if len(videos) != 1 or is_glob(videos[0]):
+        raise click.UsageError("--position picks a position of ONE multi-position file")
+    found = positions(videos[0])
+    if found is None:
+        raise click.UsageError(f"--position is for a file holding several positions "
+                               f"(OME-TIFF series, CZI scenes); {videos[0]} holds one")
+    if position.lstrip("-").isdigit():
+        position = int(position)
+    try:
+        return found[pick_position([p.name for p in found], position, videos[0])]
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None

@@ -12,6 +12,7 @@ from daskloc.cli._options import (
     CLUSTER_OPTION,
     DASHBOARD_OPTION,
     _check_dashboard_cluster,
+    one_position,
     parse_channel,
     parse_frames,
 )
@@ -19,6 +20,9 @@ from daskloc.cli._options import (
 
 @click.command("pixel-stats")
 @click.argument("video")
+@click.option("--position", default=None,
+              help="Of a multi-position file (OME-TIFF series, CZI scenes): the position, "
+                   "by index or name.")
 @click.option("--out", "-o", required=True, help="Zarr store to write, e.g. stats.zarr.")
 @CHANNEL_OPTION
 @click.option("--frames", default=None,
@@ -32,8 +36,8 @@ from daskloc.cli._options import (
 @click.option("--workers", type=int, default=None, help="Local worker processes [one per core].")
 @DASHBOARD_OPTION
 @click.option("--overwrite", is_flag=True, help="Replace --out if it is a pixel-stats store.")
-def pixel_stats(video, out, channel, frames, chunk_frames, hot_threshold, cluster, cluster_config,
-                workers, dashboard_address, overwrite):
+def pixel_stats(video, position, out, channel, frames, chunk_frames, hot_threshold, cluster,
+                cluster_config, workers, dashboard_address, overwrite):
     """Per-pixel mean, var, std, min, max of VIDEO over time, plus stuck and hot pixels.
 
     One pass over the video on a Dask cluster. Writes an xarray Dataset to --out
@@ -49,6 +53,8 @@ def pixel_stats(video, out, channel, frames, chunk_frames, hot_threshold, cluste
         raise click.UsageError("--workers sizes a cluster daskloc starts; "
                                "a running scheduler has its own")
     _check_dashboard_cluster(dashboard_address, cluster)
+    if position is not None:
+        video = one_position([video], position)
     try:
         ds, stuck, hot, seconds = run_pixel_stats(
             video, out=out, chunk_frames=chunk_frames, channel=parse_channel(channel),

@@ -807,8 +807,9 @@ def pick_position(names, position, path):
             return 0
         raise VideoError(
             f"{path} holds {len(names)} positions ({listed}): open one with "
-            "open_video(path, position=INDEX or NAME), or give the file to daskloc.batch "
-            "(CLI: daskloc locate), which locates each position as its own video"
+            "open_video(path, position=INDEX or NAME) (CLI: --position), or give the file "
+            "to daskloc.batch (CLI: daskloc locate), which locates each position as its "
+            "own video"
         )
     if isinstance(position, str):
         if position in names:
