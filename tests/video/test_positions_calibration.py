@@ -244,3 +244,25 @@ def test_cli_probe_locate_position_and_info(plate, tmp_path):
     shown = run("info", store)
     assert "(position 1: Pos1)" in shown.stdout
     assert "calibration: 0.17 x 0.17 µm per pixel (y, x)" in shown.stdout
+
+
+def test_ome_tiff_tczyx_positions_channel_and_z(tmp_path):
+    """Two positions of TCZYX (Micro-Manager's order of writing): a channel picked, z
+    kept as the volume's axis, calibration per axis."""
+    rng = np.random.default_rng(5)
+    data = [rng.integers(0, 60000, (3, 2, 4, 16, 20), dtype=np.uint16) for _ in range(2)]
+    path = tmp_path / "tczyx.ome.tif"
+    with tifffile.TiffWriter(path, ome=True) as w:
+        for k, d in enumerate(data):
+            w.write(d, photometric="minisblack", metadata={
+                "axes": "TCZYX", "Name": f"FOV{k}", "PhysicalSizeX": 0.1,
+                "PhysicalSizeY": 0.1, "PhysicalSizeZ": 0.3, "PhysicalSizeZUnit": "µm"})
+    v = open_video(str(path), position="FOV1", channel=1, chunks=2)
+    assert v.dims == ("frame", "z", "y", "x") and v.data.chunks[0] == (2, 1)
+    np.testing.assert_array_equal(sync(v.data), data[1][:, 1])
+    assert v.attrs["pixel_size"] == {"z": pytest.approx(0.3), "y": pytest.approx(0.1),
+                                     "x": pytest.approx(0.1)}
+    assert "fps" not in v.attrs  # no TimeIncrement written: none invented
+    both = open_video(str(path), position=0)
+    assert both.dims == ("frame", "z", "y", "x", "channel")
+    np.testing.assert_array_equal(sync(both.data), np.moveaxis(data[0], 1, -1))
