@@ -165,6 +165,8 @@ class ReaderTests:
     - :meth:`make_foreign`: something the reader must not claim (default: a text
       file).
     - :meth:`expected_frames`: the known pixels (default :func:`known_frames`).
+    - :meth:`expected_calibration`: the calibration :meth:`make_recording` wrote
+      (default None: whatever the reader finds must only be well formed).
     """
 
     source_class = None
@@ -177,6 +179,12 @@ class ReaderTests:
     def expected_frames(self):
         """The frames of the recording, shape ``(n_frames,) + frame_shape``."""
         return known_frames(self.n_frames, self.frame_shape, self.dtype)
+
+    def expected_calibration(self):
+        """``{"pixel_size": {axis: µm}, "fps": float}`` as the recording's metadata
+        records them, or None (the default) to check only that the calibration attrs
+        are well formed."""
+        return None
 
     def make_recording(self, tmp_path, frames):
         """Write ``frames`` in the reader's format; return what ``open_video`` is given.
@@ -241,6 +249,37 @@ class ReaderTests:
         assert v.attrs["original_dtype"] == str(frames.dtype)
         assert isinstance(v.attrs["source"], str)
         assert None not in v.attrs.values()
+
+    def test_calibration_attrs_are_well_formed(self, recording):
+        from daskloc.video import Calibration
+
+        attrs = open_video(recording).attrs
+        sizes = attrs.get("pixel_size", {})
+        assert isinstance(sizes, dict) and set(sizes) <= {"z", "y", "x"}
+        assert all(isinstance(v, float) and v > 0 for v in sizes.values())
+        fps = attrs.get("fps")
+        assert fps is None or (isinstance(fps, float) and fps > 0)
+        sources = attrs.get("calibration_source", {})
+        assert all(isinstance(k, str) and isinstance(v, str) for k, v in sources.items())
+        assert bool(sources) == bool(sizes or fps)  # every value says where it came from
+        cal = Calibration.from_attrs(attrs)
+        assert (cal.pixel_size, cal.fps) == (sizes, fps)
+        expected = self.expected_calibration()
+        if expected is not None:
+            assert sizes == pytest.approx(expected.get("pixel_size", {}))
+            assert fps == pytest.approx(expected.get("fps"))
+
+    def test_positions_each_open(self, recording, source_class_):
+        from daskloc.video import Position
+
+        names = source_class_.positions_of(recording)
+        if names is None:
+            return  # one recording: nothing more to check
+        assert "position" in source_class_.open_options
+        assert len(names) == len(set(names)) and all(isinstance(n, str) for n in names)
+        for i, name in enumerate(names):
+            v = open_video(Position(recording, i, name))
+            assert v.attrs["position"] == name and v.attrs["position_index"] == i
 
     def test_frame_labels(self, recording, frames):
         v = open_video(recording)

@@ -27,6 +27,7 @@ from daskloc.video._base import (
     fixed_groups,
     reraise_fatal,
 )
+from daskloc.video._calibration import calibration_attrs
 
 __all__ = ["MOVIE_EXTENSIONS", "MovieReader", "MovieSource", "MovieToc"]
 
@@ -447,7 +448,8 @@ class MovieSource(Source):
     -----
     Colour movies are converted to RGB (``uint8``, or ``uint16`` for more than 8 bits
     per component) the way PyAV/pims do; greyscale movies stay single-channel.
-    ``attrs["fps"]`` is the stream's average (or guessed) frame rate.
+    ``attrs["fps"]`` is the stream's average (or guessed) frame rate
+    (``calibration_source`` says which); a movie records no pixel size.
     """
 
     name = "movie"
@@ -465,7 +467,9 @@ class MovieSource(Source):
                 raise UnsupportedSourceError(f"{path}: has no video stream")
             stream = container.streams.video[0]
             self.stream_index = 0
-            rate = stream.average_rate or stream.guessed_rate
+            rate, field = stream.average_rate, "the video stream's average_rate"
+            if not rate:
+                rate, field = stream.guessed_rate, "the video stream's guessed_rate"
             fps = float(rate) if rate else None
             fmt = _ndarray_format(stream.codec_context.format)
             packets = []
@@ -511,10 +515,10 @@ class MovieSource(Source):
         self.labels = np.arange(n, dtype=np.int64)
         self.attrs = {
             "source": str(path),
-            "fps": fps,
             "original_shape": (n,) + self.frame_shape,
             "original_dtype": str(self.dtype),
             "n_frames": int(n),
+            **calibration_attrs(fps=fps, source={"fps": field}),
         }
 
     def _spec(self):

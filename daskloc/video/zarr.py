@@ -13,6 +13,7 @@ import numpy as np
 
 from daskloc._utils import is_glob
 from daskloc.video._base import Source, VideoError, array_layout, is_path
+from daskloc.video._calibration import calibration_attrs
 from daskloc.video._chunks import runs
 
 __all__ = ["ZarrSource"]
@@ -127,7 +128,7 @@ class ZarrSource(Source):
         }
         fps = arr.attrs.get("fps") if hasattr(arr, "attrs") else None
         if isinstance(fps, numbers.Real) and not isinstance(fps, bool):
-            self.attrs["fps"] = float(fps)
+            self.attrs.update(calibration_attrs(fps=fps, source={"fps": "Zarr attribute 'fps'"}))
 
     def token_parts(self):
         """The path's mtime and size, or the identity of an in-memory ``zarr.Array``."""
