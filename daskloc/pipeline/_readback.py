@@ -58,12 +58,12 @@ def calibration(store, *, video=None, table=None, storage_options=None):
     Returns
     -------
     daskloc.video.Calibration
-        Unpacks as ``mpp, fps``: ``mpp`` in µm per pixel, one number when every
-        calibrated axis has the same size, else one per axis in trackpy's default
-        column order (``x``, ``y``, then ``z``; :meth:`~daskloc.video.Calibration.mpp_for`
-        gives them for other ``pos_columns``); ``fps`` in frames per second. Either is
-        None when the source did not record it (a stored calibration is never
-        invented: give trackpy your own values then).
+        Unpacks as ``mpp, fps``: ``mpp`` in µm per pixel for trackpy's default
+        position columns (``x``, ``y``): one number when they have the same size,
+        else one per column (:meth:`~daskloc.video.Calibration.mpp_for` gives them
+        for other ``pos_columns``, e.g. ``["z", "y", "x"]``); ``fps`` in frames per
+        second. Either is None when the source did not record it (a calibration is
+        never invented: give trackpy your own values then).
 
     Raises
     ------

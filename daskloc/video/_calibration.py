@@ -190,9 +190,11 @@ class Calibration:
     Notes
     -----
     ``mpp, fps = calibration`` unpacks in the form ``trackpy.motion.emsd(traj, mpp,
-    fps)`` and ``trackpy.motion.imsd`` take: :attr:`mpp` is one number when every
-    calibrated axis has the same size, else one per position column (see
-    :meth:`mpp_for`). The features themselves stay in pixels and frames.
+    fps)`` and ``trackpy.motion.imsd`` take with their default position columns
+    (``x``, ``y``): :attr:`mpp` is one number when x and y have the same size, else
+    one per column. With ``pos_columns=["z", "y", "x"]`` pass
+    ``calibration.mpp_for(["z", "y", "x"])``. The features themselves stay in pixels
+    and frames.
 
     Examples
     --------
@@ -273,13 +275,10 @@ class Calibration:
 
     @property
     def mpp(self):
-        """µm per pixel over the calibrated axes: a number when they are all equal, else
-        one per axis in trackpy's default column order (``x``, ``y``, then ``z``);
-        None when y and x are not calibrated."""
-        axes = [a for a in ("x", "y", "z") if a in self.pixel_size]
-        if "x" not in axes or "y" not in axes:
-            return None
-        return self.mpp_for(axes)
+        """µm per pixel for trackpy's default position columns, ``["x", "y"]``: one
+        number when x and y have the same size, else ``[x, y]``; None when they are
+        not calibrated. For other columns (``["z", "y", "x"]``) use :meth:`mpp_for`."""
+        return self.mpp_for(["x", "y"])
 
     def __iter__(self):
         return iter((self.mpp, self.fps))

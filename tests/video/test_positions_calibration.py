@@ -125,11 +125,20 @@ def test_calibration_is_what_trackpy_emsd_takes(plate, tmp_path):
     got = trackpy.emsd(traj, mpp, fps, max_lagtime=10)
     want = trackpy.emsd(traj, 0.16, 20.0, max_lagtime=10)
     pd.testing.assert_series_equal(got, want)
+    # 3-D columns with a coarser z: one size per column, as trackpy multiplies them
+    traj["z"] = traj["x"][::-1].to_numpy()
+    cal = Calibration({"z": 0.5, "y": 0.16, "x": 0.16}, fps=20.0)
+    cols = ["z", "y", "x"]
+    got = trackpy.emsd(traj, cal.mpp_for(cols), cal.fps, max_lagtime=10, pos_columns=cols)
+    scaled = traj.assign(z=traj.z * 0.5, y=traj.y * 0.16, x=traj.x * 0.16)
+    want = trackpy.emsd(scaled, 1.0, 20.0, max_lagtime=10, pos_columns=cols)
+    pd.testing.assert_series_equal(got, want)
 
 
 def test_anisotropic_volume_mpp_per_column():
     cal = Calibration({"z": 0.5, "y": 0.1, "x": 0.1}, fps=2.0)
-    np.testing.assert_array_equal(cal.mpp, [0.1, 0.1, 0.5])  # trackpy's x, y, z order
+    assert cal.mpp == 0.1  # for trackpy's default pos_columns, x and y
+    np.testing.assert_array_equal(Calibration({"y": 0.2, "x": 0.1}).mpp, [0.1, 0.2])
     np.testing.assert_array_equal(cal.mpp_for(["z", "y", "x"]), [0.5, 0.1, 0.1])
     assert cal.mpp_for(["y", "x"]) == 0.1 and cal.z_step == 0.5
     assert Calibration.from_json(cal.to_json()) == cal
