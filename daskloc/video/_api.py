@@ -38,7 +38,14 @@ def open_video(source, *, chunks="auto", channel=None, frames=None, dims=None):
           most 4 channels (a 2-D array is one frame), or any layout named with
           ``dims``: numpy, dask, or an xarray DataArray with dims ``frame``, ``y``,
           ``x`` (and optionally ``z`` and ``channel``), e.g. the result of an earlier
-          ``open_video`` call, which is then re-chunked and/or sub-selected.
+          ``open_video`` call, which is then re-chunked and/or sub-selected;
+        - a pims reader (any ``pims.FramesSequence``: ``pims.open(path)``,
+          ``pims.ImageSequence``, ``pims.TiffStack``, ``pims.PyAVReaderIndexed``,
+          ``pims.PyAVReaderTimed``, ``pims.Cine``, ...) or a slice of one
+          (``reader[10:50]``, frame numbers kept), read through pims: each chunk task
+          reopens the reader from its class and the file it was opened from
+          (:class:`daskloc.video.pims.PimsSource`); a reader with no file to reopen
+          (in-memory, a file object) or a pims pipeline is refused.
     chunks : "auto" or int, default "auto"
         Frames per dask chunk along ``frame``. ``z``, ``y``, ``x`` and ``channel`` are
         always a single chunk: a chunk holds whole frames (whole volumes for
@@ -111,7 +118,8 @@ def open_video(source, *, chunks="auto", channel=None, frames=None, dims=None):
         - ``source`` (str): the path, glob pattern or directory, or a description such
           as ``"numpy array"``;
         - ``fps`` (float): frames per second, only when the source records it (movies,
-          ImageJ TIFFs with a frame interval);
+          ImageJ TIFFs with a frame interval, pims readers with a ``frame_rate``);
+        - ``reader`` (str): for a pims reader, its class name;
         - ``original_shape`` (tuple of int): the full source shape, before frame
           selection and channel handling, e.g. ``(480, 424, 640, 3)``;
         - ``original_dtype`` (str): the source dtype, e.g. ``"uint8"``;
