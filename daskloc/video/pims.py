@@ -13,6 +13,7 @@ already a pims object (pims is in ``sys.modules``): opening a path never imports
 from __future__ import annotations
 
 import collections
+import glob as _glob
 import importlib
 import inspect
 import os
@@ -21,6 +22,7 @@ import threading
 
 import numpy as np
 
+from daskloc._utils import is_glob
 from daskloc.video._base import MAX_CHANNELS, Source, VideoError
 from daskloc.video._calibration import calibration_attrs
 
@@ -126,6 +128,8 @@ def _path_of(reader):
             text = os.fspath(value)
             if isinstance(text, str) and os.path.exists(text):
                 return os.path.abspath(text)
+            if isinstance(text, str) and is_glob(text) and _glob.glob(text):
+                return text  # ImageSequenceND's pattern
     return None
 
 
@@ -379,7 +383,9 @@ class PimsSource(Source):
 
     name = "pims"
     summary = "pims readers (pims.open(...), pims.ImageSequence, pims.PyAVReaderIndexed, ...)"
-    priority = 15
+    # asked after every other source: no other claims a pims object, and a plugin that
+    # reads some pims readers better (priority 50) comes first
+    priority = 95
     per_frame = True
 
     @classmethod
