@@ -1,8 +1,9 @@
 """Open microscopy videos as lazy arrays chunked by frame.
 
-:func:`open_video` turns a movie, a multi-page TIFF, an image sequence, a Zarr array or
-an in-memory array into an :class:`xarray.DataArray` with dims ``("frame", "y", "x")``
-(plus ``"channel"`` for colour), backed by a dask array chunked along ``frame`` only.
+:func:`open_video` turns a movie, a multi-page TIFF, an image sequence, a Zarr array, a
+pims reader or an in-memory array into an :class:`xarray.DataArray` with dims ``("frame",
+"y", "x")`` (plus ``"channel"`` for colour), backed by a dask array chunked along
+``frame`` only.
 
 The task graph holds no pixel data and no open file: every chunk task receives a small,
 picklable description of what to read (a path, a handful of frame numbers or
@@ -23,8 +24,11 @@ Layout
 ``_calibration``
     :class:`Calibration`: µm per pixel per axis and frames per second, the one model
     readers fill (``attrs``) and stores record.
-``arrays``, ``zarr``, ``movie``, ``tiff``, ``images``
-    One module per built-in source.
+``_probe``
+    :func:`probe`: what a recording holds and how a job would read it.
+``arrays``, ``zarr``, ``movie``, ``tiff``, ``images``, ``pims``
+    One module per built-in source (``pims``: any pims reader, reopened in each task
+    from its class and path; pims itself is imported only for pims objects).
 
 Third-party readers: the ``daskloc.readers`` entry point group
 --------------------------------------------------------------

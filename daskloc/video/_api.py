@@ -39,7 +39,14 @@ def open_video(source, *, chunks="auto", channel=None, frames=None, dims=None, p
           most 4 channels (a 2-D array is one frame), or any layout named with
           ``dims``: numpy, dask, or an xarray DataArray with dims ``frame``, ``y``,
           ``x`` (and optionally ``z`` and ``channel``), e.g. the result of an earlier
-          ``open_video`` call, which is then re-chunked and/or sub-selected.
+          ``open_video`` call, which is then re-chunked and/or sub-selected;
+        - a pims reader (any ``pims.FramesSequence``: ``pims.open(path)``,
+          ``pims.ImageSequence``, ``pims.TiffStack``, ``pims.PyAVReaderIndexed``,
+          ``pims.PyAVReaderTimed``, ``pims.Cine``, ...) or a slice of one
+          (``reader[10:50]``, frame numbers kept), read through pims: each chunk task
+          reopens the reader from its class and the file it was opened from
+          (:class:`daskloc.video.pims.PimsSource`); a reader with no file to reopen
+          (in-memory, a file object) or a pims pipeline is refused.
     chunks : "auto" or int, default "auto"
         Frames per dask chunk along ``frame``. ``z``, ``y``, ``x`` and ``channel`` are
         always a single chunk: a chunk holds whole frames (whole volumes for
@@ -121,7 +128,9 @@ def open_video(source, *, chunks="auto", channel=None, frames=None, dims=None, p
         - ``source`` (str): the path, glob pattern or directory, or a description such
           as ``"numpy array"``;
         - ``fps`` (float): frames per second, only when the source records it (movies,
-          ImageJ TIFFs with a frame interval, OME ``TimeIncrement``);
+          ImageJ TIFFs with a frame interval, OME ``TimeIncrement``, pims readers
+          with a ``frame_rate``);
+        - ``reader`` (str): for a pims reader, its class name;
         - ``pixel_size`` (dict): µm per pixel, ``{"z": ..., "y": ..., "x": ...}`` for
           the axes the file calibrates (ImageJ resolution and ``spacing``, OME
           ``PhysicalSizeX/Y/Z``, OME-Zarr scales) -- recorded, never applied: features

@@ -20,6 +20,7 @@ from daskloc.video._base import Position, Source, UnsupportedSourceError, is_pat
 from daskloc.video.arrays import ArraySource
 from daskloc.video.images import ImageSequenceSource
 from daskloc.video.movie import MovieSource
+from daskloc.video.pims import PimsSource
 from daskloc.video.tiff import TiffSource
 from daskloc.video.zarr import ZarrSource
 
@@ -41,10 +42,12 @@ __all__ = [
 ENTRY_POINT_GROUP = "daskloc.readers"
 
 #: The built-in sources, in registration order.
-BUILTIN_SOURCES = (ArraySource, ZarrSource, MovieSource, TiffSource, ImageSequenceSource)
+BUILTIN_SOURCES = (ArraySource, PimsSource, ZarrSource, MovieSource, TiffSource,
+                   ImageSequenceSource)
 
 #: The order in which the "supported sources" message lists the built-ins.
-_SUMMARY_ORDER = (MovieSource, TiffSource, ImageSequenceSource, ZarrSource, ArraySource)
+_SUMMARY_ORDER = (MovieSource, TiffSource, ImageSequenceSource, ZarrSource, ArraySource,
+                  PimsSource)
 
 Found = namedtuple("Found", ["kind", "source", "stem"])
 Found.__doc__ = """What :func:`classify` found out about one item.
