@@ -24,6 +24,7 @@ EXTRAS = {
     "openpyxl": ("excel", "export to Excel (.xlsx)"),
     "matplotlib": ("plot", "daskloc.plot and daskloc plot"),
     "pims": ("pims", "pims readers"),
+    "pylibCZIrw": ("czi", "Zeiss CZI files (.czi)"),
 }
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from daskloc._utils import is_glob, natural_key
 from daskloc.video._base import Position, Source, UnsupportedSourceError, is_path
 from daskloc.video.arrays import ArraySource
+from daskloc.video.czi import CziSource
 from daskloc.video.images import ImageSequenceSource
 from daskloc.video.movie import MovieSource
 from daskloc.video.pims import PimsSource
@@ -42,12 +43,12 @@ __all__ = [
 ENTRY_POINT_GROUP = "daskloc.readers"
 
 #: The built-in sources, in registration order.
-BUILTIN_SOURCES = (ArraySource, PimsSource, ZarrSource, MovieSource, TiffSource,
+BUILTIN_SOURCES = (ArraySource, PimsSource, ZarrSource, MovieSource, TiffSource, CziSource,
                    ImageSequenceSource)
 
 #: The order in which the "supported sources" message lists the built-ins.
-_SUMMARY_ORDER = (MovieSource, TiffSource, ImageSequenceSource, ZarrSource, ArraySource,
-                  PimsSource)
+_SUMMARY_ORDER = (MovieSource, TiffSource, CziSource, ImageSequenceSource, ZarrSource,
+                  ArraySource, PimsSource)
 
 Found = namedtuple("Found", ["kind", "source", "stem"])
 Found.__doc__ = """What :func:`classify` found out about one item.
