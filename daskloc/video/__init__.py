@@ -1,9 +1,9 @@
 """Open microscopy videos as lazy arrays chunked by frame.
 
-:func:`open_video` turns a movie, a multi-page TIFF, an image sequence, a Zarr array, a
-pims reader or an in-memory array into an :class:`xarray.DataArray` with dims ``("frame",
-"y", "x")`` (plus ``"channel"`` for colour), backed by a dask array chunked along
-``frame`` only.
+:func:`open_video` turns a movie, a multi-page TIFF, a Zeiss CZI file, an image
+sequence, a Zarr array, a pims reader or an in-memory array into an
+:class:`xarray.DataArray` with dims ``("frame", "y", "x")`` (plus ``"channel"`` for
+colour), backed by a dask array chunked along ``frame`` only.
 
 The task graph holds no pixel data and no open file: every chunk task receives a small,
 picklable description of what to read (a path, a handful of frame numbers or
@@ -26,9 +26,10 @@ Layout
     readers fill (``attrs``) and stores record.
 ``_probe``
     :func:`probe`: what a recording holds and how a job would read it.
-``arrays``, ``zarr``, ``movie``, ``tiff``, ``images``, ``pims``
-    One module per built-in source (``pims``: any pims reader, reopened in each task
-    from its class and path; pims itself is imported only for pims objects).
+``arrays``, ``zarr``, ``movie``, ``tiff``, ``czi``, ``images``, ``pims``
+    One module per built-in source (``czi`` needs the ``[czi]`` extra: pylibCZIrw;
+    ``pims``: any pims reader, reopened in each task from its class and path; pims
+    itself is imported only for pims objects).
 
 Third-party readers: the ``daskloc.readers`` entry point group
 --------------------------------------------------------------

@@ -30,6 +30,10 @@ def open_video(source, *, chunks="auto", channel=None, frames=None, dims=None, p
           ``Z`` gives z-stacks: ``T`` is the frame axis, ``Z`` the z axis, ``C`` (or
           ``S``, samples) the channel axis, e.g. ``TZYX``, ``TZCYX``; ``ZYX`` without
           ``T`` is one frame;
+        - a Zeiss CZI file (``.czi``), read with pylibCZIrw (the ``[czi]`` extra):
+          ``T`` is the frame axis, ``Z`` the z axis, ``C`` the channel axis (colour
+          ``Bgr`` pixels give RGB channels), a file without ``T`` is one frame; each
+          scene is a position (``position=``), its tiles composed into one image;
         - an image sequence: a glob pattern such as ``"dir/*.png"``, a list of paths or
           a directory holding PNG, TIFF, JPEG or BMP files, one frame per file, sorted
           naturally (``img2.png`` before ``img10.png``);
