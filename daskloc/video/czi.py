@@ -282,6 +282,11 @@ class CziSource(Source):
             self.attrs["position"] = names[index]
             self.attrs["position_index"] = index
 
+    def token_parts(self):
+        """The file (path, mtime, size) and what is read of it: scenes of one file are
+        different arrays, so their dask keys must differ."""
+        return (*super().token_parts(), self.scene, self.roi, self.pixel_type)
+
     def spec(self):
         """``(path, scene, roi, n_z, n_c, pixel_type, colour)``: what every read needs
         (the scene's index in the file, or None, and its ``(x, y, w, h)`` rectangle)."""

@@ -226,6 +226,14 @@ def test_scenes_are_positions(tmp_path):
     with pytest.raises(VideoError, match="no position named 'B2'"):
         open_video(path, position="B2")
 
+    # the scenes of one file are different dask arrays: computed together, each its own
+    zero = open_video(path, position=0, chunks=2)
+    assert zero.data.name != one.data.name
+    got_a, got_b = dask.compute(zero.data, open_video(path, position=1, chunks=2).data,
+                                scheduler="sync")
+    np.testing.assert_array_equal(got_a, a[:, 0, 0])
+    np.testing.assert_array_equal(got_b, b[:, 0, 0])
+
     name_scenes(path, ["A1", "B2"])
     assert CziSource.positions_of(path) == ["A1", "B2"]
     assert [(p.index, p.name) for p in positions(path)] == [(0, "A1"), (1, "B2")]
