@@ -252,16 +252,20 @@ class ReaderTests:
 
     def test_calibration_attrs_are_well_formed(self, recording):
         from daskloc.video import Calibration
+        from daskloc.video._calibration import (
+            FPS_SOURCE_ATTR,
+            PIXEL_SIZE_ATTRS,
+            PIXEL_SIZE_SOURCE_ATTR,
+        )
 
         attrs = open_video(recording).attrs
-        sizes = attrs.get("pixel_size", {})
-        assert isinstance(sizes, dict) and set(sizes) <= {"z", "y", "x"}
+        sizes = {a: attrs[k] for a, k in PIXEL_SIZE_ATTRS.items() if k in attrs}
         assert all(isinstance(v, float) and v > 0 for v in sizes.values())
         fps = attrs.get("fps")
         assert fps is None or (isinstance(fps, float) and fps > 0)
-        sources = attrs.get("calibration_source", {})
-        assert all(isinstance(k, str) and isinstance(v, str) for k, v in sources.items())
-        assert bool(sources) == bool(sizes or fps)  # every value says where it came from
+        # every value says where it came from, and nothing else does
+        assert (PIXEL_SIZE_SOURCE_ATTR in attrs) == bool(sizes)
+        assert (FPS_SOURCE_ATTR in attrs) == (fps is not None)
         cal = Calibration.from_attrs(attrs)
         assert (cal.pixel_size, cal.fps) == (sizes, fps)
         expected = self.expected_calibration()

@@ -135,12 +135,13 @@ def open_video(source, *, chunks="auto", channel=None, frames=None, dims=None, p
           ImageJ TIFFs with a frame interval, OME ``TimeIncrement``, pims readers
           with a ``frame_rate``);
         - ``reader`` (str): for a pims reader, its class name;
-        - ``pixel_size`` (dict): µm per pixel, ``{"z": ..., "y": ..., "x": ...}`` for
-          the axes the file calibrates (ImageJ resolution and ``spacing``, OME
-          ``PhysicalSizeX/Y/Z``, OME-Zarr scales) -- recorded, never applied: features
-          stay in pixels and frames (:class:`Calibration` reads these attrs);
-        - ``calibration_source`` (dict): which metadata field ``pixel_size`` and
-          ``fps`` came from;
+        - ``pixel_size_z``, ``pixel_size_y``, ``pixel_size_x`` (float): µm per pixel
+          along the axes the file calibrates (ImageJ resolution and ``spacing``, OME
+          ``PhysicalSizeX/Y/Z``, OME-Zarr scales, CZI scaling) -- recorded, never
+          applied: features stay in pixels and frames (:class:`Calibration` reads
+          these attrs);
+        - ``pixel_size_source``, ``fps_source`` (str): which metadata field each came
+          from;
         - ``position`` (str) and ``position_index`` (int): for one position of a
           multi-position file;
         - ``original_shape`` (tuple of int): the full source shape, before frame

@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 import numbers
 
-__all__ = ["SPATIAL_AXES", "Calibration", "calibration_attrs", "to_micrometres",
-           "to_seconds"]
+__all__ = ["FPS_ATTR", "FPS_SOURCE_ATTR", "PIXEL_SIZE_ATTRS", "PIXEL_SIZE_SOURCE_ATTR",
+           "SPATIAL_AXES", "Calibration", "calibration_attrs", "to_micrometres", "to_seconds"]
 
 #: The spatial axes a pixel size can be given for, slowest first.
 SPATIAL_AXES = ("z", "y", "x")
@@ -106,6 +106,28 @@ def to_seconds(value, unit="s"):
     return None if value is None or factor is None else value * factor
 
 
+#: The attrs a video's calibration is kept in: plain numbers and strings, so the
+#: attrs stay netCDF-friendly (``video.to_netcdf()``). µm per pixel along each axis:
+PIXEL_SIZE_ATTRS = {"z": "pixel_size_z", "y": "pixel_size_y", "x": "pixel_size_x"}
+#: ... frames per second, and the metadata field each came from.
+FPS_ATTR, PIXEL_SIZE_SOURCE_ATTR, FPS_SOURCE_ATTR = "fps", "pixel_size_source", "fps_source"
+
+
+def _normal_sources(source):
+    """``{"pixel_size": field, "fps": field}`` from a reader's ``source`` dict, whose
+    time field may be named ``frame_interval`` (the metadata recorded an interval)."""
+    out = {}
+    for key, value in (source or {}).items():
+        if value is None:
+            continue
+        key = "fps" if key == "frame_interval" else key
+        if key not in ("pixel_size", "fps"):
+            raise ValueError(f"calibration source key {key!r} is not 'pixel_size', "
+                             "'fps' or 'frame_interval'")
+        out[key] = str(value)
+    return out
+
+
 def calibration_attrs(pixel_size=None, frame_interval=None, fps=None, source=None):
     """The attrs a reader adds to its video for what its metadata records.
 
@@ -120,27 +142,29 @@ def calibration_attrs(pixel_size=None, frame_interval=None, fps=None, source=Non
         Frames per second, when the format records a rate instead (movies); ignored
         when ``frame_interval`` is given.
     source : dict, optional
-        ``{"pixel_size": field, "frame_interval": field}``: which metadata field each
-        came from (e.g. ``"OME-XML Pixels PhysicalSizeX/Y/Z"``).
+        ``{"pixel_size": field, "frame_interval" or "fps": field}``: which metadata
+        field each came from (e.g. ``"OME-XML Pixels PhysicalSizeX/Y/Z"``).
 
     Returns
     -------
     dict
-        ``pixel_size`` (dict of µm), ``fps`` (float) and ``calibration_source``
-        (dict), each only when known: the keys :meth:`Calibration.from_attrs` reads.
+        ``pixel_size_z``, ``pixel_size_y``, ``pixel_size_x`` (float, µm), ``fps``
+        (float), ``pixel_size_source`` and ``fps_source`` (str), each only when known:
+        plain values, so the attrs stay netCDF-friendly; :meth:`Calibration.from_attrs`
+        reads them.
 
     Raises
     ------
     ValueError
-        An axis of ``pixel_size`` that is not ``z``, ``y`` or ``x``.
+        An axis of ``pixel_size`` that is not ``z``, ``y`` or ``x``; a ``source`` key
+        that is not ``pixel_size``, ``fps`` or ``frame_interval``.
 
     Examples
     --------
     >>> calibration_attrs({"y": 0.16, "x": 0.16}, frame_interval=0.05,
     ...                   source={"pixel_size": "ImageJ resolution"})
-    {'pixel_size': {'y': 0.16, 'x': 0.16}, 'fps': 20.0, 'calibration_source': {'pixel_size': 'ImageJ resolution'}}
+    {'pixel_size_y': 0.16, 'pixel_size_x': 0.16, 'fps': 20.0, 'pixel_size_source': 'ImageJ resolution'}
     """  # noqa: E501 - a doctest's output is one line
-    attrs = {}
     sizes = {}
     for axis, value in (pixel_size or {}).items():
         if axis not in SPATIAL_AXES:
@@ -148,16 +172,16 @@ def calibration_attrs(pixel_size=None, frame_interval=None, fps=None, source=Non
         value = _positive(value)
         if value is not None:
             sizes[axis] = value
-    if sizes:
-        attrs["pixel_size"] = {a: sizes[a] for a in SPATIAL_AXES if a in sizes}
+    attrs = {PIXEL_SIZE_ATTRS[a]: sizes[a] for a in SPATIAL_AXES if a in sizes}
     interval = _positive(frame_interval)
     rate = 1.0 / interval if interval is not None else _positive(fps)
     if rate is not None:
-        attrs["fps"] = rate
-    known = {k: str(v) for k, v in (source or {}).items() if v is not None and (
-        (k == "pixel_size" and sizes) or (k in ("frame_interval", "fps") and rate))}
-    if known:
-        attrs["calibration_source"] = known
+        attrs[FPS_ATTR] = rate
+    fields = _normal_sources(source)
+    if sizes and "pixel_size" in fields:
+        attrs[PIXEL_SIZE_SOURCE_ATTR] = fields["pixel_size"]
+    if rate is not None and "fps" in fields:
+        attrs[FPS_SOURCE_ATTR] = fields["fps"]
     return attrs
 
 
@@ -174,6 +198,11 @@ class Calibration:
         ``{"pixel_size": field, "fps" or "frame_interval": field}``: the metadata
         field each value was read from.
 
+    Raises
+    ------
+    ValueError
+        As :func:`calibration_attrs`.
+
     Attributes
     ----------
     pixel_size : dict
@@ -185,7 +214,7 @@ class Calibration:
     z_step : float or None
         µm between planes of a z-stack (``pixel_size["z"]``).
     source : dict
-        As given.
+        ``{"pixel_size": field, "fps": field}`` for the values known.
 
     Notes
     -----
@@ -210,17 +239,20 @@ class Calibration:
 
     def __init__(self, pixel_size=None, fps=None, source=None):
         attrs = calibration_attrs(pixel_size, fps=fps, source=source)
-        self.pixel_size = attrs.get("pixel_size", {})
-        self.fps = attrs.get("fps")
-        self.source = dict(source or {})
+        self.pixel_size = {a: attrs[k] for a, k in PIXEL_SIZE_ATTRS.items() if k in attrs}
+        self.fps = attrs.get(FPS_ATTR)
+        self.source = {k: v for k, v in (("pixel_size", attrs.get(PIXEL_SIZE_SOURCE_ATTR)),
+                                         ("fps", attrs.get(FPS_SOURCE_ATTR))) if v}
 
     # ------------------------------------------------------------- conversions
 
     @classmethod
     def from_attrs(cls, attrs):
         """The calibration of a video from its attrs (as :func:`calibration_attrs`
-        writes them; ``fps`` alone for movies)."""
-        return cls(attrs.get("pixel_size"), attrs.get("fps"), attrs.get("calibration_source"))
+        writes them)."""
+        sizes = {a: attrs[k] for a, k in PIXEL_SIZE_ATTRS.items() if k in attrs}
+        return cls(sizes, attrs.get(FPS_ATTR), {"pixel_size": attrs.get(PIXEL_SIZE_SOURCE_ATTR),
+                                                 "fps": attrs.get(FPS_SOURCE_ATTR)})
 
     def to_json(self):
         """A JSON document: ``{"pixel_size_um": {...}, "fps": ..., "frame_interval_s":

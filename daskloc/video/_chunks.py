@@ -378,8 +378,11 @@ def to_dataarray(source, positions, chunks, channel):
     spec = source.spec()
     groups = source.chunk_groups(positions, chunks, out_shape, out_dtype)
     kind = type(source)
+    # the options it was opened with (position, level, dims) choose other data from
+    # the same file: they are part of the key, for every source (the registry sets them)
     name = "open_video-" + tokenize(
-        kind.__name__, source.token_parts(), positions, chunks, channel
+        kind.__name__, source.token_parts(), getattr(source, "opened_with", ()), positions,
+        chunks, channel
     )
     ndim = 1 + len(out_shape)
     dsk = {}

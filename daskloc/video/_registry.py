@@ -250,13 +250,16 @@ class Registry:
         if dims is not None:
             options["dims"] = dims
         try:
-            return cls(source, **options)
+            opened = cls(source, **options)
         except UnsupportedSourceError as exc:
             if "supported sources:" in str(exc):
                 raise
             raise UnsupportedSourceError(
                 f"{exc}; supported sources: {self.supported()}"
             ) from (exc.__cause__ or exc)
+        # what chose the data besides the source itself: part of the chunks' Dask keys
+        opened.opened_with = tuple(sorted((k, repr(v)) for k, v in options.items()))
+        return opened
 
     def positions(self, source):
         """The positions of ``source`` when it is one file holding several.

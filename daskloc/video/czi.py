@@ -181,7 +181,7 @@ class CziSource(Source):
     file in the graph).
 
     **Calibration** (``attrs``, see :func:`~daskloc.video._calibration.calibration_attrs`;
-    ``calibration_source`` names the field): µm per pixel from the metadata's
+    ``pixel_size_source`` and ``fps_source`` name the fields): µm per pixel from the metadata's
     ``Scaling/Items/Distance`` values for ``X``, ``Y`` and, for z-stacks, ``Z`` (in
     metres; 0 means not calibrated), and the frame interval from
     ``Information/Image/Dimensions/T/Positions/Interval/Increment`` (seconds) when the

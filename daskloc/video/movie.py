@@ -449,7 +449,7 @@ class MovieSource(Source):
     Colour movies are converted to RGB (``uint8``, or ``uint16`` for more than 8 bits
     per component) the way PyAV/pims do; greyscale movies stay single-channel.
     ``attrs["fps"]`` is the stream's average (or guessed) frame rate
-    (``calibration_source`` says which); a movie records no pixel size.
+    (``fps_source`` says which); a movie records no pixel size.
     """
 
     name = "movie"

@@ -372,7 +372,7 @@ class PimsSource(Source):
     readers, colour images) have a trailing ``channel`` axis, as for every colour
     source. ``attrs``: ``source`` (the path), ``reader`` (the class name), ``fps``
     when the reader has a ``frame_rate`` (``PyAVReaderTimed``, ``Cine``), with
-    ``calibration_source``; ``original_shape``, ``original_dtype``, ``n_frames``.
+    ``fps_source``; ``original_shape``, ``original_dtype``, ``n_frames``.
 
     ``PyAVReaderTimed`` numbers frames by timestamp and estimates its length from the
     duration, and ``PyAVReaderIndexed`` counts decoded frames; the frames are exactly

@@ -304,7 +304,7 @@ class TiffSource(Source):
     picks one, and :func:`daskloc.batch` locates each as its own video.
 
     **Calibration** (``attrs``, see :func:`~daskloc.video._calibration.calibration_attrs`;
-    in µm and s, the field read in ``calibration_source``): from OME-XML
+    in µm and s, the field read in ``pixel_size_source`` and ``fps_source``): from OME-XML
     (``PhysicalSizeX/Y/Z`` with their units, ``TimeIncrement``), else from ImageJ
     metadata (the resolution tags in ``unit``, ``spacing`` for z, ``finterval`` or
     ``fps``), else from the TIFF resolution tags when their unit is cm, mm or µm (an

@@ -174,8 +174,10 @@ def test_calibration_from_scaling_and_t_increment(tmp_path):
     path = write_czi(tmp_path / "cal.czi", [data((3, 2, 1, 6, 7))],
                      scale={"scale_x": 0.2e-6, "scale_y": 0.25e-6, "scale_z": 1.5e-6})
     v = open_video(path)
-    assert v.attrs["pixel_size"] == {"z": 1.5, "y": 0.25, "x": 0.2}
-    assert v.attrs["calibration_source"] == {"pixel_size": "CZI Scaling Distance X/Y/Z"}
+    assert (v.attrs["pixel_size_z"], v.attrs["pixel_size_y"], v.attrs["pixel_size_x"]) == (
+        1.5, 0.25, 0.2)
+    assert v.attrs["pixel_size_source"] == "CZI Scaling Distance X/Y/Z"
+    assert "fps_source" not in v.attrs
     assert "fps" not in v.attrs  # no interval written: none recorded
     calibration = daskloc.video.Calibration.from_attrs(v.attrs)
     assert calibration.z_step == 1.5
@@ -184,19 +186,20 @@ def test_calibration_from_scaling_and_t_increment(tmp_path):
     edit_xml(path, lambda xml: xml.replace("<Dimensions>", "<Dimensions>" + increment, 1))
     v = open_video(path)
     assert v.attrs["fps"] == pytest.approx(20.0)
-    assert v.attrs["calibration_source"]["frame_interval"] == (
-        "CZI Dimensions T Positions Interval Increment")
+    assert v.attrs["fps_source"] == "CZI Dimensions T Positions Interval Increment"
     np.testing.assert_array_equal(sync(v.data)[2], data((3, 2, 1, 6, 7))[2, :, 0])
 
 
 def test_no_calibration_recorded_when_the_file_has_none(tmp_path):
     v = open_video(write_czi(tmp_path / "plain.czi", [data((2, 1, 1, 6, 7))]))
-    assert not {"pixel_size", "fps", "calibration_source"} & set(v.attrs)
+    assert not {"pixel_size_x", "pixel_size_y", "pixel_size_z", "fps", "pixel_size_source",
+                "fps_source"} & set(v.attrs)
     # a 2-D file's Z scaling is not a z step
     v = open_video(write_czi(tmp_path / "xy.czi", [data((2, 1, 1, 6, 7))],
                              scale={"scale_x": 1e-6, "scale_y": 1e-6, "scale_z": 2e-6}))
-    assert v.attrs["pixel_size"] == {"y": 1.0, "x": 1.0}
-    assert v.attrs["calibration_source"] == {"pixel_size": "CZI Scaling Distance X/Y"}
+    assert (v.attrs["pixel_size_y"], v.attrs["pixel_size_x"]) == (1.0, 1.0)
+    assert "pixel_size_z" not in v.attrs
+    assert v.attrs["pixel_size_source"] == "CZI Scaling Distance X/Y"
 
 
 # --- scenes: positions ---------------------------------------------------------------

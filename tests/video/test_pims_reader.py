@@ -191,7 +191,7 @@ def test_movie_through_pyav_timed_equals_pims():
     assert type(reader).__name__ == "PyAVReaderTimed"
     v = open_video(reader, chunks=32)
     assert v.attrs["fps"] == pytest.approx(24000 / 1001)
-    assert v.attrs["calibration_source"] == {"fps": "PyAVReaderTimed.frame_rate"}
+    assert v.attrs["fps_source"] == "PyAVReaderTimed.frame_rate"
     assert v.sizes["frame"] == len(reader)
     # PyAVReaderTimed estimates its length from the duration and may fill frames it
     # cannot find near the end: compare chunks away from it, read in order by a fresh

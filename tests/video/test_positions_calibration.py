@@ -69,12 +69,32 @@ def test_each_position_reads_its_series_exactly(plate, k):
         np.testing.assert_array_equal(sync(v.data), expected)
         assert v.attrs["position"] == f"Pos{k}" and v.attrs["position_index"] == k
     # calibration as written, converted from nm and ms, with the fields named
-    assert by_index.attrs["pixel_size"] == {"y": pytest.approx(0.16 + 0.01 * k),
-                                            "x": pytest.approx(0.16 + 0.01 * k)}
+    assert by_index.attrs["pixel_size_y"] == pytest.approx(0.16 + 0.01 * k)
+    assert by_index.attrs["pixel_size_x"] == pytest.approx(0.16 + 0.01 * k)
+    assert "pixel_size_z" not in by_index.attrs
     assert by_index.attrs["fps"] == pytest.approx(20.0)
-    assert by_index.attrs["calibration_source"] == {
-        "pixel_size": "OME-XML Pixels PhysicalSizeX/Y",
-        "frame_interval": "OME-XML Pixels TimeIncrement"}
+    assert by_index.attrs["pixel_size_source"] == "OME-XML Pixels PhysicalSizeX/Y"
+    assert by_index.attrs["fps_source"] == "OME-XML Pixels TimeIncrement"
+
+
+def test_positions_computed_together_keep_their_own_pixels(plate):
+    """Two positions of one file are different data: their chunks' Dask keys differ
+    (they once shared the file's key, and the second came out as the first)."""
+    import dask
+
+    a, b = (open_video(plate, position=k).data for k in (1, 2))
+    assert a.name != b.name
+    got_a, got_b = dask.compute(a, b, scheduler="sync")
+    np.testing.assert_array_equal(got_a, tifffile.imread(plate, series=1))
+    np.testing.assert_array_equal(got_b, tifffile.imread(plate, series=2))
+
+
+def test_calibration_attrs_keep_the_video_netcdf_friendly(plate):
+    attrs = open_video(plate, position=0).attrs
+    assert {"pixel_size_x", "pixel_size_y", "fps", "pixel_size_source", "fps_source"} <= set(
+        attrs)
+    for key, value in attrs.items():  # what netCDF attributes can hold
+        assert isinstance(value, (str, int, float, tuple)), key
 
 
 def test_a_multi_position_file_is_a_many_video_job(plate, tmp_path):
@@ -162,12 +182,11 @@ def test_imagej_hyperstack_tzcyx(tmp_path):
     one = open_video(str(path), channel=1)
     assert one.dims == ("frame", "z", "y", "x")
     np.testing.assert_array_equal(sync(one.data), data[:, :, 1])
-    assert v.attrs["pixel_size"] == {"z": pytest.approx(0.8), "y": pytest.approx(0.25),
-                                     "x": pytest.approx(0.2)}
+    assert Calibration.from_attrs(v.attrs).pixel_size == {
+        "z": pytest.approx(0.8), "y": pytest.approx(0.25), "x": pytest.approx(0.2)}
     assert v.attrs["fps"] == pytest.approx(2.0)
-    assert v.attrs["calibration_source"] == {
-        "pixel_size": "ImageJ resolution and unit and spacing",
-        "frame_interval": "ImageJ finterval"}
+    assert v.attrs["pixel_size_source"] == "ImageJ resolution and unit and spacing"
+    assert v.attrs["fps_source"] == "ImageJ finterval"
 
 
 @pytest.mark.parametrize("unit, expected", [
@@ -178,16 +197,16 @@ def test_resolution_tags_count_only_in_lengths_of_the_lab(tmp_path, unit, expect
                      resolutionunit=unit, photometric="minisblack")
     attrs = open_video(str(path)).attrs
     if expected is None:
-        assert "pixel_size" not in attrs  # a printing resolution is not a calibration
+        assert "pixel_size_x" not in attrs  # a printing resolution is not a calibration
     else:
-        assert attrs["pixel_size"]["x"] == pytest.approx(expected)
+        assert attrs["pixel_size_x"] == pytest.approx(expected)
 
 
 def test_imagej_pixel_unit_is_uncalibrated(tmp_path):
     path = tmp_path / "u.tif"
     tifffile.imwrite(path, np.zeros((3, 8, 8), np.uint8), imagej=True, resolution=(1, 1),
                      metadata={"unit": "pixel"})
-    assert "pixel_size" not in open_video(str(path)).attrs
+    assert "pixel_size_x" not in open_video(str(path)).attrs
 
 
 @pytest.mark.parametrize("kind", ["ome", "imagej", "plain"])
@@ -269,8 +288,8 @@ def test_ome_tiff_tczyx_positions_channel_and_z(tmp_path):
     v = open_video(str(path), position="FOV1", channel=1, chunks=2)
     assert v.dims == ("frame", "z", "y", "x") and v.data.chunks[0] == (2, 1)
     np.testing.assert_array_equal(sync(v.data), data[1][:, 1])
-    assert v.attrs["pixel_size"] == {"z": pytest.approx(0.3), "y": pytest.approx(0.1),
-                                     "x": pytest.approx(0.1)}
+    assert Calibration.from_attrs(v.attrs).pixel_size == {
+        "z": pytest.approx(0.3), "y": pytest.approx(0.1), "x": pytest.approx(0.1)}
     assert "fps" not in v.attrs  # no TimeIncrement written: none invented
     both = open_video(str(path), position=0)
     assert both.dims == ("frame", "z", "y", "x", "channel")

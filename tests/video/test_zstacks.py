@@ -66,11 +66,11 @@ def test_tzyx_tiff_is_frames_of_volumes(tmp_path, kind):
     assert sel["frame"].values.tolist() == [0, 3, 4]
     np.testing.assert_array_equal(sync(sel.data), data[[0, 3, 4]])
     if kind == "tifffile":
-        assert "pixel_size" not in v.attrs  # nothing recorded: nothing invented
+        assert "pixel_size_z" not in v.attrs  # nothing recorded: nothing invented
     else:
-        z = v.attrs["pixel_size"]["z"]
+        z = v.attrs["pixel_size_z"]
         assert z == 2.5 and isinstance(z, float)
-        assert v.attrs["calibration_source"]["pixel_size"].startswith(
+        assert v.attrs["pixel_size_source"].startswith(
             "ImageJ" if kind == "imagej" else "OME-XML Pixels PhysicalSize")
     if kind == "imagej":
         assert v.attrs["fps"] == pytest.approx(4.0)
