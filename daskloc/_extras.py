@@ -25,6 +25,7 @@ EXTRAS = {
     "matplotlib": ("plot", "daskloc.plot and daskloc plot"),
     "pims": ("pims", "pims readers"),
     "pylibCZIrw": ("czi", "Zeiss CZI files (.czi)"),
+    "ome_zarr": ("ome", "writing OME-Zarr (ome_zarr.writer; reading needs only zarr)"),
 }
 
 

@@ -1,7 +1,7 @@
 """Open microscopy videos as lazy arrays chunked by frame.
 
 :func:`open_video` turns a movie, a multi-page TIFF, a Zeiss CZI file, an image
-sequence, a Zarr array, a pims reader or an in-memory array into an
+sequence, an OME-Zarr image, a Zarr array, a pims reader or an in-memory array into an
 :class:`xarray.DataArray` with dims ``("frame", "y", "x")`` (plus ``"channel"`` for
 colour), backed by a dask array chunked along ``frame`` only.
 
@@ -26,8 +26,9 @@ Layout
     readers fill (``attrs``) and stores record.
 ``_probe``
     :func:`probe`: what a recording holds and how a job would read it.
-``arrays``, ``zarr``, ``movie``, ``tiff``, ``czi``, ``images``, ``pims``
+``arrays``, ``zarr``, ``omezarr``, ``movie``, ``tiff``, ``czi``, ``images``, ``pims``
     One module per built-in source (``czi`` needs the ``[czi]`` extra: pylibCZIrw;
+    ``omezarr``: OME-Zarr images and bioformats2raw containers, local or on S3;
     ``pims``: any pims reader, reopened in each task from its class and path; pims
     itself is imported only for pims objects).
 

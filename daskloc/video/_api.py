@@ -37,6 +37,15 @@ def open_video(source, *, chunks="auto", channel=None, frames=None, dims=None, p
         - an image sequence: a glob pattern such as ``"dir/*.png"``, a list of paths or
           a directory holding PNG, TIFF, JPEG or BMP files, one frame per file, sorted
           naturally (``img2.png`` before ``img10.png``);
+        - an OME-Zarr image (OME-NGFF 0.4 on Zarr v2, 0.5 on Zarr v3): a directory or
+          an ``s3://`` URL of a group with ``multiscales`` metadata (read with fsspec
+          and s3fs, the ``[s3]`` extra; credentials and endpoint from fsspec's
+          configuration, which Dask workers need too: environment variables
+          ``FSSPEC_S3_ENDPOINT_URL``, ``FSSPEC_S3_KEY``, ``FSSPEC_S3_SECRET`` or AWS's
+          own, or ``fsspec.config.conf["s3"]`` in one process); axes ``t`` (frames),
+          ``z``, ``c`` (channel), ``y``, ``x``, without ``t`` one frame; ``level``
+          picks the resolution. A bioformats2raw container holds one image per
+          position;
         - a Zarr array: a ``zarr.Array`` or a path ending in ``.zarr`` (or a directory
           holding a Zarr array);
         - an array with shape ``(frame, y, x)`` or ``(frame, y, x, channel)`` with at

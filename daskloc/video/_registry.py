@@ -21,6 +21,7 @@ from daskloc.video.arrays import ArraySource
 from daskloc.video.czi import CziSource
 from daskloc.video.images import ImageSequenceSource
 from daskloc.video.movie import MovieSource
+from daskloc.video.omezarr import OmeZarrSource
 from daskloc.video.pims import PimsSource
 from daskloc.video.tiff import TiffSource
 from daskloc.video.zarr import ZarrSource
@@ -43,12 +44,12 @@ __all__ = [
 ENTRY_POINT_GROUP = "daskloc.readers"
 
 #: The built-in sources, in registration order.
-BUILTIN_SOURCES = (ArraySource, PimsSource, ZarrSource, MovieSource, TiffSource, CziSource,
-                   ImageSequenceSource)
+BUILTIN_SOURCES = (ArraySource, PimsSource, OmeZarrSource, ZarrSource, MovieSource, TiffSource,
+                   CziSource, ImageSequenceSource)
 
 #: The order in which the "supported sources" message lists the built-ins.
-_SUMMARY_ORDER = (MovieSource, TiffSource, CziSource, ImageSequenceSource, ZarrSource,
-                  ArraySource, PimsSource)
+_SUMMARY_ORDER = (MovieSource, TiffSource, CziSource, ImageSequenceSource, OmeZarrSource,
+                  ZarrSource, ArraySource, PimsSource)
 
 Found = namedtuple("Found", ["kind", "source", "stem"])
 Found.__doc__ = """What :func:`classify` found out about one item.
