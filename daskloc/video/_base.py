@@ -298,8 +298,9 @@ class Source:
         ``source`` (str), ``original_shape`` (tuple of int), ``original_dtype`` (str),
         ``n_frames`` (int) and, when known, the calibration
         (:func:`~daskloc.video._calibration.calibration_attrs`: ``pixel_size_z`` ..
-        ``pixel_size_x``, ``fps``, ``pixel_size_source``, ``fps_source``) and, for one position of several,
-        ``position`` (its name) and ``position_index``; a value None is dropped.
+        ``pixel_size_x``, ``fps``, ``pixel_size_source``, ``fps_source``) and, for
+        one position of several, ``position`` (its name) and ``position_index``; a
+        value None is dropped.
     path : str
         What the source was opened from, for messages and tokens.
     """

@@ -12,7 +12,14 @@ import numpy as np
 import pytest
 
 from daskloc.testing.readers import ReaderTests
-from daskloc.video import VideoDecodeError, VideoError, open_video, skip_undecodable, source_for
+from daskloc.video import (
+    Calibration,
+    VideoDecodeError,
+    VideoError,
+    open_video,
+    skip_undecodable,
+    source_for,
+)
 from daskloc.video import positions as video_positions
 from daskloc.video.omezarr import OmeZarrSource
 from daskloc.video.zarr import ZarrSource
@@ -171,21 +178,26 @@ def test_calibration_from_the_level_scale_and_units(tmp_path, fmt):
                  units={"t": "millisecond", "z": "micrometer", "y": "nanometer",
                         "x": "nanometer"})
     v = open_video(path)
-    assert v.attrs["pixel_size"] == pytest.approx({"z": 0.5, "y": 0.16, "x": 0.16})
+    assert sizes(v) == pytest.approx({"z": 0.5, "y": 0.16, "x": 0.16})
     assert v.attrs["fps"] == pytest.approx(20.0)  # 50 ms per frame
-    field = v.attrs["calibration_source"]["pixel_size"]
+    field = v.attrs["pixel_size_source"]
     assert "OME-NGFF multiscales coordinateTransformations scale" in field
-    assert "calibration_source" in v.attrs and "frame_interval" in v.attrs[
-        "calibration_source"]
+    assert "coordinateTransformations" in v.attrs["fps_source"]
     low = open_video(path, level=1)  # y and x halved: twice the µm per pixel
-    assert low.attrs["pixel_size"] == pytest.approx({"z": 0.5, "y": 0.32, "x": 0.32})
+    assert sizes(low) == pytest.approx({"z": 0.5, "y": 0.32, "x": 0.32})
     assert low.attrs["fps"] == pytest.approx(20.0)
+
+
+def sizes(video):
+    """µm per pixel along each calibrated axis, from the video's attrs."""
+    return Calibration.from_attrs(video.attrs).pixel_size
 
 
 def test_no_units_no_calibration_and_a_global_scale(tmp_path):
     data = np.zeros((2, 6, 8), np.uint8)
     path = write(tmp_path / "plain.ome.zarr", data, "tyx")  # ome-zarr writes scale 1.0
-    assert not {"pixel_size", "fps", "calibration_source"} & set(open_video(path).attrs)
+    assert not {"pixel_size_y", "pixel_size_x", "fps", "pixel_size_source",
+                "fps_source"} & set(open_video(path).attrs)
 
     path = write(tmp_path / "global.ome.zarr", data, "tyx", scale={"y": 0.2, "x": 0.25},
                  units={"y": "micrometer", "x": "micrometer"})
@@ -195,7 +207,7 @@ def test_no_units_no_calibration_and_a_global_scale(tmp_path):
         {"type": "scale", "scale": [2.0, 2.0, 2.0]}]  # NGFF's multiscale-level transform
     group.attrs.put(attrs)
     v = open_video(path)
-    assert v.attrs["pixel_size"] == pytest.approx({"y": 0.4, "x": 0.5})
+    assert sizes(v) == pytest.approx({"y": 0.4, "x": 0.5})
     assert "fps" not in v.attrs  # t has no unit
 
 
@@ -449,7 +461,7 @@ def test_an_ome_zarr_on_s3(tmp_path, fmt, monkeypatch):
     v = open_video(url, chunks=2)
     assert v.dims == ("frame", "z", "y", "x") and v.attrs["source"] == url
     np.testing.assert_array_equal(sync(v.data), reference(local))
-    assert v.attrs["pixel_size"] == pytest.approx({"y": 0.5, "x": 0.5})
+    assert sizes(v) == pytest.approx({"y": 0.5, "x": 0.5})
     assert v.attrs["fps"] == pytest.approx(10.0)
     np.testing.assert_array_equal(sync(open_video(url, level=1).data),
                                   reference(local, level=1))

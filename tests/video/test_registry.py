@@ -14,8 +14,11 @@ from daskloc import video
 from daskloc.testing.readers import ReaderTests, known_frames
 from daskloc.video import VideoError, classify, find_videos, open_video, source_for
 from daskloc.video.arrays import ArraySource
+from daskloc.video.czi import CziSource
 from daskloc.video.images import ImageSequenceSource
 from daskloc.video.movie import MovieSource
+from daskloc.video.omezarr import OmeZarrSource
+from daskloc.video.pims import PimsSource
 from daskloc.video.tiff import TiffSource
 from daskloc.video.zarr import ZarrSource
 
@@ -164,8 +167,9 @@ def test_a_broken_plugin_warns_and_is_ignored(tmp_path, monkeypatch):
 
 
 def test_sources_are_asked_in_priority_order():
-    assert video.sources()[:5] == [ArraySource, ZarrSource, MovieSource, TiffSource,
-                                   ImageSequenceSource]
+    assert video.sources()[:7] == [ArraySource, OmeZarrSource, ZarrSource, MovieSource,
+                                   TiffSource, CziSource, ImageSequenceSource]
+    assert video.sources()[-1] is PimsSource  # asked last: it claims only pims objects
 
 
 def test_classify_tells_videos_from_frames(tmp_path):
