@@ -16,6 +16,8 @@ memory, 20k vs 5k      bench_memory.py                peak within 10 %
 partial read, 1 %      bench_partial.py               <= 0.05 of reading all
 chunk size sweep       bench_chunks.py                (where throughput peaks)
 time to first result   bench_first_result.py          one frame <= 2.5 s (issue 12)
+OME-TIFF memory        bench_ome_tiff.py              peak over 4 GiB within 10 % of 1 GiB
+OME-TIFF read          bench_ome_tiff.py              >= 0.7x tifffile's frames/s
 =====================  =============================  =================================
 
     benchmarks/run_all [--quick] [--no-write]
@@ -43,6 +45,7 @@ FULL = {
     "partial": ["--features", "10000000"],
     "chunks": ["--copies", "5"],
     "first_result": ["--repeat", "3"],
+    "ome_tiff": ["--frames-small", "128", "--frames-large", "512", "--repeat", "2"],
 }
 QUICK = {
     "locate": ["--frames", "10", "--repeat", "1"],
@@ -52,6 +55,7 @@ QUICK = {
     "partial": ["--features", "200000", "--frames", "1000"],
     "chunks": ["--copies", "1", "--sizes", "64,auto"],
     "first_result": ["--repeat", "1"],
+    "ome_tiff": ["--frames-small", "8", "--frames-large", "32", "--repeat", "1"],
 }
 
 
@@ -167,6 +171,18 @@ def rows_from(results):
         rows.append(("first result: 1 frame `--channel grey` (float64) after it, then again",
                      f"{f['first_run_grey_one_frame_s']:.1f} s, then "
                      f"{f['second_run_grey_one_frame_s']:.1f} s", "(reported)", None))
+    o = results.get("ome_tiff")
+    if o:
+        fs, fl = o["files"]["small"], o["files"]["large"]
+        rows.append((f"OME-TIFF: batch peak RSS, {fl['size_mib'] / 1024:.2g} vs "
+                     f"{fs['size_mib'] / 1024:.2g} GiB file (threads, whole process)",
+                     f"{o['ratio_rss']:.3f} ({o['peak_large_mib']:.0f} vs "
+                     f"{o['peak_small_mib']:.0f} MiB)", "<= 1.10", o["ratio_rss"] <= 1.10))
+        rd = o["read"]
+        rows.append((f"OME-TIFF: read frames/s, open_video ({rd['threads']} threads) vs "
+                     "tifffile pages, warm cache",
+                     f"{o['read_ratio']:.3f} ({max(rd['daskloc_fps']):.0f} vs "
+                     f"{max(rd['tifffile_fps']):.0f})", ">= 0.7", o["read_ratio"] >= 0.7))
     return rows
 
 

@@ -371,6 +371,7 @@ class TiffSource(Source):
                 self.use_pages = len(series.pages) == int(
                     np.prod(layout.shape[: len(layout.shape) - layout.plane], dtype=np.int64)
                 )
+                self.first_page = _first_page(series, tf) if self.use_pages else None
                 dtype = np.dtype(series.dtype)
                 shape = tuple(int(s) for s in series.shape)
                 calibration = _tiff_calibration(tf, index, series, layout.frame_dims)
@@ -400,11 +401,13 @@ class TiffSource(Source):
             self.attrs["position_index"] = index
 
     def spec(self):
-        """``(path, use_pages, shape, frame_axis, plane, order, series)``: the series'
-        layout and index."""
+        """``(path, use_pages, shape, frame_axis, plane, order, first_page, series)``:
+        the series' layout and index; ``first_page`` is the file's index of the series'
+        first page when its pages are the file's pages from there on, in order (else
+        None)."""
         lay = self.layout
         return (self.path, self.use_pages, lay.shape, lay.frame_axis, lay.plane, lay.order,
-                self.series)
+                self.first_page, self.series)
 
     def chunk_args(self, positions):
         """The chunk's frame positions, a tuple of int."""
@@ -442,9 +445,21 @@ class TiffSource(Source):
         """Read the chunk's pages (or its slice of tifffile's zarr view of the series)."""
         import tifffile
 
-        path, use_pages, shape, frame_axis, plane, order, series = spec
+        path, use_pages, shape, frame_axis, plane, order, first_page, series = spec
         positions = list(arg)
         with tifffile.TiffFile(path) as tf:
+            if use_pages and first_page is not None:
+                # The series' pages are the file's from first_page on: read them by file
+                # index, without tf.series (tifffile parses an OME-TIFF's series by
+                # reading every IFD of the file, at every chunk: O(file) per chunk),
+                # one frame at a time (a frame's buffer, not a second copy of the chunk).
+                pages = TiffSource.pages(spec, positions)
+                for j in range(len(positions)):
+                    frame = pages if frame_axis is None else pages.take([j], axis=frame_axis)
+                    planes = tf.asarray(key=(first_page + frame.ravel()).tolist())
+                    block = np.reshape(planes, frame.shape + tuple(shape[len(shape) - plane :]))
+                    yield slice(j, j + 1), _to_video_order(block, shape, frame_axis, order)
+                return
             if use_pages:
                 # one page per plane: read just the pages of this chunk's frames
                 pages = TiffSource.pages(spec, positions)
@@ -463,6 +478,20 @@ class TiffSource(Source):
                 finally:
                     store.close()
         yield slice(None), _to_video_order(np.asarray(block), shape, frame_axis, order)
+
+
+def _first_page(series, tf):
+    """The file's index of the series' first page if the series' pages are the file's
+    pages from there on, in order (every page of an OME-TIFF or multi-page TIFF written
+    as one series); else None (pages in another file, out of order, missing)."""
+    index = []
+    for page in series.pages:
+        if page is None or page.parent is not tf or not isinstance(page.index, int):
+            return None
+        index.append(page.index)
+    if not index or index != list(range(index[0], index[0] + len(index))):
+        return None
+    return index[0]
 
 
 def _to_video_order(block, shape, frame_axis, order):
