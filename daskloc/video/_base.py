@@ -286,6 +286,11 @@ class Source:
         source's axes, given by the caller of :func:`daskloc.video.open_video` as
         ``dims=``). False (the default): ``open_video(..., dims=...)`` on this source is
         an error.
+    fresh_blocks : bool
+        Class attribute: every array :meth:`read` yields is new, held by nothing else
+        (not a view of the caller's array, of a cache or of a memory map), so a block
+        of the whole chunk (index ``slice(None)``) in the output dtype is used as the
+        chunk without a copy. False (the default): blocks are copied into the chunk.
     open_options : tuple of str
         Class attribute: the keyword arguments of :func:`daskloc.video.open_video` the
         constructor takes besides the source: ``"position"`` (a file holding several
@@ -311,6 +316,7 @@ class Source:
     priority = 50
     per_frame = False
     takes_dims = False
+    fresh_blocks = False
     open_options: tuple = ()
     frame_dims = None
 

@@ -252,13 +252,26 @@ def read_chunk(request):
     dtype = np.dtype(request.dtype)
     out_shape, out_dtype = output_frame(frame_shape, dtype, request.channel, "source",
                                         request.frame_dims)
-    out = np.empty((request.n,) + tuple(out_shape), dtype=out_dtype)
+    shape = (request.n,) + tuple(out_shape)
     filled = np.zeros(request.n, dtype=bool)
     skipped = skipping()
     lost = {}  # skip mode: chunk index -> reason
     frames = request.reader(request.spec, request.arg)
+    # A source whose blocks are new arrays nobody else holds (Source.fresh_blocks) may
+    # give the whole chunk at once: used as it is, not copied (a chunk of a big TIFF is
+    # 128 MiB: the copy cost as much as reading the pages).
+    fresh = bool(getattr(request.source, "fresh_blocks", False)) and request.channel is None
+    out = None
     try:
         for index, block in frames:
+            if (out is None and fresh and index == slice(None) and type(block) is np.ndarray
+                    and block.shape == shape and block.dtype == out_dtype
+                    and block.flags.writeable):
+                out = block
+                filled[:] = True
+                continue
+            if out is None:
+                out = np.empty(shape, dtype=out_dtype)
             if type(block) is Unreadable:
                 failed = np.flatnonzero(~filled[index]) + (index.start or 0)
                 if failed.size:
@@ -279,9 +292,13 @@ def read_chunk(request):
     except Exception as exc:
         reraise_fatal(exc)
         frames.close()
+        if out is None:
+            out = np.empty(shape, dtype=out_dtype)
         _recover(request, out, filled, exc, skipped, lost)
     finally:
         frames.close()
+    if out is None:
+        out = np.empty(shape, dtype=out_dtype)
     if not filled.all():  # pragma: no cover - readers yield every frame or a failure
         exc = VideoError("the reader returned no data for this frame")
         failed = np.flatnonzero(~filled)

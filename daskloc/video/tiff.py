@@ -313,6 +313,7 @@ class TiffSource(Source):
 
     name = "tiff"
     open_options = ("position",)
+    fresh_blocks = True  # tifffile decodes into a new array for each read
     suffixes = TIFF_EXTENSIONS
     summary = "multi-page TIFF (.tif, .tiff)"
     priority = 40
@@ -451,14 +452,12 @@ class TiffSource(Source):
             if use_pages and first_page is not None:
                 # The series' pages are the file's from first_page on: read them by file
                 # index, without tf.series (tifffile parses an OME-TIFF's series by
-                # reading every IFD of the file, at every chunk: O(file) per chunk),
-                # one frame at a time (a frame's buffer, not a second copy of the chunk).
+                # reading every IFD of the file, at every chunk: O(file) per chunk), into
+                # one new array that becomes the chunk (fresh_blocks: no second copy).
                 pages = TiffSource.pages(spec, positions)
-                for j in range(len(positions)):
-                    frame = pages if frame_axis is None else pages.take([j], axis=frame_axis)
-                    planes = tf.asarray(key=(first_page + frame.ravel()).tolist())
-                    block = np.reshape(planes, frame.shape + tuple(shape[len(shape) - plane :]))
-                    yield slice(j, j + 1), _to_video_order(block, shape, frame_axis, order)
+                planes = tf.asarray(key=(first_page + pages.ravel()).tolist())
+                block = np.reshape(planes, pages.shape + tuple(shape[len(shape) - plane :]))
+                yield slice(None), _to_video_order(block, shape, frame_axis, order)
                 return
             if use_pages:
                 # one page per plane: read just the pages of this chunk's frames
