@@ -196,9 +196,10 @@ def one_position(videos, position):
     if found is None:
         raise click.UsageError(f"--position is for a file holding several positions "
                                f"(OME-TIFF series, CZI scenes); {videos[0]} holds one")
-    if position.lstrip("-").isdigit():
-        position = int(position)
+    names = [p.name for p in found]
+    if position not in names and position.lstrip("-").isdigit():
+        position = int(position)  # a name first: a position may be named "1"
     try:
-        return found[pick_position([p.name for p in found], position, videos[0])]
+        return found[pick_position(names, position, videos[0])]
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

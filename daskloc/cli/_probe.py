@@ -29,7 +29,11 @@ def probe(video, position, level, channel, chunk_frames, as_json):
     from daskloc.video import probe_text
 
     if position is not None and position.lstrip("-").isdigit():
-        position = int(position)
+        from daskloc.video import positions
+
+        found = positions(video)
+        if not found or position not in [p.name for p in found]:
+            position = int(position)  # a name first: a position may be named "1"
     try:
         info = probe_video(video, chunks=chunk_frames, channel=parse_channel(channel),
                            position=position, level=level)

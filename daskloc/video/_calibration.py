@@ -21,7 +21,7 @@ SPATIAL_AXES = ("z", "y", "x")
 
 #: Length units as OME-XML, ImageJ and OME-Zarr write them, in micrometres.
 _LENGTH_UM = {
-    "pm": 1e-6, "Å": 1e-4, "angstrom": 1e-4, "nm": 1e-3, "nanometer": 1e-3,
+    "pm": 1e-6, "Å": 1e-4, "\\u00c5": 1e-4, "angstrom": 1e-4, "nm": 1e-3, "nanometer": 1e-3,
     "nanometre": 1e-3, "µm": 1.0, "μm": 1.0, "um": 1.0, "micron": 1.0, "microns": 1.0,
     "micrometer": 1.0, "micrometre": 1.0, "\\u00b5m": 1.0, "mm": 1e3, "millimeter": 1e3,
     "millimetre": 1e3, "cm": 1e4, "centimeter": 1e4, "m": 1e6, "meter": 1e6, "metre": 1e6,
@@ -29,8 +29,9 @@ _LENGTH_UM = {
 
 #: Time units as OME-XML, ImageJ and OME-Zarr write them, in seconds.
 _TIME_S = {
-    "ns": 1e-9, "nanosecond": 1e-9, "µs": 1e-6, "μs": 1e-6, "us": 1e-6,
-    "microsecond": 1e-6, "ms": 1e-3, "millisecond": 1e-3, "s": 1.0, "sec": 1.0,
+    "ns": 1e-9, "nanosecond": 1e-9, "µs": 1e-6, "μs": 1e-6, "us": 1e-6, "usec": 1e-6,
+    "µsec": 1e-6, "\\u00b5s": 1e-6, "\\u00b5sec": 1e-6, "microsecond": 1e-6,
+    "ms": 1e-3, "msec": 1e-3, "millisecond": 1e-3, "s": 1.0, "sec": 1.0,
     "second": 1.0, "seconds": 1.0, "min": 60.0, "minute": 60.0, "minutes": 60.0,
     "h": 3600.0, "hr": 3600.0, "hour": 3600.0, "hours": 3600.0,
 }
@@ -219,7 +220,8 @@ class Calibration:
     Notes
     -----
     ``mpp, fps = calibration`` unpacks in the form ``trackpy.motion.emsd(traj, mpp,
-    fps)`` and ``trackpy.motion.imsd`` take with their default position columns
+    fps)`` and ``trackpy.motion.imsd`` take (a ValueError saying what is missing when
+    either is not recorded) with their default position columns
     (``x``, ``y``): :attr:`mpp` is one number when x and y have the same size, else
     one per column. With ``pos_columns=["z", "y", "x"]`` pass
     ``calibration.mpp_for(["z", "y", "x"])``. The features themselves stay in pixels
@@ -313,6 +315,15 @@ class Calibration:
         return self.mpp_for(["x", "y"])
 
     def __iter__(self):
+        missing = [n for n, v in (("µm per pixel (x, y)", self.mpp), ("fps", self.fps))
+                   if v is None]
+        if missing:
+            raise ValueError(
+                f"the recording's metadata gave no {' and no '.join(missing)} "
+                f"({self.describe()}), so there is no (mpp, fps) to unpack for trackpy: "
+                "give trackpy your own values, or read calibration.mpp and "
+                "calibration.fps (None where unknown)"
+            )
         return iter((self.mpp, self.fps))
 
     def __bool__(self):
@@ -332,6 +343,9 @@ class Calibration:
         xy = [self.pixel_size.get(a) for a in ("y", "x")]
         if all(v is not None for v in xy):
             parts.append(f"{xy[0]:g} x {xy[1]:g} µm per pixel (y, x)")
+        else:
+            parts += [f"{v:g} µm per pixel along {a}" for a, v in zip("yx", xy)
+                      if v is not None]
         if self.z_step is not None:
             parts.append(f"{self.z_step:g} µm z step")
         if self.fps is not None:

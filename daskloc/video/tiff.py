@@ -28,12 +28,14 @@ TIFF_EXTENSIONS = (".tif", ".tiff")
 
 
 class _TifffileErrors(logging.Handler):
-    """Collects what tifffile logs as errors while a file is opened: it logs a broken
-    page chain (``invalid page offset``, a truncated file) and goes on with the pages
-    before it, which would silently be fewer frames."""
+    """Collects what tifffile logs while a file is opened: it logs a broken page chain
+    (``invalid page offset``: a truncated file) and goes on with the pages before it,
+    and it logs planes an OME-XML lists but no file holds (a companion file of a
+    multi-file set not copied, an acquisition stopped early: "Missing data are zeroed")
+    and fills them with zeros; either would silently be wrong frames."""
 
     def __init__(self):
-        super().__init__(logging.ERROR)
+        super().__init__(logging.WARNING)
         self.messages = []
 
     def emit(self, record):
@@ -60,14 +62,17 @@ def _check_complete(path, tf, series, errors):
         errors.messages.append(f"{type(exc).__name__}: {exc}")
     if series.dataoffset is not None:
         end = max(end or 0, int(series.dataoffset) + int(series.nbytes))
-    broken = [m for m in errors.messages if "offset" in m or "truncat" in m.lower()]
+    broken = [m for m in errors.messages
+              if any(w in m.lower() for w in ("offset", "truncat", "missing", "zeroed",
+                                               "failed to read"))]
     if broken or (end is not None and end > size):
         why = broken[0] if broken else (
             f"its images need {end} bytes, the file has {size}")
         raise VideoError(
-            f"{path}: the TIFF is truncated or damaged (tifffile: {why}); its frames "
-            "cannot all be found. Copy the file again from where it was recorded, or "
-            "read what is left with tifffile and pass the array to open_video"
+            f"{path}: the TIFF is truncated, damaged or incomplete (tifffile: {why}); "
+            "its frames cannot all be found. Copy the file (and the other files of a "
+            "multi-file OME-TIFF set) again from where it was recorded, or read what is "
+            "there with tifffile and pass the array to open_video"
         )
 
 
@@ -253,10 +258,20 @@ def _positive_number(value):
 
 
 def _series_names(tf):
-    """The names of a file's series (OME Image names), unique; ``series<i>`` where a
-    name is missing or repeated."""
-    names = [s.name or "" for s in tf.series]
-    return [n if n and names.count(n) == 1 else f"series{i}" for i, n in enumerate(names)]
+    """The names of a file's series (OME Image names), unique: a missing or repeated
+    name becomes ``series<i>`` (``series<i>-<j>`` if a real name is already that)."""
+    names = [(s.name or "").strip() for s in tf.series]
+    out = [n if n and names.count(n) == 1 else None for n in names]
+    taken = {n for n in out if n is not None}
+    for i, n in enumerate(out):
+        if n is None:
+            name, j = f"series{i}", 1
+            while name in taken:
+                j += 1
+                name = f"series{i}-{j}"
+            out[i] = name
+            taken.add(name)
+    return out
 
 
 class TiffSource(Source):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import uuid
 
 import numpy as np
 import pandas as pd
@@ -162,7 +163,20 @@ def test_anisotropic_volume_mpp_per_column():
     np.testing.assert_array_equal(cal.mpp_for(["z", "y", "x"]), [0.5, 0.1, 0.1])
     assert cal.mpp_for(["y", "x"]) == 0.1 and cal.z_step == 0.5
     assert Calibration.from_json(cal.to_json()) == cal
-    assert tuple(Calibration()) == (None, None) and not Calibration()
+    assert not Calibration() and Calibration().mpp is None and Calibration().fps is None
+    # unpacking for trackpy says what is missing, not trackpy's "float * NoneType"
+    with pytest.raises(ValueError, match="no fps.*give trackpy your own values"):
+        mpp, fps = Calibration({"y": 0.1, "x": 0.1})
+    assert Calibration({"x": 0.1}).describe() == "0.1 µm per pixel along x"
+
+
+@pytest.mark.parametrize("unit, value, expected", [
+    ("msec", 50, 0.05), ("sec", 2, 2.0), ("usec", 5, 5e-6), ("\\u00B5sec", 5, 5e-6),
+    ("min", 1, 60.0)])
+def test_imagej_time_units(unit, value, expected):
+    from daskloc.video._calibration import to_seconds
+
+    assert to_seconds(value, unit) == pytest.approx(expected)
 
 
 # --- ImageJ hyperstacks and plain TIFFs -------------------------------------------------
@@ -226,7 +240,7 @@ def test_a_truncated_tiff_is_refused_not_read_short(plate, tmp_path, kind, keep)
     data = open(src, "rb").read()
     bad = tmp_path / "cut.tif"
     bad.write_bytes(data[: int(len(data) * keep)])
-    with pytest.raises(VideoError, match="cut.tif: the TIFF is truncated or damaged"):
+    with pytest.raises(VideoError, match="cut.tif: the TIFF is truncated, damaged or incomplete"):
         open_video(str(bad), position=0 if kind == "ome" else None)
 
 
@@ -294,3 +308,58 @@ def test_ome_tiff_tczyx_positions_channel_and_z(tmp_path):
     both = open_video(str(path), position=0)
     assert both.dims == ("frame", "z", "y", "x", "channel")
     np.testing.assert_array_equal(sync(both.data), np.moveaxis(data[0], 1, -1))
+
+
+def _ome_xml(image_xml, uid=None):
+    uid = uid or f"urn:uuid:{uuid.uuid4()}"
+    return ('<?xml version="1.0" encoding="UTF-8"?><OME xmlns="http://www.openmicroscopy.org'
+            f'/Schemas/OME/2016-06" UUID="{uid}">{image_xml}</OME>')
+
+
+def test_planes_the_ome_xml_lists_but_no_file_holds_are_refused_not_zeroed(tmp_path):
+    """An acquisition stopped early (SizeT larger than the pages written) and a
+    multi-file Micro-Manager set whose second file was not copied: tifffile fills the
+    missing planes with zeros and only logs it; open_video refuses the file."""
+    frames = series_data(0, 6)
+    pixels = ('<Pixels ID="Pixels:0" DimensionOrder="XYCZT" Type="uint8" SizeX="80" '
+              'SizeY="64" SizeZ="1" SizeC="1" SizeT="{t}"><Channel ID="Channel:0:0" '
+              'SamplesPerPixel="1"/>{data}</Pixels>')
+    stopped = tmp_path / "stopped.ome.tif"
+    xml = _ome_xml('<Image ID="Image:0" Name="Pos0">' + pixels.format(
+        t=10, data='<TiffData IFD="0" PlaneCount="6"/>') + "</Image>")
+    tifffile.imwrite(stopped, frames, description=xml.encode(), metadata=None,
+                     photometric="minisblack")
+    with pytest.raises(VideoError, match="stopped.ome.tif: the TIFF is truncated, damaged or "
+                                         "incomplete.*missing 4 frames"):
+        open_video(str(stopped))
+    main, other = tmp_path / "MMStack_Pos0.ome.tif", "MMStack_Pos0_1.ome.tif"
+    ua, ub = f"urn:uuid:{uuid.uuid4()}", f"urn:uuid:{uuid.uuid4()}"
+    data = (f'<TiffData FirstT="0" IFD="0" PlaneCount="3"><UUID FileName="{main.name}">{ua}'
+            f'</UUID></TiffData><TiffData FirstT="3" IFD="0" PlaneCount="3"><UUID '
+            f'FileName="{other}">{ub}</UUID></TiffData>')
+    xml = _ome_xml('<Image ID="Image:0" Name="Pos0">' + pixels.format(t=6, data=data)
+                   + "</Image>", uid=ua)
+    tifffile.imwrite(main, frames[:3], description=xml.encode(), metadata=None,
+                     photometric="minisblack")
+    # the second file is not there (not copied yet)
+    with pytest.raises(VideoError, match=r"MMStack_Pos0.ome.tif: the TIFF is truncated.*"
+                                         r"failed to read 'MMStack_Pos0_1.ome.tif'"):
+        open_video(str(main))
+    tifffile.imwrite(tmp_path / other, frames[3:], photometric="minisblack", metadata=None,
+                     description=_ome_xml(f'<BinaryOnly MetadataFile="{main.name}" '
+                                          f'UUID="{ua}"/>', uid=ub).encode())
+    whole = open_video(str(main))  # the set complete: all six frames, as written
+    np.testing.assert_array_equal(sync(whole.data), frames)
+
+
+def test_repeated_position_names_never_take_a_real_name(tmp_path):
+    path = tmp_path / "coll.ome.tif"
+    with tifffile.TiffWriter(path, ome=True) as w:
+        for k, name in enumerate(["A", "A", "series1"]):
+            w.write(series_data(k, 3), photometric="minisblack",
+                    metadata={"axes": "TYX", "Name": name})
+    names = [p.name for p in positions(str(path))]
+    assert names == ["series0", "series1-2", "series1"] and len(set(names)) == 3
+    v = open_video(str(path), position="series1")  # the image really named so
+    assert v.attrs["position_index"] == 2
+    np.testing.assert_array_equal(sync(v.data), tifffile.imread(path, series=2))
