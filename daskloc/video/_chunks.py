@@ -19,6 +19,7 @@ from daskloc.video._base import (
     reraise_fatal,
     skipping,
 )
+from daskloc.video._buffers import chunk_buffer
 
 __all__ = ["GREY_WEIGHTS", "ChunkRequest", "read_chunk", "to_dataarray"]
 
@@ -271,7 +272,7 @@ def read_chunk(request):
                 filled[:] = True
                 continue
             if out is None:
-                out = np.empty(shape, dtype=out_dtype)
+                out = chunk_buffer(shape, out_dtype)
             if type(block) is Unreadable:
                 failed = np.flatnonzero(~filled[index]) + (index.start or 0)
                 if failed.size:
@@ -293,12 +294,12 @@ def read_chunk(request):
         reraise_fatal(exc)
         frames.close()
         if out is None:
-            out = np.empty(shape, dtype=out_dtype)
+            out = chunk_buffer(shape, out_dtype)
         _recover(request, out, filled, exc, skipped, lost)
     finally:
         frames.close()
     if out is None:
-        out = np.empty(shape, dtype=out_dtype)
+        out = chunk_buffer(shape, out_dtype)
     if not filled.all():  # pragma: no cover - readers yield every frame or a failure
         exc = VideoError("the reader returned no data for this frame")
         failed = np.flatnonzero(~filled)

@@ -19,6 +19,7 @@ from daskloc.video._base import (
     is_path,
     pick_position,
 )
+from daskloc.video._buffers import chunk_buffer
 from daskloc.video._calibration import calibration_attrs, to_micrometres, to_seconds
 
 __all__ = ["TIFF_EXTENSIONS", "TiffSource"]
@@ -328,7 +329,7 @@ class TiffSource(Source):
 
     name = "tiff"
     open_options = ("position",)
-    fresh_blocks = True  # tifffile decodes into a new array for each read
+    fresh_blocks = True  # each read decodes into a new chunk buffer
     suffixes = TIFF_EXTENSIONS
     summary = "multi-page TIFF (.tif, .tiff)"
     priority = 40
@@ -388,6 +389,11 @@ class TiffSource(Source):
                     np.prod(layout.shape[: len(layout.shape) - layout.plane], dtype=np.int64)
                 )
                 self.first_page = _first_page(series, tf) if self.use_pages else None
+                # where each page's IFD is: a chunk task reads its pages' IFDs alone,
+                # not the chain of every IFD before them (O(file) per chunk)
+                self.ifd_offsets = (np.array([page.offset for page in series.pages],
+                                             dtype=np.int64)
+                                    if self.first_page is not None else None)
                 dtype = np.dtype(series.dtype)
                 shape = tuple(int(s) for s in series.shape)
                 calibration = _tiff_calibration(tf, index, series, layout.frame_dims)
@@ -426,8 +432,16 @@ class TiffSource(Source):
                 self.first_page, self.series)
 
     def chunk_args(self, positions):
-        """The chunk's frame positions, a tuple of int."""
-        return tuple(int(p) for p in positions)
+        """One entry per frame: its position (int) or, when the series' pages are the
+        file's pages in order, ``(position, ifd_offsets)``, the file offsets of the
+        IFDs of the frame's pages (in :meth:`pages` order)."""
+        if self.ifd_offsets is None:
+            return tuple(int(p) for p in positions)
+        spec = self.spec()
+        return tuple(
+            (int(p), tuple(int(o) for o in self.ifd_offsets[self.pages(spec, (p,)).ravel()]))
+            for p in positions
+        )
 
     @staticmethod
     def pages(spec, arg):
@@ -447,6 +461,7 @@ class TiffSource(Source):
             series' pages).
         """
         shape, frame_axis, plane = spec[2:5]
+        arg = [a[0] if isinstance(a, tuple) else a for a in arg]
         leading = tuple(shape[: len(shape) - plane])
         index = [np.arange(s, dtype=np.int64) for s in leading]
         if frame_axis is not None:
@@ -462,22 +477,39 @@ class TiffSource(Source):
         import tifffile
 
         path, use_pages, shape, frame_axis, plane, order, first_page, series = spec
-        positions = list(arg)
+        positions = [a[0] if isinstance(a, tuple) else a for a in arg]
         with tifffile.TiffFile(path) as tf:
+            if use_pages and arg and isinstance(arg[0], tuple):
+                # Each page's IFD offset is known: read those IFDs alone (tifffile's
+                # TiffFrame, decoded as the series' first page says), into one chunk
+                # buffer that becomes the chunk (fresh_blocks: no second copy).
+                pages = TiffSource.pages(spec, positions)
+                offset_of = {}
+                for entry in arg:
+                    for page, offset in zip(TiffSource.pages(spec, entry[:1]).ravel(),
+                                            entry[1], strict=True):
+                        offset_of[int(page)] = offset
+                offsets = [offset_of[int(page)] for page in pages.ravel()]
+                planes = _read_frames(tf, offsets, shape[len(shape) - plane :])
+                block = np.reshape(planes, pages.shape + tuple(shape[len(shape) - plane :]))
+                yield slice(None), _to_video_order(block, shape, frame_axis, order)
+                return
             if use_pages and first_page is not None:
                 # The series' pages are the file's from first_page on: read them by file
                 # index, without tf.series (tifffile parses an OME-TIFF's series by
                 # reading every IFD of the file, at every chunk: O(file) per chunk), into
                 # one new array that becomes the chunk (fresh_blocks: no second copy).
                 pages = TiffSource.pages(spec, positions)
-                planes = tf.asarray(key=(first_page + pages.ravel()).tolist())
+                planes = tf.asarray(key=(first_page + pages.ravel()).tolist(),
+                                    out=_chunk_out(tf, pages.size, shape, plane))
                 block = np.reshape(planes, pages.shape + tuple(shape[len(shape) - plane :]))
                 yield slice(None), _to_video_order(block, shape, frame_axis, order)
                 return
             if use_pages:
                 # one page per plane: read just the pages of this chunk's frames
                 pages = TiffSource.pages(spec, positions)
-                planes = tf.asarray(key=pages.ravel().tolist(), series=series)
+                planes = tf.asarray(key=pages.ravel().tolist(), series=series,
+                                    out=_chunk_out(tf, pages.size, shape, plane))
                 block = np.reshape(planes, pages.shape + tuple(shape[len(shape) - plane :]))
             else:
                 import zarr
@@ -493,6 +525,32 @@ class TiffSource(Source):
                     store.close()
         yield slice(None), _to_video_order(np.asarray(block), shape, frame_axis, order)
 
+
+def _read_frames(tf, offsets, plane_shape):
+    """The pages whose IFDs are at ``offsets``, as one array ``(len(offsets),) +
+    plane_shape`` (a chunk buffer); the first is parsed whole and is the keyframe of
+    the others (pages of one series share their layout)."""
+    import tifffile
+
+    tf.filehandle.seek(offsets[0])
+    keyframe = tifffile.TiffPage(tf, index=0)
+    out = chunk_buffer((len(offsets),) + tuple(plane_shape), keyframe.dtype)
+    keyframe.asarray(out=out[0].reshape(keyframe.shape))
+    for i, offset in enumerate(offsets[1:], 1):
+        frame = tifffile.TiffFrame(tf, index=i, offset=offset, keyframe=keyframe)
+        frame.asarray(out=out[i].reshape(keyframe.shape))
+    return out
+
+def _chunk_out(tf, n_planes, shape, plane):
+    """A chunk buffer for ``n_planes`` planes of the file's first page's dtype, for
+    tifffile's ``asarray(out=...)`` (None, tifffile's own new array, if that page has no
+    plain dtype or more than one plane)."""
+    n_planes = int(n_planes)
+    first = tf.pages.first
+    dtype = getattr(first, "dtype", None)
+    if dtype is None or n_planes < 2:
+        return None
+    return chunk_buffer((n_planes,) + tuple(shape[len(shape) - plane :]), dtype)
 
 def _first_page(series, tf):
     """The file's index of the series' first page if the series' pages are the file's
