@@ -64,6 +64,21 @@ def _scene_ids(reader):
     return sorted(rects) if rects else [None]
 
 
+def _scene_t(reader, scene):
+    """The sorted ``T`` indices (int64 array) of the full-resolution subblocks of
+    ``scene`` (every subblock for None), from the subblock directory (no pixel data)."""
+    found = set()
+
+    def visit(_index, info):
+        coord = info.coordinate.to_dict()
+        if scene is None or coord.get("S", scene) == scene:
+            found.add(int(coord.get("T", 0)))
+        return True
+
+    reader.enumerate_subblocks_subset(visit, only_layer0=True)
+    return np.array(sorted(found), dtype=np.int64)
+
+
 def _scene_names(root, ids):
     """One unique name per scene: the metadata's ``Scene`` ``Name`` (matched by its
     ``Index``, else by order), ``scene<i>`` where it is missing or repeated."""
@@ -173,7 +188,9 @@ class CziSource(Source):
     tile accessor, which composes the tiles of a mosaic (``M``) into it: places no
     tile covers are 0, and where tiles overlap libCZI's drawing order decides (the
     last tile drawn wins). A file without scenes is read whole (its bounding
-    rectangle).
+    rectangle). A scene's frames are the ``T`` indices its own subblocks have (from the
+    subblock directory): the file's ``T`` range covers every scene, and a scene whose
+    acquisition stopped early has fewer, which are not padded with black frames.
 
     **Laziness.** Opening reads only the file's directory and metadata. A chunk task
     opens the file itself and reads just the planes of its frames: for each of its
@@ -226,6 +243,7 @@ class CziSource(Source):
                     rect = reader.scenes_bounding_rectangle_no_pyramid[ids[index]]
                 n_c = box.get("C", (0, 1))[1]
                 types = [reader.get_channel_pixel_type(c) for c in range(max(n_c, 1))]
+                t_present = _scene_t(reader, ids[index]) if "T" in box else None
         except VideoError:
             raise
         except Exception as exc:  # libCZI raises RuntimeError (truncated, not a CZI)
@@ -268,7 +286,15 @@ class CziSource(Source):
         self.frame_shape = frame_shape
         self.frame_dims = frame_dims
         self.dtype = np.dtype(dtype)
-        self.labels = np.arange(n_t, dtype=np.int64)
+        # the scene's own T indices: the file's T range is every scene's, and a scene
+        # may have fewer (an acquisition stopped during its last time point)
+        t0 = int(box["T"][0]) if "T" in box else 0
+        if t_present is not None and t_present.size:
+            self.t_index = t_present
+        else:
+            self.t_index = np.arange(t0, t0 + n_t, dtype=np.int64)
+        n_t = len(self.t_index)
+        self.labels = self.t_index - t0
         original = tuple(n for n in (n_t, n_z, n_c) if n > 1) + (int(rect.h), int(rect.w))
         self.attrs = {
             "source": str(path),
@@ -294,8 +320,9 @@ class CziSource(Source):
                 self.colour)
 
     def chunk_args(self, positions):
-        """The chunk's ``T`` indices, a tuple of int."""
-        return tuple(int(p) for p in positions)
+        """The chunk's ``T`` indices (the scene's T indices at ``positions``), a tuple of
+        int."""
+        return tuple(int(self.t_index[p]) for p in positions)
 
     @staticmethod
     def planes(spec, t):

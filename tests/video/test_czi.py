@@ -245,6 +245,21 @@ def test_scenes_are_positions(tmp_path):
     np.testing.assert_array_equal(sync(zero.data), a[:, 0, 0])
 
 
+def test_a_scene_with_fewer_time_points_has_only_its_own_frames(tmp_path):
+    # an acquisition stopped during its last time point: scene 1 lacks T = 5. The
+    # file's T range (every scene's) is 6; scene 1 is 5 frames, not 5 and a black one.
+    a, b = data((6, 1, 1, 5, 7), seed=3), data((5, 1, 1, 5, 7), seed=4)
+    path = write_czi(tmp_path / "stopped.czi", [a, b])
+    with pyczi.open_czi(path) as reader:
+        assert reader.total_bounding_box_no_pyramid["T"] == (0, 6)
+    zero, one = open_video(path, position=0), open_video(path, position=1)
+    assert len(zero.frame) == 6 and zero.attrs["n_frames"] == 6
+    assert len(one.frame) == 5 and one.attrs["n_frames"] == 5
+    np.testing.assert_array_equal(one.frame.values, np.arange(5))
+    np.testing.assert_array_equal(sync(one.data), b[:, 0, 0])
+    np.testing.assert_array_equal(sync(zero.data), a[:, 0, 0])
+
+
 def test_a_single_scene_file_has_no_positions(tmp_path):
     path = write_czi(tmp_path / "one.czi", [data((2, 1, 1, 6, 7))])
     assert CziSource.positions_of(path) is None and positions(path) is None
