@@ -431,9 +431,12 @@ class JobMetadata:
         what changes features, the job's identity with the source's
         :data:`SOURCE_IDENTITY` fields.
     source : dict
-        The source video: ``path``, ``file_size``, ``file_mtime_ns``, ``n_frames``,
-        ``frames`` (an :func:`~daskloc.stores.base.encode_frames` spec), ``shape``,
-        ``dtype``, ``channel``, ...
+        The source video: ``path``, ``file_size`` and ``file_mtime_ns`` (bytes and
+        newest mtime of the files read: the one file, or every file of a Zarr,
+        OME-Zarr, image sequence or multi-file OME-TIFF, see
+        :meth:`daskloc.video.Source.fingerprint`), ``n_frames``, ``frames`` (an
+        :func:`~daskloc.stores.base.encode_frames` spec), ``shape``, ``dtype``,
+        ``channel``, ...
     chunking : dict
         ``{"chunk_frames": [int, ...], "chunks": [[start, stop], ...]}``: the job's
         chunks as absolute frame ranges (a resume with other chunks is refused).

@@ -126,12 +126,15 @@ class _Plan:
         """The source description recorded in a store's metadata (JSON values)."""
         attrs = dict(self.video.attrs)
         src = attrs.get("source")
-        path = file_size = mtime = None
+        path = None
+        # the reader's fingerprint of the files read (Source.fingerprint), taken when
+        # the video was opened; the stat of the path for a video made by hand
+        file_size, mtime = attrs.get("file_size"), attrs.get("file_mtime_ns")
         if isinstance(src, (str, os.PathLike)):
             path = os.fspath(src)
             if os.path.exists(path):
                 path = os.path.abspath(path)
-                if os.path.isfile(path):
+                if os.path.isfile(path) and file_size is None:
                     st = os.stat(path)
                     file_size, mtime = st.st_size, st.st_mtime_ns
         elif isinstance(src, (list, tuple)) and src:

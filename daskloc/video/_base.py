@@ -476,12 +476,35 @@ class Source:
         return str(spec)
 
     def token_parts(self):
-        """What identifies the data read (for Dask keys): path, mtime and size by default."""
+        """What identifies the data read (for Dask keys): the path and
+        :meth:`fingerprint` (or the directory's mtime and size) by default."""
+        found = fingerprint_of(self)
+        if found is not None:
+            return (self.path, found["file_size"], found["file_mtime_ns"])
         try:
             st = os.stat(self.path)
             return (self.path, st.st_mtime_ns, st.st_size)
         except (OSError, TypeError, ValueError):
             return (repr(self.path),)
+
+    def fingerprint(self):
+        """What changes when the source's data change: ``{"file_size": bytes,
+        "file_mtime_ns": int}``, the total size and newest modification time (ns since
+        the epoch) of the files read, or None when there are none (an array).
+
+        Recorded in the attrs of :func:`~daskloc.video.open_video` and in a store's
+        metadata, where they are part of the job's identity: a store of a source whose
+        files changed refuses to resume instead of keeping features of the old data. By
+        default the stat of ``path`` when it is one file; sources made of several files
+        or a directory (Zarr, OME-Zarr, image sequences, multi-file OME-TIFF) override
+        it with :func:`fingerprint_files` or :func:`fingerprint_tree`.
+        """
+        try:
+            if os.path.isfile(self.path):
+                return fingerprint_files([self.path])
+        except (TypeError, ValueError):
+            pass
+        return None
 
     def chunk_groups(self, positions, chunks, out_shape, out_dtype):
         """The positions of each chunk, for an int ``chunks`` or ``"auto"``.
@@ -524,6 +547,64 @@ AUTO_MOVIE_FRAMES = 256
 AUTO_FRAMES = 64
 #: ``chunks="auto"``: most bytes of output frames per chunk (dask's default chunk size).
 AUTO_CHUNK_BYTES = 128 * 2**20
+
+
+def fingerprint_of(source):
+    """``source.fingerprint()``, taken once per opened source (a tree walk for Zarr)."""
+    if "_fingerprint" not in vars(source):
+        source._fingerprint = source.fingerprint()
+    return source._fingerprint
+
+
+def fingerprint_files(paths):
+    """``{"file_size", "file_mtime_ns"}`` of the files ``paths``: their total size in
+    bytes and the newest modification time (ns since the epoch).
+
+    Raises
+    ------
+    OSError
+        A file cannot be stat-ed (removed since the source was opened).
+    """
+    size = newest = 0
+    for path in paths:
+        st = os.stat(path)
+        size += st.st_size
+        newest = max(newest, st.st_mtime_ns)
+    return {"file_size": int(size), "file_mtime_ns": int(newest)}
+
+
+def fingerprint_tree(location, fs=None):
+    """:func:`fingerprint_files` of every file under a directory, local or remote.
+
+    Parameters
+    ----------
+    location : str
+        A local directory, or a path on ``fs``.
+    fs : fsspec.AbstractFileSystem, optional
+        The filesystem of a URL (``s3://``): sizes and ``LastModified`` (or ``mtime``)
+        from one listing, no data read.
+
+    Returns
+    -------
+    dict or None
+        None for a remote listing with no files.
+    """
+    if fs is None:
+        paths = [os.path.join(root, name) for root, _, names in os.walk(location)
+                 for name in names]
+        return fingerprint_files(sorted(paths))
+    size = newest = 0
+    listing = fs.find(location, detail=True)
+    if not listing:
+        return None
+    for info in listing.values():
+        size += int(info.get("size") or 0)
+        when = info.get("LastModified", info.get("mtime"))
+        if hasattr(when, "timestamp"):
+            when = when.timestamp()
+        if isinstance(when, (int, float)):
+            newest = max(newest, int(when * 1e9))
+    return {"file_size": int(size), "file_mtime_ns": int(newest)}
 
 
 def auto_frames(cap, out_shape, out_dtype):

@@ -14,6 +14,7 @@ from daskloc.video._base import (
     Unreadable,
     VideoDecodeError,
     VideoError,
+    fingerprint_of,
     frame_dims_of,
     record_skipped,
     reraise_fatal,
@@ -387,8 +388,10 @@ def to_dataarray(source, positions, chunks, channel):
     from dask.base import tokenize
     from dask.highlevelgraph import HighLevelGraph
 
+    found = fingerprint_of(source)  # the files' size and mtime: part of a job's identity
     built = source.dataarray(positions, chunks, channel)
     if built is not None:
+        built.attrs.update(found or {})
         return built
     frame_dims = frame_dims_of(source)
     out_shape, out_dtype = output_frame(source.frame_shape, source.dtype, channel, source.path,
@@ -431,5 +434,5 @@ def to_dataarray(source, positions, chunks, channel):
         dims=dims(out_shape, frame_dims),
         coords={"frame": ("frame", source.labels[positions].astype(np.int64))},
         name="video",
-        attrs=build_attrs(source.attrs, channel),
+        attrs=build_attrs({**source.attrs, **(found or {})}, channel),
     )

@@ -13,7 +13,13 @@ from pathlib import Path
 import numpy as np
 
 from daskloc._utils import is_glob, natural_key
-from daskloc.video._base import Source, UnsupportedSourceError, VideoError, is_path
+from daskloc.video._base import (
+    Source,
+    UnsupportedSourceError,
+    VideoError,
+    fingerprint_files,
+    is_path,
+)
 from daskloc.video.tiff import TIFF_EXTENSIONS
 
 __all__ = ["IMAGE_EXTENSIONS", "ImageSequenceSource", "natural_key"]
@@ -202,6 +208,10 @@ class ImageSequenceSource(Source):
             "original_dtype": str(self.dtype),
             "n_frames": n,
         }
+
+    def fingerprint(self):
+        """Total size and newest mtime of the sequence's image files."""
+        return fingerprint_files(self.paths)
 
     def token_parts(self):
         """Path, mtime and size of every file."""

@@ -25,6 +25,9 @@ from daskloc.video._base import (
     Source,
     UnsupportedSourceError,
     VideoError,
+    fingerprint_files,
+    fingerprint_of,
+    fingerprint_tree,
     is_path,
     pick_position,
 )
@@ -480,17 +483,32 @@ class OmeZarrSource(Source):
             self.attrs["position_index"] = index
 
     def token_parts(self):
-        """The container, the array read and, for a local one, its metadata's mtime."""
-        parts = (self.path, self.array_path)
+        """The container, the array read and its :meth:`fingerprint`."""
+        found = fingerprint_of(self) or {}
+        return (self.path, self.array_path, found.get("file_size"), found.get("file_mtime_ns"))
+
+    def fingerprint(self):
+        """Size and newest mtime of the files of the array read (its chunks and
+        metadata) and, for a local container, of the metadata documents of the groups
+        above it (multiscales, calibration); one listing for a URL, no data read."""
         if _is_url(self.path):
-            return parts
-        for name in ("zarr.json", ".zarray"):
-            try:
-                st = os.stat(os.path.join(self.path, self.array_path, name))
-                return parts + (st.st_mtime_ns, st.st_size)
-            except OSError:
-                continue
-        return parts
+            fs, root = _fs(self.path)
+            return fingerprint_tree(_join(root, self.array_path) if root else self.array_path,
+                                    fs)
+        array = os.path.join(self.path, self.array_path)
+        found = fingerprint_tree(array)
+        docs, here = [], Path(array)
+        while True:
+            here = here.parent
+            docs += [here / n for n in ("zarr.json", ".zattrs", ".zgroup")
+                     if (here / n).is_file()]
+            if here == Path(self.path) or here == here.parent:
+                break
+        if docs:
+            extra = fingerprint_files(docs)
+            found = {"file_size": found["file_size"] + extra["file_size"],
+                     "file_mtime_ns": max(found["file_mtime_ns"], extra["file_mtime_ns"])}
+        return found
 
     def spec(self):
         """``(location, array path, roles, order)``: what a chunk task opens and how the

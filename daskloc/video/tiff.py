@@ -16,6 +16,7 @@ from daskloc.video._base import (
     Source,
     UnsupportedSourceError,
     VideoError,
+    fingerprint_files,
     is_path,
     pick_position,
 )
@@ -378,6 +379,10 @@ class TiffSource(Source):
                 index = pick_position(names, position, path)
                 series = tf.series[index]
                 _check_complete(path, tf, series, errors)
+                # every file the series' pages are in (a multi-file OME-TIFF's
+                # companions too): a change to any of them is a change of the source
+                self.files = sorted({os.path.abspath(page.parent.filehandle.path)
+                                     for page in series.pages if page is not None})
                 meta = tf.imagej_metadata or {}
                 # ImageJ calls the images of every plain (not hyper-) stack "slices",
                 # time series included: only a hyperstack's Z is depth.
@@ -421,6 +426,10 @@ class TiffSource(Source):
         if len(names) > 1:
             self.attrs["position"] = names[index]
             self.attrs["position_index"] = index
+
+    def fingerprint(self):
+        """Total size and newest mtime of every file holding the series' pages."""
+        return fingerprint_files(self.files or [self.path])
 
     def spec(self):
         """``(path, use_pages, shape, frame_axis, plane, order, first_page, series)``:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from daskloc._utils import is_glob
-from daskloc.video._base import Source, VideoError, array_layout, is_path
+from daskloc.video._base import Source, VideoError, array_layout, fingerprint_tree, is_path
 from daskloc.video._calibration import calibration_attrs
 from daskloc.video._chunks import runs
 
@@ -135,6 +135,13 @@ class ZarrSource(Source):
         if isinstance(self.target, str):
             return super().token_parts()
         return (self.path, id(self.target))
+
+    def fingerprint(self):
+        """Size and newest mtime of every file of a Zarr directory (its chunks and
+        metadata); None for an in-memory ``zarr.Array`` or another store."""
+        if isinstance(self.target, str) and os.path.isdir(self.target):
+            return fingerprint_tree(self.target)
+        return super().fingerprint() if isinstance(self.target, str) else None
 
     def spec(self):
         """``(path or zarr.Array, ndim, frame_axis, order)``."""

@@ -473,3 +473,28 @@ def test_an_ome_zarr_on_s3(tmp_path, fmt, monkeypatch):
     assert OmeZarrSource.stem(stage_url) == "stage"
     with pytest.raises(FileNotFoundError, match="nothing.zarr"):
         open_video(f"s3://{bucket}/nothing.zarr")
+
+
+def test_a_changed_container_is_a_changed_source(tmp_path):
+    # A store of an OME-Zarr refuses to resume once the image's chunks were rewritten
+    # (same shape, dtype and frame count: only the files' fingerprint tells them apart).
+    import zarr
+
+    from daskloc import StoreMismatchError, batch
+
+    path = write(tmp_path / "img.ome.zarr", particles(0), "tyx")
+    store = tmp_path / "f.parquet"
+    batch(path, 5, store=store, minmass=20, do_not_return=True)
+    opened = open_video(path)
+    before = opened.attrs
+    batch(path, 5, store=store, minmass=20, do_not_return=True)  # unchanged: resumes
+    level0 = next(d for d in sorted(os.listdir(path)) if os.path.isdir(os.path.join(path, d)))
+    arr = zarr.open_array(os.path.join(path, level0), mode="r+")
+    arr[1] = particles(1)[1]
+    after = open_video(path).attrs
+    assert (after["file_size"], after["file_mtime_ns"]) != (
+        before["file_size"], before["file_mtime_ns"])
+    with pytest.raises(StoreMismatchError, match="source file_"):
+        batch(path, 5, store=store, minmass=20, do_not_return=True)
+    # and the dask keys differ: nothing computed from the old data is taken for new
+    assert open_video(path).data.name != opened.data.name

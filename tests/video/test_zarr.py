@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 
 import numpy as np
@@ -66,3 +67,32 @@ def test_a_2d_zarr_array_is_one_frame(tmp_path):
     v = open_video(z)
     assert v.dims == ("frame", "y", "x") and v.shape == (1, 6, 7)
     np.testing.assert_array_equal(v.data.compute(scheduler="sync")[0], image)
+
+
+def test_a_rewritten_zarr_or_image_is_a_changed_source(tmp_path):
+    # Directory and multi-file sources record the size and newest mtime of their files:
+    # a store of one refuses to resume once a chunk or an image was rewritten.
+    import imageio.v3 as iio
+    import zarr
+
+    from daskloc import StoreMismatchError, batch
+    from daskloc.synthetic import make_video
+
+    frames = np.asarray(make_video(n_frames=4, shape=(48, 64), n_particles=5, seed=0)[0],
+                        dtype=np.uint8)
+    z = tmp_path / "v.zarr"
+    zarr.create_array(str(z), data=frames, chunks=(1, 48, 64))
+    folder = tmp_path / "pngs"
+    folder.mkdir()
+    for i, f in enumerate(frames):
+        iio.imwrite(folder / f"f{i:03d}.png", f)
+    for source, rewrite in (
+        (str(z), lambda: zarr.open_array(str(z), mode="r+").__setitem__(2, frames[0])),
+        (str(folder), lambda: iio.imwrite(folder / "f002.png", frames[0])),
+    ):
+        store = tmp_path / (os.path.basename(source) + ".parquet")
+        batch(source, 5, store=store, minmass=20, do_not_return=True)
+        batch(source, 5, store=store, minmass=20, do_not_return=True)  # resumes
+        rewrite()
+        with pytest.raises(StoreMismatchError, match="source file_"):
+            batch(source, 5, store=store, minmass=20, do_not_return=True)
