@@ -524,10 +524,17 @@ class Source:
         -------
         list of numpy.ndarray of int64
             By default chunks of ``chunks`` frames, or for ``"auto"``
-            :data:`daskloc.video.AUTO_FRAMES` (fewer for big frames).
+            :data:`daskloc.video.AUTO_FRAMES` (fewer for big frames); for ``"auto"``
+            on a source with ``storage_frames`` (frames per storage chunk of a Zarr
+            array), chunks that begin and end on storage chunks
+            (:func:`storage_groups`), so no storage chunk is decoded by two tasks.
         """
         if chunks == "auto":
-            chunks = auto_frames(AUTO_FRAMES, out_shape, out_dtype)
+            size = auto_frames(AUTO_FRAMES, out_shape, out_dtype)
+            storage = getattr(self, "storage_frames", None)
+            if storage:
+                return storage_groups(positions, size, storage, out_shape, out_dtype)
+            chunks = size
         return fixed_groups(positions, chunks)
 
     def dataarray(self, positions, chunks, channel):
@@ -611,6 +618,30 @@ def auto_frames(cap, out_shape, out_dtype):
     """Frames per chunk for ``chunks="auto"``: ``cap``, fewer if that exceeds the bytes cap."""
     frame_bytes = int(np.prod(out_shape, dtype=np.int64)) * np.dtype(out_dtype).itemsize
     return int(max(1, min(cap, AUTO_CHUNK_BYTES // max(frame_bytes, 1))))
+
+
+def storage_groups(positions, size, storage, out_shape, out_dtype):
+    """``positions`` cut on the boundaries of storage chunks of ``storage`` frames.
+
+    Each group is a whole number of storage chunks, as many as fit in ``size`` frames
+    (at least one); a storage chunk of more than :data:`AUTO_CHUNK_BYTES` x 2 of output
+    frames is split in equal parts instead (each task then decodes the storage chunk
+    for its part: bounded memory before decoding once).
+    """
+    storage = int(storage)
+    frame_bytes = int(np.prod(out_shape, dtype=np.int64)) * np.dtype(out_dtype).itemsize
+    if size >= storage:
+        key = positions // ((size // storage) * storage)
+    elif storage * frame_bytes <= 2 * AUTO_CHUNK_BYTES:
+        key = positions // storage
+    else:
+        parts = -(-storage // size)
+        part = -(-storage // parts)
+        key = (positions // storage) * parts + (positions % storage) // part
+    if len(positions) == 0:
+        return []
+    cuts = np.flatnonzero(np.diff(key)) + 1
+    return list(np.split(positions, cuts))
 
 
 def fixed_groups(positions, size):

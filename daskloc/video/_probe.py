@@ -46,10 +46,12 @@ def probe(source, *, chunks="auto", channel=None, frames=None, dims=None, positi
           people;
         - ``chunks``: ``{"n_chunks", "max_frames", "sizes"}`` (frames per chunk, the
           first 10) that ``chunks`` gives (``"auto"``: what a job would choose);
-        - ``memory_per_chunk``: ``{"frames_bytes", "working_bytes", "total_bytes"}``:
-          the chunk's frames as read, plus the working memory of locating one of its
-          frames (:data:`WORKING_BYTES_PER_PIXEL` per pixel), for the largest chunk:
-          what one worker thread holds at most for one task.
+        - ``memory_per_chunk``: ``{"frames_bytes", "working_bytes", "decode_bytes",
+          "total_bytes"}``: the chunk's frames as read, plus the working memory of
+          locating one of its frames (:data:`WORKING_BYTES_PER_PIXEL` per pixel), plus,
+          when a Zarr storage chunk holds more frames than the chunk, that storage
+          chunk decoded whole (``attrs["storage_frames"]`` frames as stored; else 0),
+          for the largest chunk: what one worker thread holds at most for one task.
 
     Raises
     ------
@@ -88,6 +90,14 @@ def probe(source, *, chunks="auto", channel=None, frames=None, dims=None, positi
                                 if d not in ("frame", "channel")], dtype=np.int64))
     frame_bytes = int(np.prod(video.shape[1:], dtype=np.int64)) * video.dtype.itemsize
     largest = max(sizes, default=0)
+    # a task whose frames are part of a bigger storage chunk (Zarr) decodes all of it
+    storage = attrs.get("storage_frames")
+    decode_bytes = 0
+    if storage and storage > largest and attrs.get("original_shape"):
+        stored = np.dtype(attrs.get("original_dtype") or video.dtype).itemsize * int(
+            np.prod(attrs["original_shape"], dtype=np.int64)) // max(
+            int(attrs.get("n_frames") or 1), 1)
+        decode_bytes = int(storage) * int(stored)
     calibration = Calibration.from_attrs(attrs)
     src = attrs.get("source")
     return {
@@ -108,7 +118,9 @@ def probe(source, *, chunks="auto", channel=None, frames=None, dims=None, positi
         "memory_per_chunk": {
             "frames_bytes": largest * frame_bytes,
             "working_bytes": frame_pixels * WORKING_BYTES_PER_PIXEL,
-            "total_bytes": largest * frame_bytes + frame_pixels * WORKING_BYTES_PER_PIXEL,
+            "decode_bytes": decode_bytes,
+            "total_bytes": (largest * frame_bytes + frame_pixels * WORKING_BYTES_PER_PIXEL
+                            + decode_bytes),
         },
     }
 
@@ -162,5 +174,7 @@ def probe_text(info):
     mem = info["memory_per_chunk"]
     lines.append(f"memory:      {_mib(mem['total_bytes'])} per chunk task "
                  f"({_mib(mem['frames_bytes'])} of frames + {_mib(mem['working_bytes'])} "
-                 "to locate one)")
+                 "to locate one"
+                 + (f" + {_mib(mem['decode_bytes'])} to decode a storage chunk"
+                    if mem.get("decode_bytes") else "") + ")")
     return lines

@@ -462,6 +462,9 @@ class OmeZarrSource(Source):
         axes = _axes(multiscale, len(shape), where)
         roles = _roles(axes, shape, where)
         self.roles = tuple(roles)
+        # frames per storage chunk: auto chunks begin and end on them
+        self.storage_frames = (int(arr.chunks[roles.index("frame")])
+                               if "frame" in roles else None)
         present = [r for r in roles if r is not None]
         self.order = tuple(present.index(d) for d in VIDEO_DIMS if d in present)
         self.frame_dims = tuple(d for d in VIDEO_DIMS[1:] if d in present)
@@ -477,6 +480,7 @@ class OmeZarrSource(Source):
             "original_dtype": str(self.dtype),
             "n_frames": int(n),
             **_calibration(multiscale, dataset, axes, roles),
+            "storage_frames": self.storage_frames,
         }
         if names is not None and len(names) > 1:
             self.attrs["position"] = names[index]

@@ -115,6 +115,10 @@ class ZarrSource(Source):
         # the frame axis's position in the array (None: one frame) and the
         # permutation of the other axes into open_video's order
         self.frame_axis = layout.order[0] if layout.has_frame else None
+        # frames per storage chunk: auto chunks begin and end on them
+        chunks = getattr(arr, "chunks", None)
+        self.storage_frames = (int(chunks[self.frame_axis])
+                               if self.frame_axis is not None and chunks else None)
         self.order = layout.order
         self.frame_shape = tuple(layout.frame_shape)
         self.frame_dims = layout.frame_dims
@@ -125,6 +129,7 @@ class ZarrSource(Source):
             "original_shape": tuple(int(s) for s in arr.shape),
             "original_dtype": str(self.dtype),
             "n_frames": int(n),
+            "storage_frames": self.storage_frames,
         }
         fps = arr.attrs.get("fps") if hasattr(arr, "attrs") else None
         if isinstance(fps, numbers.Real) and not isinstance(fps, bool):

@@ -96,3 +96,33 @@ def test_a_rewritten_zarr_or_image_is_a_changed_source(tmp_path):
         rewrite()
         with pytest.raises(StoreMismatchError, match="source file_"):
             batch(source, 5, store=store, minmass=20, do_not_return=True)
+
+
+def test_auto_chunks_begin_and_end_on_storage_chunks(tmp_path):
+    # A storage chunk decoded by two tasks costs its decoding twice and its memory in
+    # both: auto chunks are whole storage chunks, and probe counts a storage chunk a
+    # task decodes beyond its own frames.
+    import zarr
+
+    from daskloc import probe
+
+    frames = np.zeros((100, 32, 32), np.uint16)
+    z10 = tmp_path / "c10.zarr"
+    zarr.create_array(str(z10), data=frames, chunks=(10, 32, 32))
+    video = open_video(str(z10))
+    assert video.attrs["storage_frames"] == 10
+    assert video.data.chunks[0] == (60, 40)  # 64 frames by default: 6 storage chunks
+    big = tmp_path / "c100.zarr"
+    zarr.create_array(str(big), data=np.zeros((100, 1024, 1024), np.uint16),
+                      chunks=(100, 256, 256))
+    whole = open_video(str(big))  # 200 MiB storage chunk <= 256 MiB: one task
+    assert whole.data.chunks[0] == (100,)
+    assert probe(str(big))["memory_per_chunk"]["decode_bytes"] == 0
+    huge = tmp_path / "c300.zarr"
+    zarr.create_array(str(huge), shape=(300, 1024, 1024), dtype=np.uint16,
+                      chunks=(300, 1024, 1024))
+    parts = open_video(str(huge))  # 600 MiB storage chunk: split, each decodes it
+    assert parts.data.chunks[0] == (60,) * 5  # equal parts of at most 64 frames
+    mem = probe(str(huge))["memory_per_chunk"]
+    assert mem["decode_bytes"] == 300 * 1024 * 1024 * 2
+    assert mem["total_bytes"] > mem["decode_bytes"] + mem["frames_bytes"]
