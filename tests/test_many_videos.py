@@ -551,3 +551,29 @@ def test_cli_tiff_stacks_are_videos_single_images_one_sequence(tmp_path, referen
                 cwd=tmp_path)
     assert mixed.returncode == 1 and "Traceback" not in mixed.stderr
     assert "mixes single images" in mixed.stderr
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_one_video_and_many_never_share_a_table(backend, tmp_path, videos):
+    # A one-video result and the per-video tables of a job of several videos in one
+    # table would be mixed by every reader: each order is refused, saying why, and
+    # nothing is written by the refused job.
+    url, kw = location(backend, tmp_path)
+    short, mid = videos["short"], videos["mid"]
+    batch(short, DIAMETER, store=url, do_not_return=True, **kw, **PARAMS)
+    before = read_features(url, **kw)
+    with pytest.raises(ValueError, match="holds the features of one video"):
+        batch([short, mid], DIAMETER, store=url, do_not_return=True, **kw, **PARAMS)
+    prefix = kw["table"] + "/" if "table" in kw else ""
+    assert not [t for t in open_store(url, "a", **kw).list_tables()
+                if t.startswith(prefix + "video=")]
+    pd.testing.assert_frame_equal(read_features(url, **kw), before)
+
+    other = location(backend, tmp_path / "second")
+    (tmp_path / "second").mkdir()
+    url2, kw2 = other
+    batch([short, mid], DIAMETER, store=url2, do_not_return=True, **kw2, **PARAMS)
+    with pytest.raises(ValueError, match=r"holds the tables of a job of several videos "
+                                         r"\(video=mid, video=short\)"):
+        batch(short, DIAMETER, store=url2, do_not_return=True, **kw2, **PARAMS)
+    assert sorted(read_features(url2, **kw2)["video"].unique()) == ["mid", "short"]

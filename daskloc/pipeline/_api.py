@@ -370,6 +370,40 @@ def batch(
                        open_options=open_options, **correct)
 
 
+def _refuse_mixed_layout(st, many):
+    """One video's result and a many-video job's per-video tables never share a table:
+    readers (``daskloc info``, ``read_features``, plain ``pandas.read_parquet``) would
+    mix them. Raises ValueError naming what the store holds and what to do instead."""
+    where = st.url if hasattr(st, "url") else st.path
+    base = f"table {st.table!r} of {where}" if st.table else str(where)
+    if many:
+        if st.exists():
+            raise ValueError(
+                f"{base} holds the features of one video; a job of several videos writes "
+                "one table per video beside it, which readers would mix with it: write "
+                "the videos to another store (or, from Python, give batch a table=... "
+                "of their own)"
+            )
+        return
+    if st.exists():
+        return
+    try:
+        tables = st.list_tables()
+    except NotImplementedError:  # a plugin backend that cannot list: nothing to compare
+        return
+    prefix = (st.table + "/" if st.table else "")
+    videos = [t for t in tables if t.startswith(prefix + "video=")]
+    if videos:
+        shown = ", ".join(t[len(prefix):] for t in videos[:5]) + (
+            ", ..." if len(videos) > 5 else "")
+        raise ValueError(
+            f"{base} holds the tables of a job of several videos ({shown}); one video "
+            "written there would lie beside them and readers would mix them: give the "
+            "video in a list with the others (each keeps its own table), or write it to "
+            "another store (or, from Python, give batch a table=... of its own)"
+        )
+
+
 def _batch_one(video, params, *, store, overwrite, do_not_return, client, progress, table,
                storage_options, open_options, asked, mask=None, background=None,
                on_error="raise", engine="numba"):
@@ -377,6 +411,7 @@ def _batch_one(video, params, *, store, overwrite, do_not_return, client, progre
     plan.fit(*asked)  # per-axis parameters for another number of axes: fail first
     correction = _correction(plan, mask, background)
     st = open_store(store, "a", table=table, storage_options=storage_options)
+    _refuse_mixed_layout(st, many=False)
     job = _Job(plan, st, params, correction=correction, on_error=on_error, engine=engine)
     with _writing([job], overwrite):
         client = _cluster_or_threads([job], client)
@@ -399,6 +434,8 @@ def _batch_many(many, params, *, store, overwrite, do_not_return, client, progre
             f"URL, with storage_options), not the store object {store!r}"
         )
     check_table_name(table)
+    _refuse_mixed_layout(open_store(store, "a", table=table, storage_options=storage_options),
+                         many=True)
     failed, sources = {}, {}
     jobs = []
     for name, item in many:
@@ -497,5 +534,6 @@ background, on_error, **params
     correction = _correction(plan, mask, background)
     st = open_store(store, "a", table=table,
                     storage_options=storage_options)
+    _refuse_mixed_layout(st, many=False)
     job = _Job(plan, st, params, correction=correction, on_error=on_error, **options)
     job.check(overwrite)  # the metadata only: batch checks each chunk's identity itself
