@@ -32,7 +32,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -104,63 +103,6 @@ def lazy_video(n_frames, chunk_frames=CHUNK_FRAMES, shape=SHAPE, n_particles=N_P
 # ----------------------------------------------------------------- sampling memory
 
 
-class TreeSampler(threading.Thread):
-    """Samples the RSS of this process and every process below it, every ``interval`` s.
-
-    Keeps the peak of the sum over the tree, of the largest single child process (a
-    worker: the local cluster's workers are the only sizeable children) and of this
-    process (client + scheduler).
-    """
-
-    def __init__(self, interval=SAMPLE_SECONDS):
-        super().__init__(daemon=True, name="rss-sampler")
-        import psutil
-
-        self.psutil = psutil
-        self.root = psutil.Process(os.getpid())
-        self.interval = interval
-        self.procs = {}
-        self.stop_event = threading.Event()
-        self.peak_total = self.peak_worker = self.peak_client = 0
-        self.samples = 0
-        self.max_children = 0
-
-    def sample(self):
-        ps = self.psutil
-        try:
-            children = self.root.children(recursive=True)
-        except ps.Error:
-            children = []
-        current = {}
-        for p in children:  # reuse Process objects (pid reuse is checked by psutil)
-            current[p.pid] = self.procs.get(p.pid, p)
-        self.procs = current
-        client = self.root.memory_info().rss
-        worker = total = 0
-        for p in current.values():
-            try:
-                rss = p.memory_info().rss
-            except ps.Error:  # exited between listing and reading
-                continue
-            total += rss
-            worker = max(worker, rss)
-        total += client
-        self.peak_total = max(self.peak_total, total)
-        self.peak_worker = max(self.peak_worker, worker)
-        self.peak_client = max(self.peak_client, client)
-        self.max_children = max(self.max_children, len(current))
-        self.samples += 1
-
-    def run(self):
-        while not self.stop_event.is_set():
-            self.sample()
-            self.stop_event.wait(self.interval)
-
-    def stop(self):
-        self.stop_event.set()
-        self.join()
-        self.sample()
-
 
 # ----------------------------------------------------------------- one run (inner mode)
 
@@ -188,7 +130,9 @@ def run_one(n_frames):
         store = Path(tmp) / "features.parquet"
         with daskloc.make_client("local", workers=WORKERS) as client:
             pids = client.run(mod._warm_worker)
-            sampler = mod.TreeSampler()
+            from _rss import TreeSampler  # the shared sampler, beside this file
+
+            sampler = TreeSampler(interval=SAMPLE_SECONDS)
             sampler.start()
             start = time.perf_counter()
             daskloc.batch(video, DIAMETER, store=store, client=client, do_not_return=True,

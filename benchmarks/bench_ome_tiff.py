@@ -42,7 +42,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -103,45 +102,7 @@ def write_ome(path, bases, n_frames, bigtiff):
 # ----------------------------------------------------------------- sampling memory
 
 
-class TreeSampler(threading.Thread):
-    """Samples the summed RSS of process ``pid`` and every process below it."""
-
-    def __init__(self, pid, interval=SAMPLE_SECONDS):
-        super().__init__(daemon=True, name="rss-sampler")
-        import psutil
-
-        self.psutil = psutil
-        self.root = psutil.Process(pid)
-        self.interval = interval
-        self.stop_event = threading.Event()
-        self.peak = 0
-        self.samples = 0
-        self.max_children = 0
-
-    def sample(self):
-        ps = self.psutil
-        try:
-            procs = [self.root, *self.root.children(recursive=True)]
-        except ps.Error:  # the child has exited
-            return
-        total = 0
-        for p in procs:
-            try:
-                total += p.memory_info().rss
-            except ps.Error:
-                continue
-        self.peak = max(self.peak, total)
-        self.max_children = max(self.max_children, len(procs) - 1)
-        self.samples += 1
-
-    def run(self):
-        while not self.stop_event.is_set():
-            self.sample()
-            self.stop_event.wait(self.interval)
-
-    def stop(self):
-        self.stop_event.set()
-        self.join()
+from _rss import TreeSampler  # noqa: E402 - the shared sampler, beside this file
 
 
 def child(args):
@@ -150,14 +111,14 @@ def child(args):
     cmd = [sys.executable, str(Path(__file__).resolve()), *args]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    sampler = TreeSampler(proc.pid)
+    sampler = TreeSampler(proc.pid, SAMPLE_SECONDS)
     sampler.start()
     out, err = proc.communicate()
     sampler.stop()
     wall = time.perf_counter() - start
     if proc.returncode:
         raise RuntimeError(f"{' '.join(args)} failed ({proc.returncode}):\n{err[-3000:]}")
-    return json.loads(out.strip().splitlines()[-1]), sampler.peak, sampler.samples, wall
+    return json.loads(out.strip().splitlines()[-1]), sampler.peak_total, sampler.samples, wall
 
 
 # ----------------------------------------------------------------- inner runs
