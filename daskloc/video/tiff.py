@@ -379,10 +379,13 @@ class TiffSource(Source):
                 index = pick_position(names, position, path)
                 series = tf.series[index]
                 _check_complete(path, tf, series, errors)
+                # the series' pages, parsed once (tifffile parses them again at each
+                # iteration of series.pages: seconds for 10^4 pages)
+                pages = list(series.pages)
                 # every file the series' pages are in (a multi-file OME-TIFF's
                 # companions too): a change to any of them is a change of the source
                 self.files = sorted({os.path.abspath(page.parent.filehandle.path)
-                                     for page in series.pages if page is not None})
+                                     for page in pages if page is not None})
                 meta = tf.imagej_metadata or {}
                 # ImageJ calls the images of every plain (not hyper-) stack "slices",
                 # time series included: only a hyperstack's Z is depth.
@@ -390,13 +393,13 @@ class TiffSource(Source):
                 layout = _tiff_layout(series, path, z_is_depth)
                 n = layout.n
                 # one page per y, x plane (or y, x, samples): read pages, not the series
-                self.use_pages = len(series.pages) == int(
+                self.use_pages = len(pages) == int(
                     np.prod(layout.shape[: len(layout.shape) - layout.plane], dtype=np.int64)
                 )
-                self.first_page = _first_page(series, tf) if self.use_pages else None
+                self.first_page = _first_page(pages, tf) if self.use_pages else None
                 # where each page's IFD is: a chunk task reads its pages' IFDs alone,
                 # not the chain of every IFD before them (O(file) per chunk)
-                self.ifd_offsets = (np.array([page.offset for page in series.pages],
+                self.ifd_offsets = (np.array([page.offset for page in pages],
                                              dtype=np.int64)
                                     if self.first_page is not None else None)
                 dtype = np.dtype(series.dtype)
@@ -561,12 +564,12 @@ def _chunk_out(tf, n_planes, shape, plane):
         return None
     return chunk_buffer((n_planes,) + tuple(shape[len(shape) - plane :]), dtype)
 
-def _first_page(series, tf):
-    """The file's index of the series' first page if the series' pages are the file's
-    pages from there on, in order (every page of an OME-TIFF or multi-page TIFF written
-    as one series); else None (pages in another file, out of order, missing)."""
+def _first_page(pages, tf):
+    """The file's index of the series' first page if the series' ``pages`` are the
+    file's pages from there on, in order (every page of an OME-TIFF or multi-page TIFF
+    written as one series); else None (pages in another file, out of order, missing)."""
     index = []
-    for page in series.pages:
+    for page in pages:
         if page is None or page.parent is not tf or not isinstance(page.index, int):
             return None
         index.append(page.index)
