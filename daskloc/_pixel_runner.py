@@ -100,8 +100,11 @@ def with_defects(stats, *, hot_threshold):
 
 def run_pixel_stats(source, *, out, chunk_frames, channel, frames, workers, overwrite,
                     hot_threshold, cluster="local", cluster_config=None, quiet=False,
-                    dashboard_address=None):
+                    dashboard_address=None, level=None):
     """Open the video, compute its pixel statistics on Dask, write them to ``out``.
+
+    ``level`` is the resolution level of a multiscale image (None: the source's
+    default, full resolution).
 
     ``cluster``, ``workers``, ``cluster_config`` and ``dashboard_address`` go to
     :func:`daskloc.cluster.make_client` (the dashboard listens on 127.0.0.1 unless
@@ -126,7 +129,8 @@ def run_pixel_stats(source, *, out, chunk_frames, channel, frames, workers, over
 
     console = Console(stderr=True, quiet=quiet)
     _check_out(out, overwrite)  # before any computing
-    video = open_video(source, chunks=chunk_frames, channel=channel, frames=frames)
+    video = open_video(source, chunks=chunk_frames, channel=channel, frames=frames,
+                       **({} if level is None else {"level": level}))
     console.print(
         f"video: {video.attrs.get('source', source)} -- {video.sizes['frame']} frames of "
         f"{video.sizes['y']}x{video.sizes['x']} {video.dtype}, {len(video.chunks[0])} chunks "

@@ -89,12 +89,13 @@ def _refuse_colour(video, source):
 
 def run_batch(source, *, out, diameter, chunk_frames, channel, frames, workers, overwrite, params,
               cluster="local", cluster_config=None, quiet=False, mask=None, background=None,
-              dashboard_address=None, on_error="raise"):
+              dashboard_address=None, on_error="raise", level=None):
     """Open the video(s), connect to Dask, stream to the store with a progress bar.
 
     ``source`` is one video (what :func:`daskloc.open_video` takes) or a list of
-    videos (see :func:`daskloc.pipeline.many_videos`); ``chunk_frames``, ``channel``
-    and ``frames`` apply to each. ``mask`` and ``background`` go to
+    videos (see :func:`daskloc.pipeline.many_videos`); ``chunk_frames``, ``channel``,
+    ``frames`` and ``level`` (of a multiscale image; None: the source's default) apply
+    to each. ``mask`` and ``background`` go to
     :func:`daskloc.batch`, as ``on_error`` does. ``cluster``, ``workers``, ``cluster_config`` and
     ``dashboard_address`` go to :func:`daskloc.cluster.make_client` (the dashboard
     listens on 127.0.0.1 unless ``dashboard_address`` says otherwise).
@@ -124,8 +125,10 @@ def run_batch(source, *, out, diameter, chunk_frames, channel, frames, workers, 
     console = Console(stderr=True, quiet=quiet)
     normalize_params(diameter, **params)  # bad parameters fail before anything starts
     many = many_videos(source)
+    levels = {} if level is None else {"level": level}
     if many is None:
-        video = open_video(source, chunks=chunk_frames, channel=channel, frames=frames)
+        video = open_video(source, chunks=chunk_frames, channel=channel, frames=frames,
+                           **levels)
         _refuse_colour(video, source)
         n_frames = video.sizes["frame"]
         console.print(
@@ -152,13 +155,14 @@ def run_batch(source, *, out, diameter, chunk_frames, channel, frames, workers, 
             # without --channel is refused before any cluster starts (the others are
             # not all probed twice; a video that cannot be opened fails alone, later).
             try:
-                first = open_video(many[0][1], chunks=chunk_frames, frames=frames)
+                first = open_video(many[0][1], chunks=chunk_frames, frames=frames, **levels)
             except Exception:  # noqa: BLE001 - batch reports it, for this video alone
                 first = None
             if first is not None:
                 _refuse_colour(first, many[0][1])
         target = dict(many)
-        open_options = {"chunks": chunk_frames, "channel": channel, "frames": frames}
+        open_options = {"chunks": chunk_frames, "channel": channel, "frames": frames,
+                        **levels}
     start = time.perf_counter()
     small = None
     if cluster == "local" and workers is None and many is None and dashboard_address is None:

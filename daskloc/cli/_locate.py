@@ -13,6 +13,7 @@ from daskloc.cli._options import (
     CHUNK_FRAMES_OPTION,
     CLUSTER_OPTION,
     DASHBOARD_OPTION,
+    LEVEL_OPTION,
     _check_dashboard_cluster,
     _with_params,
     one_position,
@@ -66,6 +67,7 @@ def _video_source(videos):
 @click.argument("videos", nargs=-1, required=True)
 @_with_params
 @CHANNEL_OPTION
+@LEVEL_OPTION
 @click.option("--position", default=None,
               help="Of a multi-position file (OME-TIFF series, CZI scenes), locate only this "
                    "position (index or name); without it each position is its own video.")
@@ -96,7 +98,7 @@ def _video_source(videos):
               help="Frames that cannot be decoded (a damaged file): raise = their chunk fails "
                    "(recorded; the other chunks complete; exit status 1); skip = locate every "
                    "frame that decodes, the skipped ones listed by 'daskloc info'.")
-def locate(videos, diameter, channel, position, frames, chunk_frames, out, cluster,
+def locate(videos, diameter, channel, level, position, frames, chunk_frames, out, cluster,
            cluster_config, workers, scheduler, dashboard_address, overwrite, mask_file,
            background, on_error, **params):
     """Locate features in every frame of VIDEO and stream them to --out.
@@ -138,7 +140,7 @@ def locate(videos, diameter, channel, position, frames, chunk_frames, out, clust
             source, out=out, diameter=diameter, chunk_frames=chunk_frames,
             channel=parse_channel(channel), frames=parse_frames(frames), workers=workers,
             cluster=cluster, cluster_config=cluster_config, overwrite=overwrite, params=params,
-            dashboard_address=dashboard_address, on_error=on_error,
+            dashboard_address=dashboard_address, on_error=on_error, level=level,
             mask=read_mask(mask_file) if mask_file is not None else None,
             background=read_background(background),
         )

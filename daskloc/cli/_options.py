@@ -185,6 +185,12 @@ def _check_dashboard_cluster(dashboard_address, cluster):
         )
 
 
+#: ``--level``: the resolution level of a multiscale image (locate, pixel-stats, probe).
+LEVEL_OPTION = click.option(
+    "--level", type=int, default=None,
+    help="For a multiscale image (OME-Zarr): the resolution level (0: full, the default).")
+
+
 def one_position(videos, position):
     """The :class:`~daskloc.video.Position` ``--position`` names in the one VIDEO."""
     from daskloc._utils import is_glob

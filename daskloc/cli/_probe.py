@@ -8,7 +8,7 @@ import json
 import click
 
 from daskloc.cli._console import expected_errors, fail
-from daskloc.cli._options import CHUNKS, parse_channel
+from daskloc.cli._options import CHUNKS, LEVEL_OPTION, parse_channel
 
 
 @click.command()
@@ -16,8 +16,7 @@ from daskloc.cli._options import CHUNKS, parse_channel
 @click.option("--position", default=None,
               help="For a multi-position file (OME-TIFF series, CZI scenes): the position "
                    "to describe, by index or name (default: list them, describe the first).")
-@click.option("--level", type=int, default=None,
-              help="For a multiscale image (OME-Zarr): the resolution level (0: full).")
+@LEVEL_OPTION
 @click.option("--channel", default=None, help="As for daskloc locate.")
 @click.option("--chunk-frames", "chunk_frames", type=CHUNKS, default="auto",
               show_default=True, help="Frames per chunk, or 'auto' (as daskloc locate).")

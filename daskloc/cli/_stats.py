@@ -11,6 +11,7 @@ from daskloc.cli._options import (
     CHUNK_FRAMES_OPTION,
     CLUSTER_OPTION,
     DASHBOARD_OPTION,
+    LEVEL_OPTION,
     _check_dashboard_cluster,
     one_position,
     parse_channel,
@@ -20,6 +21,7 @@ from daskloc.cli._options import (
 
 @click.command("pixel-stats")
 @click.argument("video")
+@LEVEL_OPTION
 @click.option("--position", default=None,
               help="Of a multi-position file (OME-TIFF series, CZI scenes): the position, "
                    "by index or name.")
@@ -36,7 +38,7 @@ from daskloc.cli._options import (
 @click.option("--workers", type=int, default=None, help="Local worker processes [one per core].")
 @DASHBOARD_OPTION
 @click.option("--overwrite", is_flag=True, help="Replace --out if it is a pixel-stats store.")
-def pixel_stats(video, position, out, channel, frames, chunk_frames, hot_threshold, cluster,
+def pixel_stats(video, level, position, out, channel, frames, chunk_frames, hot_threshold, cluster,
                 cluster_config, workers, dashboard_address, overwrite):
     """Per-pixel mean, var, std, min, max of VIDEO over time, plus stuck and hot pixels.
 
@@ -60,7 +62,7 @@ def pixel_stats(video, position, out, channel, frames, chunk_frames, hot_thresho
             video, out=out, chunk_frames=chunk_frames, channel=parse_channel(channel),
             frames=parse_frames(frames), workers=workers, cluster=cluster,
             cluster_config=cluster_config, overwrite=overwrite,
-            dashboard_address=dashboard_address,
+            dashboard_address=dashboard_address, level=level,
             hot_threshold=HOT_THRESHOLD if hot_threshold is None else hot_threshold,
         )
     except click.ClickException:

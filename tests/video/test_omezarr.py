@@ -498,3 +498,39 @@ def test_a_changed_container_is_a_changed_source(tmp_path):
         batch(path, 5, store=store, minmass=20, do_not_return=True)
     # and the dask keys differ: nothing computed from the old data is taken for new
     assert open_video(path).data.name != opened.data.name
+
+
+def test_cli_level_for_locate_and_pixel_stats(tmp_path):
+    # --level picks the resolution level for locate and pixel-stats, as level= does
+    # for open_video: what lands in the store is the features of that level.
+    import subprocess
+    import sys
+
+    import xarray as xr
+
+    from daskloc import locate_stack, read_features, store_info
+
+    data = np.concatenate([particles(s, n_frames=2) for s in (0, 1)])  # (4, 48, 64)
+    data = np.repeat(np.repeat(data, 2, axis=1), 2, axis=2)  # (4, 96, 128); level 1: 48 x 64
+    path = write(tmp_path / "img.ome.zarr", data, "tyx", levels=2)
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "daskloc", *map(str, args)],
+                              capture_output=True, text=True, timeout=300)
+
+    store = tmp_path / "l1.parquet"
+    done = run("locate", path, "--level", 1, "--diameter", 5, "--minmass", 20, "--out", store)
+    assert done.returncode == 0, done.stderr
+    assert store_info(store)["source"]["shape"] == [4, 48, 64]
+    level1 = reference(path, level=1)
+    ref = locate_stack(level1, 5, minmass=20)
+    np.testing.assert_array_equal(read_features(store)[["y", "x"]].to_numpy(),
+                                  ref[["y", "x"]].to_numpy())
+    stats = tmp_path / "l1-stats.zarr"
+    done = run("pixel-stats", path, "--level", 1, "--out", stats)
+    assert done.returncode == 0, done.stderr
+    mean = xr.open_zarr(stats)["mean"]
+    assert mean.shape == (48, 64)
+    np.testing.assert_allclose(mean.values, level1.mean(axis=0))
+    bad = run("locate", path, "--level", 5, "--diameter", 5, "--out", tmp_path / "x.parquet")
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr and "level" in bad.stderr
