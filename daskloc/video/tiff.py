@@ -191,6 +191,33 @@ def _ome_image(tf, index, name):
     return image if isinstance(image, dict) else None
 
 
+def _plane_interval(planes):
+    """The frame interval in seconds from the OME ``Plane`` elements' ``DeltaT`` (the
+    time of each plane since the acquisition began; Micro-Manager writes these and no
+    ``TimeIncrement``): the median step of ``DeltaT`` between consecutive ``TheT`` of
+    the first z plane and channel; None without two time points or a positive step."""
+    if isinstance(planes, dict):
+        planes = [planes]
+    if not isinstance(planes, list):
+        return None
+    times = {}
+    for plane in planes:
+        if not isinstance(plane, dict) or int(plane.get("TheZ", 0) or 0) != 0:
+            continue
+        if int(plane.get("TheC", 0) or 0) != 0:
+            continue
+        delta, unit = plane.get("DeltaT"), plane.get("DeltaTUnit", "s")
+        # to_seconds takes intervals (> 0); DeltaT of the first plane is 0
+        t = 0.0 if str(delta).strip() in ("0", "0.0") else to_seconds(delta, unit)
+        if t is not None:
+            times.setdefault(int(plane.get("TheT", 0) or 0), t)
+    steps = [times[k + 1] - times[k] for k in sorted(times) if k + 1 in times]
+    if not steps:
+        return None
+    step = float(np.median(steps))
+    return step if step > 0 else None
+
+
 def _tiff_calibration(tf, index, series, frame_dims):
     """The calibration attrs (:func:`calibration_attrs`) of series ``index``: OME-XML
     first, then ImageJ metadata, then the TIFF resolution tags in cm, mm or µm."""
@@ -211,6 +238,10 @@ def _tiff_calibration(tf, index, series, frame_dims):
             interval = to_seconds(pixels.get("TimeIncrement"), pixels.get("TimeIncrementUnit"))
             if interval is not None:
                 sources["frame_interval"] = "OME-XML Pixels TimeIncrement"
+            else:
+                interval = _plane_interval(pixels.get("Plane"))
+                if interval is not None:
+                    sources["frame_interval"] = "OME-XML Plane DeltaT (median interval)"
     meta = tf.imagej_metadata or {}
     page = series.pages[0] if len(series.pages) else None
     if not sizes and page is not None:
@@ -322,7 +353,8 @@ class TiffSource(Source):
 
     **Calibration** (``attrs``, see :func:`~daskloc.video._calibration.calibration_attrs`;
     in µm and s, the field read in ``pixel_size_source`` and ``fps_source``): from OME-XML
-    (``PhysicalSizeX/Y/Z`` with their units, ``TimeIncrement``), else from ImageJ
+    (``PhysicalSizeX/Y/Z`` with their units, ``TimeIncrement`` or else the median step
+    of the planes' ``DeltaT``), else from ImageJ
     metadata (the resolution tags in ``unit``, ``spacing`` for z, ``finterval`` or
     ``fps``), else from the TIFF resolution tags when their unit is cm, mm or µm (an
     inch means a printing resolution, not a calibration).

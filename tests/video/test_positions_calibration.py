@@ -363,3 +363,25 @@ def test_repeated_position_names_never_take_a_real_name(tmp_path):
     v = open_video(str(path), position="series1")  # the image really named so
     assert v.attrs["position_index"] == 2
     np.testing.assert_array_equal(sync(v.data), tifffile.imread(path, series=2))
+
+
+def test_frame_interval_from_plane_delta_t(tmp_path):
+    # Micro-Manager writes each plane's DeltaT (ms since the start) and no
+    # TimeIncrement: the interval is the median step between time points of the first
+    # z plane and channel; a frame rate is not made up where there is no DeltaT.
+    data = np.zeros((4, 2, 8, 8), np.uint16)  # T, C, Y, X
+    times_ms = [0.0, 50.0, 100.0, 151.0]
+    planes = {"TheT": [t for t in range(4) for _ in range(2)],
+              "TheC": [c for _ in range(4) for c in range(2)],
+              "DeltaT": [times_ms[t] + 3.0 * c for t in range(4) for c in range(2)],
+              "DeltaTUnit": ["ms"] * 8}
+    path = tmp_path / "mm.ome.tif"
+    tifffile.imwrite(path, data, ome=True, photometric="minisblack",
+                     metadata={"axes": "TCYX", "Plane": planes})
+    video = open_video(path, channel=1)
+    assert video.attrs["fps"] == pytest.approx(1 / 0.050)
+    assert video.attrs["fps_source"] == "OME-XML Plane DeltaT (median interval)"
+    plain = tmp_path / "plain.ome.tif"
+    tifffile.imwrite(plain, data, ome=True, photometric="minisblack",
+                     metadata={"axes": "TCYX"})
+    assert "fps" not in open_video(plain, channel=1).attrs
