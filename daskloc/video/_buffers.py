@@ -34,7 +34,10 @@ KEEP_BYTES = 512 * 2**20
 #: Arrays smaller than this are plain ``numpy.empty``: malloc already reuses their memory.
 MIN_BYTES = 4 * 2**20
 
-_lock = threading.Lock()
+# Reentrant: the cyclic garbage collector may run a finalizer (_give_back) in the
+# middle of a locked section of this thread (any allocation can start a collection),
+# which must not wait for the lock its own thread holds.
+_lock = threading.RLock()
 _free: dict[int, list[np.ndarray]] = {}  # size in bytes -> free raw uint8 arrays
 _free_bytes = 0
 

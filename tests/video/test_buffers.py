@@ -95,3 +95,23 @@ def test_a_tiff_chunk_reads_its_own_ifds_not_the_chain_before_them(tmp_path):
     with tifffile.TiffFile(path) as tf:
         assert len(tf.pages) == 2  # the chain really is broken
     np.testing.assert_array_equal(video.data[4:12].compute(), frames[4:12])
+
+
+def test_a_finalizer_run_inside_a_locked_section_does_not_wait_for_itself():
+    # Any allocation can start the cyclic garbage collector, which runs the finalizer
+    # of a collected chunk (giving its memory back) in the middle of whatever this
+    # thread was doing: also inside the pool's own locked sections.
+    import threading
+
+    def locked_then_collected():
+        with _buffers._lock:
+            box = {"data": chunk_buffer(SHAPE, np.uint16)}
+            box["me"] = box  # a reference cycle: only the collector frees it
+            del box
+            gc.collect()  # the finalizer runs here, the lock held by this thread
+            chunk_buffer(SHAPE, np.uint16)
+
+    worker = threading.Thread(target=locked_then_collected, daemon=True)
+    worker.start()
+    worker.join(10)
+    assert not worker.is_alive(), "the pool's lock deadlocked its own thread"
