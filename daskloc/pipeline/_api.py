@@ -10,6 +10,7 @@ from dask.delayed import delayed
 
 from daskloc.correct import Correction, check_background_name
 from daskloc.locate import normalize_params, split_options
+from daskloc.metadata import MetadataError
 from daskloc.pipeline._executors import _cluster_or_threads, _execute, _find_client
 from daskloc.pipeline._graph import UNSHIPPABLE, pickling_error
 from daskloc.pipeline._job import _Job, _writing
@@ -376,8 +377,12 @@ def _refuse_mixed_layout(st, many):
     mix them. Raises ValueError naming what the store holds and what to do instead."""
     where = st.url if hasattr(st, "url") else st.path
     base = f"table {st.table!r} of {where}" if st.table else str(where)
+    try:
+        holds = st.exists()
+    except MetadataError:  # a result with damaged metadata: the job's checks explain it
+        holds = True
     if many:
-        if st.exists():
+        if holds:
             raise ValueError(
                 f"{base} holds the features of one video; a job of several videos writes "
                 "one table per video beside it, which readers would mix with it: write "
@@ -385,7 +390,7 @@ def _refuse_mixed_layout(st, many):
                 "of their own)"
             )
         return
-    if st.exists():
+    if holds:
         return
     try:
         tables = st.list_tables()
