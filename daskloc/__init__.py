@@ -29,6 +29,8 @@ _NAMES = {
     "export": "daskloc.export",
     "locate_frame": "daskloc.locate",
     "locate_stack": "daskloc.locate",
+    "LinkError": "daskloc.link",
+    "link": "daskloc.link",
     "BatchError": "daskloc.pipeline",
     "UndecodableChunksError": "daskloc.pipeline",
     "batch": "daskloc.pipeline",

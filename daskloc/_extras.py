@@ -26,6 +26,7 @@ EXTRAS = {
     "pims": ("pims", "pims readers"),
     "pylibCZIrw": ("czi", "Zeiss CZI files (.czi)"),
     "ome_zarr": ("ome", "writing OME-Zarr (ome_zarr.writer; reading needs only zarr)"),
+    "trackpy": ("link", "linking trajectories (daskloc.link, daskloc link)"),
 }
 
 

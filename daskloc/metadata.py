@@ -43,6 +43,7 @@ from daskloc.schema import feature_dtypes
 __all__ = [
     "METADATA_FORMAT",
     "METADATA_VERSION",
+    "RESULT_KINDS",
     "SOURCE_IDENTITY",
     "DIMS_2D",
     "VIDEO_DIMS",
@@ -86,6 +87,9 @@ SOURCE_IDENTITY = (
 DIMS_2D = ("frame", "y", "x")
 #: The dims a video may have.
 VIDEO_DIMS = (DIMS_2D, ("frame", "z", "y", "x"))
+
+#: What a result set may hold (the document's ``kind``; absent: features).
+RESULT_KINDS = ("features", "trajectories")
 
 #: Hex digits of a chunk identity (128 bits).
 CHUNK_ID_HEX = 32
@@ -227,6 +231,8 @@ def validate_metadata(meta, where):
                             ("updated", lambda v: isinstance(v, str), "a string"),
                             ("daskloc_version", lambda v: isinstance(v, str), "a string"),
                             ("job", lambda v: isinstance(v, str), "a string"),
+                            ("kind", lambda v: v in RESULT_KINDS,
+                             " or ".join(repr(k) for k in RESULT_KINDS)),
                             ("video", lambda v: isinstance(v, str), "a string")):
         if meta.get(key) is not None and not kind(meta[key]):
             raise _damaged(where, f"{key} is {meta[key]!r}, expected {what}")
@@ -452,6 +458,11 @@ class JobMetadata:
         part of the identity, so a later engine or policy resumes the same store.
     store : dict or None
         ``{"backend": name}`` of the store that holds the result set.
+    kind : str or None
+        What the result set holds: None (or ``"features"``) for located features,
+        ``"trajectories"`` for features linked by :func:`daskloc.link` (then
+        :attr:`params` are the linking parameters and :attr:`source` the features'
+        store).
     video : str or None
         The video's name in a many-video store.
     complete_chunks, failed_chunks, skipped, skip_reasons, n_features, finished
@@ -486,6 +497,7 @@ class JobMetadata:
     columns: dict | None = None
     options: dict = field(default_factory=dict)
     store: dict | None = None
+    kind: str | None = None
     video: str | None = None
     complete_chunks: list = field(default_factory=list)
     n_features: int = 0
@@ -505,7 +517,7 @@ class JobMetadata:
     # ------------------------------------------------------------- JSON
 
     #: Keys written only when they hold something (documents stay as daskloc 0.2 wrote).
-    _OPTIONAL = ("options", "video", "skip_reasons", "exported_from", "dims")
+    _OPTIONAL = ("options", "kind", "video", "skip_reasons", "exported_from", "dims")
 
     @classmethod
     def from_json(cls, doc, where="the store"):
@@ -593,6 +605,11 @@ class JobMetadata:
         return [tuple(c) for c in self.chunking.get("chunks", [])]
 
     @property
+    def trajectories(self):
+        """True for a result set of trajectories (:func:`daskloc.link`)."""
+        return self.kind == "trajectories"
+
+    @property
     def characterize(self):
         """Whether the features have the characterisation columns."""
         return self.params.get("characterize", True)
@@ -636,6 +653,8 @@ class JobMetadata:
             result set.
         """
         diffs = []
+        if (self.kind or "features") != (other.kind or "features"):
+            diffs.append(("kind", self.kind or "features", other.kind or "features"))
         if self.video_dims != other.video_dims:
             diffs.append(("dims", _describe_dims(self.video_dims),
                           _describe_dims(other.video_dims)))

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import erf
 
-__all__ = ["make_frame", "make_video", "spot_sigma", "write_video"]
+__all__ = ["make_frame", "make_video", "random_walks", "spot_sigma", "write_video"]
 
 #: Ratio ``diameter / sigma`` of the Gaussian spots. With ``sigma = diameter / 5`` the
 #: locate mask radius (``diameter / 2``) is 2.5 standard deviations (~96 % of a spot's
@@ -590,3 +590,78 @@ def write_video(path, video, fps=24, *, crf=10, pix_fmt="yuv420p"):
         for packet in stream.encode(None):
             container.mux(packet)
     return path
+
+
+def random_walks(n_frames, n_particles, shape=(512, 512), *, step=1.0, drift=0.0,
+                 blink=0.0, first_frame=0, seed=0):
+    """Features of particles in Brownian motion with drift, some blinking: inputs to link.
+
+    Positions are generated directly (no images): for the tests and benchmarks of
+    linking, where what matters is the trajectories, with crossings at high density.
+
+    Parameters
+    ----------
+    n_frames : int
+        Frames, numbered ``first_frame ..``.
+    n_particles : int
+        Particles at any time (a particle leaving the field is replaced by a new one at
+        a random place, as particles enter and leave a microscope's view).
+    shape : tuple of int
+        The field, pixels: ``(ny, nx)`` for 2-D, ``(nz, ny, nx)`` for 3-D positions.
+    step : float or tuple of float
+        Standard deviation of one frame's displacement per axis, pixels.
+    drift : float or tuple of float
+        Mean displacement per frame, pixels: one for every axis, or one per axis.
+    blink : float
+        Probability that a feature is missing from a frame (then the particle continues
+        unseen: linking needs ``memory``).
+    first_frame : int
+    seed : int
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``z`` (3-D only), ``y``, ``x`` (float64, pixels), ``mass`` (float64), ``frame``
+        (int64) and ``truth`` (int64: the particle's true number), sorted by frame.
+
+    Examples
+    --------
+    >>> df = random_walks(5, 10, seed=1)
+    >>> list(df.columns), int(df.frame.max())
+    (['y', 'x', 'mass', 'frame', 'truth'], 4)
+    """
+    import pandas as pd
+
+    shape = tuple(float(v) for v in shape)
+    ndim = len(shape)
+    if ndim not in (2, 3):
+        raise ValueError(f"shape must be (ny, nx) or (nz, ny, nx), got {shape!r}")
+    drift = np.broadcast_to(np.asarray(drift, dtype=np.float64), (ndim,))
+    step = np.broadcast_to(np.asarray(step, dtype=np.float64), (ndim,))
+    rng = np.random.default_rng(seed)
+    size = np.array(shape)
+    pos = rng.random((n_particles, ndim)) * size
+    ids = np.arange(n_particles, dtype=np.int64)
+    next_id = n_particles
+    parts = []
+    for t in range(n_frames):
+        seen = rng.random(n_particles) >= blink
+        part = {"pos": pos[seen].copy(), "truth": ids[seen].copy(),
+                "frame": np.full(int(seen.sum()), first_frame + t, dtype=np.int64)}
+        parts.append(part)
+        pos = pos + drift + rng.normal(0.0, 1.0, pos.shape) * step
+        out = np.any((pos < 0) | (pos >= size), axis=1)
+        n_out = int(out.sum())
+        if n_out:
+            pos[out] = rng.random((n_out, ndim)) * size
+            ids[out] = np.arange(next_id, next_id + n_out)
+            next_id += n_out
+    allpos = np.concatenate([p["pos"] for p in parts]) if parts else np.empty((0, ndim))
+    names = ["z", "y", "x"][3 - ndim:]
+    df = pd.DataFrame({n: allpos[:, i] for i, n in enumerate(names)})
+    df["mass"] = rng.uniform(100.0, 1000.0, len(df))
+    df["frame"] = np.concatenate([p["frame"] for p in parts]) if parts else \
+        np.empty(0, np.int64)
+    df["truth"] = np.concatenate([p["truth"] for p in parts]) if parts else \
+        np.empty(0, np.int64)
+    return df

@@ -1,6 +1,7 @@
-"""The ``daskloc`` command: a thin shell over the Python API. Its seven commands:
+"""The ``daskloc`` command: a thin shell over the Python API. Its eight commands:
 
     daskloc locate VIDEO... --diameter 11 --minmass 20 --invert --out features.parquet
+    daskloc link features.parquet --search-range 5 --memory 3
     daskloc info features.parquet
     daskloc probe recording.ome.tif
     daskloc export features.parquet features.csv
@@ -8,7 +9,7 @@
     daskloc pixel-stats VIDEO --out stats.zarr
     daskloc demo
 
-One module per command (``_locate``, ``_stats``, ``_info``, ``_probe``, ``_export``,
+One module per command (``_locate``, ``_link``, ``_stats``, ``_info``, ``_probe``, ``_export``,
 ``_plot``, ``_demo``); the options they share in ``_options``; errors printed in one place,
 ``_console``. The commands import what they run (the cluster, the readers, matplotlib,
 ...) inside their functions, when they run: that keeps ``daskloc --help`` fast.
@@ -22,14 +23,15 @@ from daskloc.cli._console import expected_errors
 from daskloc.cli._demo import demo
 from daskloc.cli._export import export
 from daskloc.cli._info import info
+from daskloc.cli._link import link
 from daskloc.cli._locate import locate
 from daskloc.cli._options import CHUNKS, DASHBOARD_OPTION, parse_channel, parse_frames
 from daskloc.cli._plot import plot
 from daskloc.cli._probe import probe
 from daskloc.cli._stats import pixel_stats
 
-__all__ = ["CHUNKS", "DASHBOARD_OPTION", "demo", "expected_errors", "export", "info", "locate",
-           "main", "parse_channel", "parse_frames", "pixel_stats", "plot", "probe"]
+__all__ = ["CHUNKS", "DASHBOARD_OPTION", "demo", "expected_errors", "export", "info", "link",
+           "locate", "main", "parse_channel", "parse_frames", "pixel_stats", "plot", "probe"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -38,6 +40,6 @@ def main():
     """Find particles in microscopy videos (Crocker-Grier locate, as in trackpy) on Dask."""
 
 
-for _command in (locate, pixel_stats, info, probe, export, plot, demo):
+for _command in (locate, link, pixel_stats, info, probe, export, plot, demo):
     main.add_command(_command)
 del _command

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pandas as pd
 
 from daskloc._utils import natural_key
 from daskloc.metadata import JobMetadata
 from daskloc.stores._lease import LockFileOps, ObjectLeaseOps, lease_name
-from daskloc.stores._names import VIDEO_KEY, video_table
+from daskloc.stores._names import VIDEO_KEY, trajectories_table, video_table
 from daskloc.stores._registry import (
     ENTRY_POINT_GROUP,
     OBJECT_SCHEMES,
@@ -145,7 +146,17 @@ def _read_videos(stores, frames):
     return out
 
 
-def read_features(store, frames=None, *, video=None, table=None, storage_options=None):
+def _chosen_particles(df, particles):
+    if particles is None:
+        return df
+    if isinstance(particles, (int, np.integer)):
+        particles = [particles]
+    wanted = np.asarray(list(particles), dtype=np.int64)
+    return df[df["particle"].isin(wanted)].reset_index(drop=True)
+
+
+def read_features(store, frames=None, *, video=None, table=None, trajectories=False,
+                  particles=None, storage_options=None):
     """Read the features of a frame range from a store, also while a batch writes to it.
 
     Parameters
@@ -164,6 +175,14 @@ def read_features(store, frames=None, *, video=None, table=None, storage_options
     table : str, optional
         Which result set, in a store holding several (see :func:`open_store`); for a
         many-video batch, the base ``table`` it was given.
+    trajectories : bool, default False
+        Read the trajectories :func:`daskloc.link` made of these features (in this
+        store, or in the ``out=`` store it was given, then pass that store) instead of
+        the features: the same columns plus ``particle`` (int64), in the same order.
+        Also while the link runs: frames it has not written yet give no rows.
+    particles : int or sequence of int, optional
+        With ``trajectories=True``: only these trajectories (their ``particle``
+        numbers).
     storage_options : dict, optional
         fsspec options for stores on object storage.
 
@@ -211,6 +230,11 @@ def read_features(store, frames=None, *, video=None, table=None, storage_options
     >>> import trackpy; tracks = trackpy.link(df, search_range=5)  # doctest: +SKIP
     >>> one = read_features("videos.parquet", video="bulk-water")  # doctest: +SKIP
     """
+    if particles is not None and not trajectories:
+        raise ValueError("particles= picks trajectories: pass trajectories=True as well")
+    if trajectories:
+        return _chosen_particles(
+            _read_trajectories(store, frames, video, table, storage_options), particles)
     if video is not None:
         if isinstance(video, (list, tuple)):
             stores = {v: _open_video(store, v, table, storage_options) for v in video}
@@ -226,6 +250,39 @@ def read_features(store, frames=None, *, video=None, table=None, storage_options
                   for n, t in videos.items()}
         return _read_videos(stores, frames)
     return st.read(frames)
+
+
+def _read_trajectories(store, frames, video, table, storage_options):
+    """read_features(..., trajectories=True) without the choice of particles."""
+    def one(t):
+        try:
+            return open_store(store, "r", table=trajectories_table(t),
+                              storage_options=storage_options)
+        except FileNotFoundError:
+            raise FileNotFoundError(
+                f"{_location(store)} holds no trajectories in table "
+                f"{trajectories_table(t)!r}: link its features first (daskloc.link, CLI: "
+                "daskloc link), or read the store given to link's out=") from None
+
+    if video is not None:
+        names = [video] if isinstance(video, str) else list(video)
+        stores = {}
+        for v in names:
+            _open_video(store, v, table, storage_options)  # no such video: says which exist
+            stores[v] = one(video_table(v, table))
+        if isinstance(video, str):
+            return stores[video].read(frames)
+        return _read_videos(stores, frames)
+    try:
+        return one(table).read(frames)
+    except (FileNotFoundError, ValueError):
+        videos = _video_tables(store, table, storage_options)
+        if not videos:
+            raise
+    stores = {}
+    for v, t in videos.items():
+        stores[v] = one(t)
+    return _read_videos(stores, frames)
 
 
 def _table_info(st):

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from daskloc.stores.base import check_table_name
 
-__all__ = ["VIDEO_KEY", "video_table"]
+__all__ = ["TRAJECTORIES", "VIDEO_KEY", "trajectories_table", "video_table"]
 
 #: The table of a video of a many-video batch is ``<table>/VIDEO_KEY=<name>``.
 VIDEO_KEY = "video"
+#: The trajectories linked from the features of table ``T`` are table ``T/TRAJECTORIES``
+#: (``TRAJECTORIES`` for the default table), in the same store or in ``link(out=...)``.
+TRAJECTORIES = "trajectories"
 
 
 def video_table(name, table=None):
@@ -34,3 +37,26 @@ def video_table(name, table=None):
     own = f"{VIDEO_KEY}={name}"
     check_table_name(own)
     return own if base is None else f"{base}/{own}"
+
+
+def trajectories_table(table=None):
+    """Table name of the trajectories linked from the features of ``table``.
+
+    Parameters
+    ----------
+    table : str, optional
+        The features' table: None (a one-video store), a ``table=`` given to
+        :func:`daskloc.batch`, or a video's table (:func:`video_table`).
+
+    Returns
+    -------
+    str
+        ``"trajectories"``, or ``"<table>/trajectories"``.
+
+    Examples
+    --------
+    >>> trajectories_table(), trajectories_table(video_table("bulk-water"))
+    ('trajectories', 'video=bulk-water/trajectories')
+    """
+    base = check_table_name(table)
+    return TRAJECTORIES if base is None else f"{base}/{TRAJECTORIES}"

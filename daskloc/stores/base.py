@@ -845,7 +845,11 @@ class FeatureStore(abc.ABC):
         out = self._read_chunks(lo, hi, wanted, columns, meta, _chunk_set(chunks))
         if out is None or len(out) == 0:
             return self.empty(meta)
-        return out
+        # Backends that keep every value column as float (SQL, HDF5) give back the
+        # metadata's dtypes: trajectories' ``particle`` is int64 in every format.
+        cast = {c: dt for c, dt in columns.items()
+                if c in out.columns and out[c].dtype != np.dtype(dt)}
+        return out.astype(cast) if cast else out
 
 
 def _chunk_set(chunks):
