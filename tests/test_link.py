@@ -1,0 +1,361 @@
+"""daskloc.link against trackpy.link, live, on the same features.
+
+Features are generated as random walks (daskloc.synthetic.random_walks: dense enough for
+crossings and subnetworks, with drift and blinking) and written to a store with the
+store API, so the features trackpy and daskloc link are exactly the same rows. trackpy's
+answer is ``trackpy.link(read_features(store), ...)``, the call a user makes. The
+trajectories must be the same: every feature in the same trajectory, and the particle
+numbers equal to trackpy's renumbered in birth order (daskloc's documented numbering).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import daskloc
+from daskloc.link._core import join_segment
+from daskloc.metadata import JobMetadata
+from daskloc.stores import StoreMismatchError, open_store
+from daskloc.synthetic import random_walks
+
+trackpy = pytest.importorskip("trackpy")
+trackpy.quiet()
+
+
+def birth_numbers(linked):
+    """trackpy's particle numbers renumbered 0, 1, ... by first appearance (frame, row)."""
+    order = {}
+    for p in linked["particle"].to_numpy().tolist():
+        if p not in order:
+            order[p] = len(order)
+    return np.array([order[p] for p in linked["particle"].to_numpy().tolist()], dtype=np.int64)
+
+
+def crowded_share(df, search_range):
+    """Share of features with another feature of the same frame within search_range."""
+    from scipy.spatial import cKDTree
+
+    n = 0
+    for _, f in df.groupby("frame"):
+        d, _ = cKDTree(f[["y", "x"]].to_numpy()).query(f[["y", "x"]].to_numpy(), k=2)
+        n += int((d[:, 1] < search_range).sum())
+    return n / len(df)
+
+
+def write_features(url, df, chunk_frames, *, first=0, n_frames=None, finished=True, **kwargs):
+    """A feature store holding ``df`` (its position and mass columns), made with the
+    store API: metadata first, then one chunk per ``chunk_frames`` frames."""
+    n_frames = int(df["frame"].max()) + 1 - first if n_frames is None else n_frames
+    stop = first + n_frames
+    chunks = [(a, min(a + chunk_frames, stop)) for a in range(first, stop, chunk_frames)]
+    cols = [c for c in df.columns if c not in ("frame", "truth")]
+    dims = ["frame", "z", "y", "x"] if "z" in cols else None
+    meta = JobMetadata(
+        params={"diameter": 9, "minmass": 10.0},
+        source={"path": "random walks", "frames": {"start": first, "stop": stop, "step": 1},
+                "n_frames": n_frames},
+        chunking={"chunk_frames": [b - a for a, b in chunks],
+                  "chunks": [list(c) for c in chunks]},
+        dims=dims, columns={**{c: "float64" for c in cols}, "frame": "int64"},
+        finished=finished)
+    meta.job = meta.identity
+    st = open_store(url, "a", **kwargs)
+    st.prepare()
+    st.write_metadata(meta.to_json())
+    frame = df["frame"].to_numpy()
+    for a, b in chunks:
+        part = df[(frame >= a) & (frame < b)][[*cols, "frame"]].reset_index(drop=True)
+        st.append_chunk(a, b, part)
+    return chunks
+
+
+def remove_parquet_chunks(folder, chunks):
+    """Delete the part files of ``chunks`` (what a killed job never wrote)."""
+    import os
+
+    names = {f"part-{a:09d}-{b:09d}.parquet" for a, b in chunks}
+    gone = [n for n in os.listdir(folder) if n in names]
+    for n in gone:
+        os.remove(os.path.join(folder, n))
+    assert len(gone) == len(chunks), sorted(os.listdir(folder))
+
+
+def assert_same_as_trackpy(url, search_range, *, trackpy_kwargs=None, **kwargs):
+    features = daskloc.read_features(url, **({"table": kwargs["table"]}
+                                             if "table" in kwargs else {}))
+    ref = trackpy.link(features, search_range, **(trackpy_kwargs or {}),
+                       **{k: v for k, v in kwargs.items()
+                          if k in ("memory", "pos_columns", "adaptive_stop")})
+    got = daskloc.read_features(url, trajectories=True,
+                                **({"table": kwargs["table"]} if "table" in kwargs else {}))
+    assert list(got.columns) == [*features.columns, "particle"]
+    assert got["particle"].dtype == np.int64
+    pd.testing.assert_frame_equal(got.drop(columns="particle"), features)
+    np.testing.assert_array_equal(got["particle"].to_numpy(), birth_numbers(ref))
+    return ref, got
+
+
+@pytest.fixture(scope="module")
+def walks_2d():
+    """Dense 2-D walks: 250 particles in 160 x 160 px, step 1.2 px, drift, 8 % blinking."""
+    return random_walks(112, 250, shape=(160, 160), step=1.2, drift=(0.4, -0.2), blink=0.08,
+                        seed=11)
+
+
+@pytest.mark.parametrize("segments", [1, 2, 7])
+@pytest.mark.parametrize("memory", [0, 3])
+def test_2d_equals_trackpy_link(tmp_path, walks_2d, segments, memory):
+    url = str(tmp_path / "f.parquet")
+    write_features(url, walks_2d, 8)
+    info = daskloc.link(url, 3.5, memory=memory, segments=segments)
+    assert info["segments"] == segments
+    assert info["complete"] and info["n_features"] == len(walks_2d)
+    ref, got = assert_same_as_trackpy(url, 3.5, memory=memory)
+    assert info["n_particles"] == ref["particle"].nunique()
+    # the walks are dense enough that linking is not trivial (features with a neighbour
+    # within search_range in their own frame: trackpy solved subnetworks), so a join
+    # made on the wrong state would show
+    assert crowded_share(walks_2d, 3.5) > 0.2
+
+
+def test_2d_on_a_cluster_equals_trackpy_link(tmp_path, walks_2d, client):
+    url = str(tmp_path / "f.parquet")
+    write_features(url, walks_2d, 8)
+    info = daskloc.link(url, 3.5, memory=2, client=client, segments=7)
+    assert info["segments"] == 7
+    assert_same_as_trackpy(url, 3.5, memory=2)
+
+
+def test_a_short_warm_up_is_caught_and_linked_again(tmp_path):
+    """Long memory and dense blinking: the first warm-up (4 x (memory + 1) frames) is
+    sometimes too short, which the join rule must notice; the result stays exact."""
+    df = random_walks(96, 300, shape=(150, 150), step=1.5, drift=(0.3, 0.1), blink=0.1,
+                      seed=3)
+    url = str(tmp_path / "f.parquet")
+    write_features(url, df, 8)
+    info = daskloc.link(url, 4.0, memory=6, segments=12)
+    assert info["relinked"] > 0
+    assert_same_as_trackpy(url, 4.0, memory=6)
+
+
+@pytest.mark.parametrize("segments", [1, 2, 7])
+def test_3d_anisotropic_equals_trackpy_link(tmp_path, segments):
+    df = random_walks(84, 200, shape=(30, 120, 120), step=(0.4, 1.0, 1.0),
+                      drift=(0.05, 0.3, 0.2), blink=0.05, seed=5)
+    url = str(tmp_path / "f.zarr")
+    write_features(url, df, 6)
+    sr = (1.5, 3.0, 3.0)
+    info = daskloc.link(url, sr, memory=2, pos_columns=["z", "y", "x"], segments=segments)
+    assert info["params"]["pos_columns"] == ["z", "y", "x"]
+    assert info["params"]["search_range"] == [1.5, 3.0, 3.0]
+    assert_same_as_trackpy(url, sr, memory=2, pos_columns=["z", "y", "x"])
+
+
+def test_3d_default_position_columns_are_zyx(tmp_path):
+    df = random_walks(30, 50, shape=(20, 80, 80), seed=6)
+    url = str(tmp_path / "f.parquet")
+    write_features(url, df, 10)
+    info = daskloc.link(url, 3.0)
+    assert info["params"]["pos_columns"] == ["z", "y", "x"]
+    assert_same_as_trackpy(url, 3.0)
+
+
+def test_frames_not_starting_at_zero_and_empty_frames(tmp_path):
+    """A store of frames 100..159 whose frames 120..129 have no features: memory counts
+    frame numbers across them, as trackpy.link does."""
+    df = random_walks(60, 80, shape=(100, 100), step=1.0, blink=0.1, first_frame=100, seed=7)
+    df = df[(df.frame < 120) | (df.frame >= 129)].reset_index(drop=True)
+    url = str(tmp_path / "f.parquet")
+    write_features(url, df, 10, first=100, n_frames=60)
+    daskloc.link(url, 4.0, memory=9, segments=4)
+    assert_same_as_trackpy(url, 4.0, memory=9)
+
+
+def drift_predictor(t1, particles):
+    """A trackpy predictor: where each feature goes at frame t1 under a known drift."""
+    return [p.pos + np.array([1.5, 1.0]) * (t1 - p.t) for p in particles]
+
+
+def test_predictor_links_sequentially_like_trackpy(tmp_path):
+    df = random_walks(60, 120, shape=(100, 100), step=0.5, drift=(1.5, 1.0), seed=8)
+    url = str(tmp_path / "f.parquet")
+    write_features(url, df, 10)
+    info = daskloc.link(url, 1.6, predictor=drift_predictor, segments=4)
+    assert info["segments"] == 1  # a predictor's state may reach back: one segment
+    assert info["params"]["predictor"] == "tests.test_link.drift_predictor"
+    features = daskloc.read_features(url)
+    ref = trackpy.link(features, 1.6, predictor=drift_predictor)
+    got = daskloc.read_features(url, trajectories=True)
+    np.testing.assert_array_equal(got["particle"].to_numpy(), birth_numbers(ref))
+    # and the predictor mattered: without it the trajectories differ
+    plain = trackpy.link(features, 1.6)
+    assert plain["particle"].nunique() > 1.5 * ref["particle"].nunique()
+
+
+def test_read_by_frames_and_particles(tmp_path, walks_2d):
+    url = str(tmp_path / "f.parquet")
+    write_features(url, walks_2d, 8)
+    daskloc.link(url, 3.5, memory=1, segments=3)
+    every = daskloc.read_features(url, trajectories=True)
+    part = daskloc.read_features(url, frames=slice(20, 40), trajectories=True)
+    pd.testing.assert_frame_equal(
+        part, every[(every.frame >= 20) & (every.frame < 40)].reset_index(drop=True))
+    chosen = daskloc.read_features(url, trajectories=True, particles=[3, 250])
+    assert set(chosen["particle"]) == {3, 250}
+    pd.testing.assert_frame_equal(
+        chosen, every[every.particle.isin([3, 250])].reset_index(drop=True))
+    with pytest.raises(ValueError, match="trajectories=True"):
+        daskloc.read_features(url, particles=[3])
+
+
+def test_metadata_records_the_linking_and_a_rerun_resumes(tmp_path, walks_2d):
+    url = str(tmp_path / "f.parquet")
+    write_features(url, walks_2d, 8)
+    daskloc.link(url, 3.5, memory=2, adaptive_stop=1.0, segments=3)
+    traj = open_store(url, "r", table="trajectories")
+    meta = traj.metadata()
+    assert meta.kind == "trajectories"
+    assert meta.params["search_range"] == 3.5 and meta.params["memory"] == 2
+    assert meta.params["adaptive_stop"] == 1.0
+    assert meta.params["features_job"] == open_store(url, "r").metadata().job
+    assert meta.columns["particle"] == "int64"
+    assert meta.finished
+    before = {c: m.id for c, m in traj.chunk_ids().items()}
+    again = daskloc.link(url, 3.5, memory=2, adaptive_stop=1.0, segments=5)
+    assert {c: m.id for c, m in traj.chunk_ids().items()} == before
+    assert again["n_particles"] is not None and again["complete"]
+    with pytest.raises(StoreMismatchError, match="memory: 2 -> 3"):
+        daskloc.link(url, 3.5, memory=3, adaptive_stop=1.0)
+    daskloc.link(url, 3.5, memory=3, overwrite=True, segments=2)
+    assert_same_as_trackpy(url, 3.5, memory=3)
+
+
+def test_resume_after_losing_the_last_chunks(tmp_path, walks_2d):
+    """Chunks of trajectories removed (as a killed link leaves them): the rerun links
+    only from the first missing chunk, joined to what is stored, and equals trackpy."""
+    url = str(tmp_path / "f.parquet")
+    chunks = write_features(url, walks_2d, 8)
+    daskloc.link(url, 3.5, memory=3, segments=4)
+    traj = open_store(url, "a", table="trajectories")
+    kept = traj.read()
+    remove_parquet_chunks(f"{url}/trajectories", chunks[6:])
+    assert len(traj.valid_chunks()) == 6
+    info = daskloc.link(url, 3.5, memory=3, segments=3)
+    assert info["complete"]
+    pd.testing.assert_frame_equal(daskloc.read_features(url, trajectories=True), kept)
+
+
+def test_out_store_of_another_format(tmp_path, walks_2d):
+    url = str(tmp_path / "f.parquet")
+    write_features(url, walks_2d, 8)
+    out = str(tmp_path / "tracks.h5")
+    info = daskloc.link(url, 3.5, memory=1, out=out, segments=3)
+    assert info["backend"] == "hdf5"
+    with pytest.raises(FileNotFoundError, match="holds no trajectories"):
+        daskloc.read_features(url, trajectories=True)
+    got = daskloc.read_features(out, trajectories=True)
+    ref = trackpy.link(daskloc.read_features(url), 3.5, memory=1)
+    np.testing.assert_array_equal(got["particle"].to_numpy(), birth_numbers(ref))
+
+
+def test_many_video_store_links_each_video_on_its_own(tmp_path):
+    url = str(tmp_path / "videos.parquet")
+    a = random_walks(40, 60, shape=(100, 100), seed=1)
+    b = random_walks(30, 40, shape=(100, 100), seed=2)
+    write_features(url, a, 10, table="video=a")
+    write_features(url, b, 10, table="video=b")
+    info = daskloc.link(url, 3.0, memory=1)
+    assert set(info) == {"a", "b"}
+    both = daskloc.read_features(url, trajectories=True)
+    assert list(both["video"].cat.categories) == ["a", "b"]
+    for name in ("a", "b"):
+        one = daskloc.read_features(url, trajectories=True, video=name)
+        ref = trackpy.link(daskloc.read_features(url, video=name), 3.0, memory=1)
+        np.testing.assert_array_equal(one["particle"].to_numpy(), birth_numbers(ref))
+    only = daskloc.link(url, 3.0, memory=1, video="b")
+    assert set(only) == {"b"}
+
+
+# ----------------------------------------------------------------- bad input
+
+
+def test_a_store_still_being_located_is_refused_or_linked_partially(tmp_path, walks_2d):
+    url = str(tmp_path / "f.parquet")
+    chunks = write_features(url, walks_2d, 8)
+    # the last four chunks were never written: a locate job stopped (or still running)
+    remove_parquet_chunks(url, chunks[-4:])
+    assert len(open_store(url, "r").valid_chunks()) == len(chunks) - 4
+    with pytest.raises(ValueError, match="is incomplete .*partial=True"):
+        daskloc.link(url, 3.5)
+    info = daskloc.link(url, 3.5, partial=True, segments=3)
+    assert not info["complete"]
+    assert info["chunks_complete"] == len(chunks) - 4
+    linked_frames = daskloc.read_features(url, trajectories=True)["frame"]
+    assert linked_frames.max() < chunks[-4][0]
+    head = daskloc.read_features(url, frames=slice(0, chunks[-4][0]))
+    ref = trackpy.link(head, 3.5)
+    np.testing.assert_array_equal(
+        daskloc.read_features(url, trajectories=True)["particle"].to_numpy(),
+        birth_numbers(ref))
+
+
+def test_a_store_held_by_a_running_locate_is_named(tmp_path, walks_2d):
+    url = str(tmp_path / "f.parquet")
+    chunks = write_features(url, walks_2d, 8)
+    remove_parquet_chunks(url, chunks[2:])
+    with open_store(url, "a").lease():
+        with pytest.raises(ValueError, match="still being written"):
+            daskloc.link(url, 3.5)
+
+
+def test_no_features_and_bad_parameters(tmp_path, walks_2d):
+    url = str(tmp_path / "f.parquet")
+    write_features(url, walks_2d.iloc[:0], 8, n_frames=16)
+    with pytest.raises(ValueError, match="holds no features"):
+        daskloc.link(url, 3.0)
+    url = str(tmp_path / "g.parquet")
+    write_features(url, walks_2d, 8)
+    for bad in (0, -1, float("nan")):
+        with pytest.raises(ValueError, match="search_range must be positive"):
+            daskloc.link(url, bad)
+    with pytest.raises(ValueError, match="one per position column"):
+        daskloc.link(url, (1.0, 2.0, 3.0))
+    with pytest.raises(ValueError, match="memory"):
+        daskloc.link(url, 3.0, memory=-1)
+    with pytest.raises(ValueError, match="pos_columns"):
+        daskloc.link(url, 3.0, pos_columns=["z", "y", "x"])
+    with pytest.raises(FileNotFoundError):
+        daskloc.link(str(tmp_path / "absent.parquet"), 3.0)
+    assert not open_store(url, "a", table="trajectories").exists()
+
+
+def test_subnet_oversize_is_one_line_naming_the_frame(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = []
+    for t in range(12):
+        n = 40 if t >= 7 else 5  # from frame 7 on, a crowd in a 6 px box
+        rows.append(pd.DataFrame({"y": rng.random(n) * 6 + 50, "x": rng.random(n) * 6 + 50,
+                                  "mass": 100.0, "frame": t}))
+    df = pd.concat(rows, ignore_index=True)
+    url = str(tmp_path / "f.parquet")
+    write_features(url, df, 4)
+    with pytest.raises(daskloc.LinkError, match=r"failed at frame 7: SubnetOversize"
+                       r".*smaller search_range, or adaptive_stop") as info:
+        daskloc.link(url, 20.0, segments=3)
+    assert info.value.frame == 7
+    assert "\n" not in str(info.value)
+    with pytest.raises(trackpy.SubnetOversizeException):
+        trackpy.link(daskloc.read_features(url), 20.0)
+
+
+# ----------------------------------------------------------------- the join rule
+
+
+def test_join_accepts_only_the_same_grouping():
+    assert join_segment(np.array([5, 5, 9]), np.array([0, 0, 1])) == {0: 5, 1: 9}
+    assert join_segment(np.array([5, 5, 9]), np.array([0, 1, 1])) is None  # other grouping
+    assert join_segment(np.array([5, 6, 9]), np.array([0, 0, 1])) is None  # merged two
+    assert join_segment(np.array([5, 6]), np.array([0, 1, 2])) is None     # other rows
+    assert join_segment(np.array([], dtype=np.int64), np.array([], dtype=np.int64)) == {}
