@@ -16,21 +16,13 @@ import pytest
 
 import daskloc
 from daskloc.link._core import join_segment
-from daskloc.metadata import JobMetadata
 from daskloc.stores import StoreMismatchError, open_store
 from daskloc.synthetic import random_walks
+from daskloc.testing.stores import birth_numbers
+from daskloc.testing.stores import write_features as write_store
 
 trackpy = pytest.importorskip("trackpy")
 trackpy.quiet()
-
-
-def birth_numbers(linked):
-    """trackpy's particle numbers renumbered 0, 1, ... by first appearance (frame, row)."""
-    order = {}
-    for p in linked["particle"].to_numpy().tolist():
-        if p not in order:
-            order[p] = len(order)
-    return np.array([order[p] for p in linked["particle"].to_numpy().tolist()], dtype=np.int64)
 
 
 def crowded_share(df, search_range):
@@ -44,31 +36,10 @@ def crowded_share(df, search_range):
     return n / len(df)
 
 
-def write_features(url, df, chunk_frames, *, first=0, n_frames=None, finished=True, **kwargs):
-    """A feature store holding ``df`` (its position and mass columns), made with the
-    store API: metadata first, then one chunk per ``chunk_frames`` frames."""
-    n_frames = int(df["frame"].max()) + 1 - first if n_frames is None else n_frames
-    stop = first + n_frames
-    chunks = [(a, min(a + chunk_frames, stop)) for a in range(first, stop, chunk_frames)]
-    cols = [c for c in df.columns if c not in ("frame", "truth")]
-    dims = ["frame", "z", "y", "x"] if "z" in cols else None
-    meta = JobMetadata(
-        params={"diameter": 9, "minmass": 10.0},
-        source={"path": "random walks", "frames": {"start": first, "stop": stop, "step": 1},
-                "n_frames": n_frames},
-        chunking={"chunk_frames": [b - a for a, b in chunks],
-                  "chunks": [list(c) for c in chunks]},
-        dims=dims, columns={**{c: "float64" for c in cols}, "frame": "int64"},
-        finished=finished)
-    meta.job = meta.identity
-    st = open_store(url, "a", **kwargs)
-    st.prepare()
-    st.write_metadata(meta.to_json())
-    frame = df["frame"].to_numpy()
-    for a, b in chunks:
-        part = df[(frame >= a) & (frame < b)][[*cols, "frame"]].reset_index(drop=True)
-        st.append_chunk(a, b, part)
-    return chunks
+def write_features(url, df, chunk_frames, *, first=0, n_frames=None, **kwargs):
+    """A feature store at ``url`` holding ``df`` (see daskloc.testing.stores)."""
+    return write_store(open_store(url, "a", **kwargs), df, chunk_frames, first=first,
+                       n_frames=n_frames)
 
 
 def remove_parquet_chunks(folder, chunks):

@@ -13,7 +13,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-__all__ = ["as_video", "kill_when", "start_batch_process", "watch_run"]
+__all__ = ["as_video", "kill_when", "start_batch_process", "start_link_process", "watch_run"]
 
 _BATCH_SCRIPT = textwrap.dedent(
     """
@@ -109,6 +109,51 @@ def as_video(arr, chunks=4, first_frame=0, attrs=None):
         coords={"frame": np.arange(first_frame, first_frame + n, dtype=np.int64)},
         attrs=dict(attrs or {}),
     )
+
+
+_LINK_SCRIPT = textwrap.dedent(
+    """
+    import json, sys, time
+    import importlib
+    api = importlib.import_module("daskloc.link._api")  # daskloc.link is the function
+
+    store, delay, kwargs = sys.argv[1], float(sys.argv[2]), json.loads(sys.argv[3])
+    link_task = api.link_task
+
+    def slow(*args):
+        time.sleep(delay)
+        return link_task(*args)
+
+    api.link_task = slow  # each segment's link takes delay seconds longer
+    api.link(store, client="local-threads", **kwargs)
+    """
+)
+
+
+def start_link_process(tmp_path, store, *, delay, link_kwargs):
+    """Start :func:`daskloc.link` on ``store`` in a new Python process (in that process,
+    one segment after the other); each segment's link sleeps ``delay`` s first.
+
+    Parameters
+    ----------
+    tmp_path : str or os.PathLike
+        A folder for the script.
+    store : str
+    delay : float
+    link_kwargs : dict
+        JSON-able keywords of :func:`daskloc.link` (``search_range`` included).
+
+    Returns
+    -------
+    subprocess.Popen
+        With ``stdout`` and ``stderr`` piped.
+    """
+    script = os.path.join(tmp_path, "run_link.py")
+    with open(script, "w") as f:
+        f.write(_LINK_SCRIPT)
+    return subprocess.Popen(
+        [sys.executable, script, os.fspath(store), str(delay), json.dumps(link_kwargs)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def kill_when(proc, predicate, timeout=120.0, interval=0.05):

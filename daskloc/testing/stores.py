@@ -48,7 +48,8 @@ from daskloc.stores import (
 from daskloc.testing._batch import as_video, kill_when, start_batch_process, watch_run
 
 __all__ = ["CHUNKS", "COLUMNS", "COLUMN_SETS", "StoreLocation", "StoreTests",
-           "fake_features", "gaussian_volumes", "source_metadata"]
+           "birth_numbers", "fake_features", "gaussian_volumes", "source_metadata",
+           "write_features"]
 
 #: The feature columns of a store written with ``characterize=True`` (2-D frames).
 COLUMNS = list(feature_columns(True))
@@ -158,6 +159,73 @@ def source_metadata(first, stop, chunks, columns=None, dims=None):
         doc["dims"] = list(dims)
         doc["params"]["diameter"] = [5, 9, 9] if len(dims) == 4 else [7, 9]
     return doc
+
+
+def write_features(st, df, chunk_frames, *, first=0, n_frames=None):
+    """Write a feature table into a store as a finished job would (inputs for linking).
+
+    Parameters
+    ----------
+    st : FeatureStore
+        An opened store (mode ``"a"``) with nothing in it.
+    df : pandas.DataFrame
+        Position columns (``y, x`` or ``z, y, x``), any other float columns and an int
+        ``frame`` column, sorted by frame (e.g. :func:`daskloc.synthetic.random_walks`;
+        a ``truth`` column is left out).
+    chunk_frames : int
+        Frames per chunk.
+    first, n_frames : int, optional
+        The source's frames ``first .. first + n_frames - 1`` (default: 0 to the last
+        frame of ``df``).
+
+    Returns
+    -------
+    list of (int, int)
+        The chunks written.
+    """
+    from daskloc.metadata import JobMetadata
+
+    n_frames = int(df["frame"].max()) + 1 - first if n_frames is None else n_frames
+    stop = first + n_frames
+    chunks = [(a, min(a + chunk_frames, stop)) for a in range(first, stop, chunk_frames)]
+    cols = [c for c in df.columns if c not in ("frame", "truth")]
+    meta = JobMetadata(
+        params={"diameter": 9, "minmass": 10.0},
+        source={"path": "random walks", "frames": {"start": first, "stop": stop, "step": 1},
+                "n_frames": n_frames},
+        chunking={"chunk_frames": [b - a for a, b in chunks],
+                  "chunks": [list(c) for c in chunks]},
+        dims=["frame", "z", "y", "x"] if "z" in cols else None,
+        columns={**{c: "float64" for c in cols}, "frame": "int64"}, finished=True)
+    meta.job = meta.identity
+    st.prepare()
+    st.write_metadata(meta.to_json())
+    frame = df["frame"].to_numpy()
+    for a, b in chunks:
+        part = df[(frame >= a) & (frame < b)][[*cols, "frame"]].reset_index(drop=True)
+        st.append_chunk(a, b, part)
+    return chunks
+
+
+def birth_numbers(linked):
+    """trackpy's ``particle`` numbers renumbered 0, 1, ... by first appearance (frame,
+    then row): :func:`daskloc.link`'s numbering of the same trajectories.
+
+    Parameters
+    ----------
+    linked : pandas.DataFrame
+        ``trackpy.link``'s result, rows in the order of its input.
+
+    Returns
+    -------
+    numpy.ndarray of int64
+    """
+    order = {}
+    ids = linked["particle"].to_numpy().tolist()
+    for p in ids:
+        if p not in order:
+            order[p] = len(order)
+    return np.array([order[p] for p in ids], dtype=np.int64)
 
 
 def gaussian_volumes(n_frames, shape=(16, 48, 48), n_particles=5, seed=0):
@@ -620,6 +688,69 @@ class StoreTests:
             assert refusals + observations >= 2
         pd.testing.assert_frame_equal(read_features(location.url, **location.kwargs), reference)
 
+    # ----------------------------------------------------------------- linking
+    def _walks(self, location, n_frames=48, seed=3):
+        from daskloc.synthetic import random_walks
+
+        df = random_walks(n_frames, 120, shape=(120, 120), step=1.2, drift=(0.3, -0.2),
+                          blink=0.08, seed=seed)
+        st = location.open()
+        write_features(st, df, 6)
+        st.close()
+        return df
+
+    def test_link_streams_trajectories_equal_to_trackpy(self, location, store_client):
+        self._job_tests()
+        trackpy = pytest.importorskip("trackpy")
+        from daskloc.link import link
+
+        self._walks(location)
+        info = link(location.url, 3.5, memory=2, segments=3, client=store_client,
+                    **location.kwargs)
+        assert info["complete"] and info["segments"] == 3
+        features = read_features(location.url, **location.kwargs)
+        ref = trackpy.link(features, 3.5, memory=2)
+        got = read_features(location.url, trajectories=True, **location.kwargs)
+        assert got["particle"].dtype == np.int64
+        pd.testing.assert_frame_equal(got.drop(columns="particle"), features)
+        np.testing.assert_array_equal(got["particle"].to_numpy(), birth_numbers(ref))
+        part = read_features(location.url, frames=slice(12, 30), trajectories=True,
+                             particles=[0, 7, 40], **location.kwargs)
+        want = got[got.frame.between(12, 29) & got.particle.isin([0, 7, 40])]
+        pd.testing.assert_frame_equal(part, want.reset_index(drop=True))
+        # the features are untouched and still read as features
+        assert store_info(location.url, **location.kwargs)["n_features"] == len(features)
+        with pytest.raises(StoreMismatchError, match="memory"):
+            link(location.url, 3.5, memory=1, **location.kwargs)
+        link(location.url, 3.5, memory=1, overwrite=True, **location.kwargs)
+        again = read_features(location.url, trajectories=True, **location.kwargs)
+        np.testing.assert_array_equal(again["particle"].to_numpy(),
+                                      birth_numbers(trackpy.link(features, 3.5, memory=1)))
+
+    @pytest.mark.slow
+    def test_link_resumes_after_sigkill(self, location, tmp_path):
+        self._job_tests()
+        trackpy = pytest.importorskip("trackpy")
+        from daskloc.link import link
+        from daskloc.testing._batch import start_link_process
+
+        self._walks(location, n_frames=60, seed=5)
+        kwargs = dict(search_range=3.5, memory=3, segments=10)
+        def stored():  # a new store object each time: no cached listing of an object store
+            return len(location.open(table=_trajectories(location)).complete_chunks())
+
+        proc = start_link_process(tmp_path, location.url, delay=0.4,
+                                  link_kwargs={**kwargs, **location.kwargs})
+        kill_when(proc, lambda: stored() >= 2)
+        assert 2 <= stored() < 10
+        info = link(location.url, **kwargs, **location.kwargs)
+        assert info["complete"]
+        features = read_features(location.url, **location.kwargs)
+        got = read_features(location.url, trajectories=True, **location.kwargs)
+        pd.testing.assert_frame_equal(got.drop(columns="particle"), features)
+        np.testing.assert_array_equal(got["particle"].to_numpy(),
+                                      birth_numbers(trackpy.link(features, 3.5, memory=3)))
+
     def test_a_3d_video_lands_as_locate_stack_finds_it(self, location, store_client):
         # (frame, z, y, x) volumes with a per-axis diameter: z and the per-axis columns
         # land, frame-range reads and the lazy result give them, the store says its dims.
@@ -704,3 +835,10 @@ def batch(*args, **kwargs):
     from daskloc.pipeline import batch as run
 
     return run(*args, **kwargs)
+
+
+def _trajectories(location):
+    """The trajectories' table of a location's features table."""
+    from daskloc.stores._names import trajectories_table
+
+    return trajectories_table(location.kwargs.get("table"))
