@@ -104,3 +104,31 @@ def test_store_features_link_unchanged_like_trackpys_own(store, reference):
     assert share >= 0.99, (
         f"{same} of {len(theirs)} trackpy trajectories equal ({len(mine)} from daskloc)"
     )
+
+
+@pytest.mark.parametrize("store", ["parquet"], indirect=True)
+@pytest.mark.parametrize("segments", [1, 2, 7])
+def test_daskloc_link_equals_trackpy_link_on_the_movie(store, segments, client):
+    """daskloc.link of the located movie, 1, 2 and 7 segments on a 2-worker cluster:
+    every trajectory is trackpy.link's on the same features, as (frame, y, x) sequences."""
+    from daskloc.testing.stores import birth_numbers
+
+    features = daskloc.read_features(store)
+    ref = _trackpy_link_of(store, features)
+    info = daskloc.link(store, SEARCH_RANGE, memory=MEMORY, segments=segments, client=client,
+                        overwrite=True)
+    assert info["segments"] == segments and info["complete"]
+    got = daskloc.read_features(store, trajectories=True)
+    assert trajectories(got) == trajectories(ref)
+    np.testing.assert_array_equal(got["particle"].to_numpy(), birth_numbers(ref))
+    assert info["n_particles"] == ref["particle"].nunique() > 10_000
+
+
+_LINKED = {}
+
+
+def _trackpy_link_of(store, features):
+    """trackpy.link of a store's features, once per store (it takes a few seconds)."""
+    if store not in _LINKED:
+        _LINKED[store] = trackpy.link(features, SEARCH_RANGE, memory=MEMORY)
+    return _LINKED[store]
