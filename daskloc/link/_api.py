@@ -31,9 +31,13 @@ __all__ = ["LinkError", "link"]
 #: Features per segment at most (a segment's table is held by one worker while linked).
 SEGMENT_ROWS = 500_000
 #: Segments per worker thread when the store is small enough for fewer.
-SEGMENTS_PER_THREAD = 4
+SEGMENTS_PER_THREAD = 2
 #: The first warm-up of a segment, in units of the join window (memory + 1 frames).
 FIRST_WARMUP = 4
+#: The trajectories' chunks: each chunk of features cut in pieces of at most this many
+#: frames (a segment is whole pieces, so a store of few long chunks still links in
+#: parallel). A rule of the features' chunking alone, so every run plans the same.
+PIECE_FRAMES = 32
 #: Minimum seconds between two progress updates of the trajectories' metadata.
 METADATA_INTERVAL = 1.0
 
@@ -150,12 +154,27 @@ def _features_prefix(fst, meta, partial):
     return prefix
 
 
-def _chunk_rows(fst, chunks):
+def _pieces(chunk):
+    """A chunk of features ``(start, stop)`` as the trajectories' chunks: near-equal
+    frame ranges of at most PIECE_FRAMES frames."""
+    a, b = chunk
+    k = max(1, math.ceil((b - a) / PIECE_FRAMES))
+    edges = [a + (b - a) * i // k for i in range(k + 1)]
+    return list(zip(edges[:-1], edges[1:]))
+
+
+def _piece_rows(fst, chunks):
+    """``(pieces, estimated feature counts)`` of the features' ``chunks``."""
     marks = fst.chunk_ids(chunks)
     rows = [marks[c].n_rows if c in marks else None for c in chunks]
     if any(r is None for r in rows):
         rows = [fst.n_rows([c]) for c in chunks]
-    return [int(r) for r in rows]
+    pieces, counts = [], []
+    for c, r in zip(chunks, rows):
+        parts = _pieces(c)
+        pieces.extend(parts)
+        counts.extend([int(r) / len(parts)] * len(parts))
+    return pieces, counts
 
 
 def _plan_segments(chunks, rows, n_target, min_frames):
@@ -231,7 +250,8 @@ class _LinkJob:
         self.params = params
         self.options = options
         self.window = params["memory"] + 1
-        self.chunks = chunks  # the features' chunks linked now (all, or a prefix)
+        # the trajectories' chunks linked now (of all the features' chunks, or a prefix)
+        self.chunks, self.rows = _piece_rows(fst, chunks)
         cols = dict(meta.column_dtypes())
         cols["particle"] = "int64"
         self.meta = JobMetadata(
@@ -239,8 +259,8 @@ class _LinkJob:
             params=params,
             source={"path": fst.url, "frames": meta.source.get("frames"),
                     "n_frames": meta.source.get("n_frames"), "video": meta.video},
-            chunking={"chunk_frames": list(meta.chunking.get("chunk_frames", [])),
-                      "chunks": [list(c) for c in meta.chunks]},
+            chunking={"piece_frames": PIECE_FRAMES,
+                      "chunks": [list(p) for c in meta.chunks for p in _pieces(c)]},
             dims=meta.dims,
             columns=cols,
             options={"partial": bool(partial)},
@@ -340,8 +360,7 @@ class _LinkJob:
         else:
             n_target = segments if segments is not None else (
                 ex.threads * SEGMENTS_PER_THREAD if ex.threads > 1 else 1)
-            groups = _plan_segments(todo, _chunk_rows(self.fst, todo), n_target,
-                                    self.window)
+            groups = _plan_segments(todo, self.rows[k0:], n_target, self.window)
         self.segments = len(groups)
         pos, sr = self.params["pos_columns"], self.params["search_range"]
         sr = tuple(sr) if isinstance(sr, list) else sr

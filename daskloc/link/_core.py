@@ -36,6 +36,9 @@ trajectories (which features belong together) are trackpy's.
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import logging
 import threading
 
 import numpy as np
@@ -155,7 +158,9 @@ def link_segment(frame, positions, start, stop, search_range, options):
 
     done = first - 1  # the last frame whose links are in
     failure = None
-    with _LINKER_LOCK:
+    # trackpy logs a line per frame at INFO (and shows INFO by default): quiet here
+    log = logging.getLogger("trackpy")
+    with _LINKER_LOCK, _level(log, logging.WARNING), _few_collections():
         try:
             for t, ids in link_iter(coords(), search_range, **options):
                 i = t - first
@@ -164,6 +169,37 @@ def link_segment(frame, positions, start, stop, search_range, options):
         except Exception as exc:  # noqa: BLE001 - reported with its frame by the caller
             failure = LinkFailure(done + 1, exc)
     return SegmentLinks(first, stop, frame, labels, failure)
+
+
+#: Allocations between two young-generation collections of the cyclic GC while linking
+#: (Python's default: 700). trackpy's linker allocates a few objects per feature per
+#: frame and keeps many alive, so with the default the collector runs thousands of
+#: times per frame and takes 40-50 % of the time (measured on the bulk-water movie's
+#: features: 7.6 s with the default, 4.2 s with this). Results are unchanged: only
+#: when garbage is collected changes.
+GC_THRESHOLD0 = 100_000
+
+
+@contextlib.contextmanager
+def _few_collections():
+    """The cyclic GC's first threshold at :data:`GC_THRESHOLD0` for the block."""
+    before = gc.get_threshold()
+    gc.set_threshold(max(GC_THRESHOLD0, before[0]), *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
+@contextlib.contextmanager
+def _level(logger, level):
+    """``logger`` at ``level`` at least, for the block."""
+    before = logger.level
+    logger.setLevel(max(level, before))
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
 
 
 def birth_order(labels, known=None, first_id=0):
