@@ -18,6 +18,9 @@ chunk size sweep       bench_chunks.py                (where throughput peaks)
 time to first result   bench_first_result.py          one frame <= 2.5 s (issue 12)
 OME-TIFF memory        bench_ome_tiff.py              peak over 4 GiB within 10 % of 1 GiB
 OME-TIFF read          bench_ome_tiff.py              >= 0.7x tifffile's frames/s
+link speed             bench_link.py                  <= 0.6x trackpy.link (2 workers) (issue 15)
+link memory, 10x       bench_link.py                  peak within 10 %
+locate + link job      bench_link.py                  (reported: vs trackpy.batch + link)
 =====================  =============================  =================================
 
     benchmarks/run_all [--quick] [--no-write]
@@ -46,6 +49,7 @@ FULL = {
     "chunks": ["--copies", "5"],
     "first_result": ["--repeat", "3"],
     "ome_tiff": ["--frames-small", "128", "--frames-large", "512", "--repeat", "2"],
+    "link": ["--frames", "4000", "--particles", "250", "--scale", "10"],
 }
 QUICK = {
     "locate": ["--frames", "10", "--repeat", "1"],
@@ -56,6 +60,7 @@ QUICK = {
     "chunks": ["--copies", "1", "--sizes", "64,auto"],
     "first_result": ["--repeat", "1"],
     "ome_tiff": ["--frames-small", "8", "--frames-large", "32", "--repeat", "1"],
+    "link": ["--frames", "300", "--particles", "100", "--scale", "3", "--copies", "1"],
 }
 
 
@@ -183,6 +188,20 @@ def rows_from(results):
                      "tifffile pages, warm cache",
                      f"{o['read_ratio']:.3f} ({max(rd['daskloc_fps']):.0f} vs "
                      f"{max(rd['tifffile_fps']):.0f})", ">= 0.7", o["read_ratio"] >= 0.7))
+    li = results.get("link")
+    if li:
+        sp, me, wj = li["speed"], li["memory"], li["whole_job"]
+        rows.append((f"link: daskloc.link (2 workers)/trackpy.link, {sp['features']:,} features",
+                     f"{sp['ratio']:.3f} ({sp['daskloc_s']:.1f} vs {sp['trackpy_s']:.1f} s), "
+                     f"equal: {sp['equal']}", "<= 0.6", sp["ratio"] <= 0.6 and sp["equal"]))
+        rows.append((f"link: peak RSS {me['large']['features']:,} vs "
+                     f"{me['small']['features']:,} features",
+                     f"{me['ratio']:.3f} ({me['large']['peak_mib']:.0f} vs "
+                     f"{me['small']['peak_mib']:.0f} MiB)", "<= 1.10", me["ratio"] <= 1.10))
+        rows.append((f"link: locate + link, {wj['copies']} copies of the movie, vs "
+                     "trackpy.batch + link",
+                     f"{wj['ratio']:.3f} ({wj['daskloc_s']:.1f} vs {wj['trackpy_s']:.1f} s)",
+                     "(reported)", None))
     return rows
 
 

@@ -31,7 +31,7 @@ def test_link_command_streams_trajectories(store, tmp_path):
     n = ref["particle"].nunique()
     assert (f"60 frames, {len(features)} features in {n} trajectories; 3 segments"
             in result.stdout), result.stdout
-    assert f"-> {store}#trajectories" in result.stdout
+    assert f"-> {store}#_trajectories" in result.stdout
     # a second run: other parameters are refused in one line naming the fix
     again = run("link", store, "--search-range", 4)
     assert_clean_error(again, "search_range: 3.0 -> 4.0", "--overwrite")

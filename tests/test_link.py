@@ -185,7 +185,7 @@ def test_metadata_records_the_linking_and_a_rerun_resumes(tmp_path, walks_2d):
     url = str(tmp_path / "f.parquet")
     write_features(url, walks_2d, 8)
     daskloc.link(url, 3.5, memory=2, adaptive_stop=1.0, segments=3)
-    traj = open_store(url, "r", table="trajectories")
+    traj = open_store(url, "r", table="_trajectories")
     meta = traj.metadata()
     assert meta.kind == "trajectories"
     assert meta.params["search_range"] == 3.5 and meta.params["memory"] == 2
@@ -209,9 +209,9 @@ def test_resume_after_losing_the_last_chunks(tmp_path, walks_2d):
     url = str(tmp_path / "f.parquet")
     chunks = write_features(url, walks_2d, 8)
     daskloc.link(url, 3.5, memory=3, segments=4)
-    traj = open_store(url, "a", table="trajectories")
+    traj = open_store(url, "a", table="_trajectories")
     kept = traj.read()
-    remove_parquet_chunks(f"{url}/trajectories", chunks[6:])
+    remove_parquet_chunks(f"{url}/_trajectories", chunks[6:])
     assert len(traj.valid_chunks()) == 6
     info = daskloc.link(url, 3.5, memory=3, segments=3)
     assert info["complete"]
@@ -299,7 +299,7 @@ def test_no_features_and_bad_parameters(tmp_path, walks_2d):
         daskloc.link(url, 3.0, pos_columns=["z", "y", "x"])
     with pytest.raises(FileNotFoundError):
         daskloc.link(str(tmp_path / "absent.parquet"), 3.0)
-    assert not open_store(url, "a", table="trajectories").exists()
+    assert not open_store(url, "a", table="_trajectories").exists()
 
 
 def test_subnet_oversize_is_one_line_naming_the_frame(tmp_path):
@@ -330,3 +330,49 @@ def test_join_accepts_only_the_same_grouping():
     assert join_segment(np.array([5, 6, 9]), np.array([0, 0, 1])) is None  # merged two
     assert join_segment(np.array([5, 6]), np.array([0, 1, 2])) is None     # other rows
     assert join_segment(np.array([], dtype=np.int64), np.array([], dtype=np.int64)) == {}
+
+
+# ----------------------------------------------------------------- beside the features
+
+
+def test_plain_readers_of_the_features_do_not_see_the_trajectories(tmp_path, walks_2d):
+    """pandas.read_parquet of a store (one video, or many: hive folders) reads its
+    features only; the trajectories' folder starts with "_", which pyarrow skips."""
+    url = str(tmp_path / "f.parquet")
+    write_features(url, walks_2d, 8)
+    many = str(tmp_path / "v.parquet")
+    write_features(many, walks_2d, 8, table="video=a")
+    daskloc.link(url, 3.5, segments=2)
+    daskloc.link(many, 3.5, segments=2)
+    plain = pd.read_parquet(url)
+    assert "particle" not in plain.columns and len(plain) == len(walks_2d)
+    plain = pd.read_parquet(many)
+    assert "particle" not in plain.columns and len(plain) == len(walks_2d)
+    assert len(pd.read_parquet(f"{url}/_trajectories")) == len(walks_2d)
+    # daskloc's own readers, too
+    assert "particle" not in daskloc.read_features(url).columns
+    assert daskloc.store_info(many)["n_features"] == len(walks_2d)
+    assert list(daskloc.store_info(many)["videos"]) == ["a"]
+
+
+def test_trajectories_of_relocated_features_are_refused(tmp_path):
+    """The features are located again (batch with overwrite=True, other parameters):
+    the stored trajectories belong to the old features and are never read as if
+    they were linked from the new ones."""
+    from daskloc.synthetic import make_video
+    from daskloc.testing._batch import as_video
+
+    arr, _ = make_video(n_frames=24, shape=(64, 64), n_particles=6, diameter=9, seed=1)
+    url = str(tmp_path / "f.parquet")
+    daskloc.batch(as_video(arr, chunks=8), 9, minmass=100, store=url, do_not_return=True)
+    daskloc.link(url, 3.0)
+    assert len(daskloc.read_features(url, trajectories=True))
+    daskloc.batch(as_video(arr, chunks=8), 9, minmass=300, store=url, overwrite=True,
+                  do_not_return=True)
+    with pytest.raises(StoreMismatchError, match="located again since.*--overwrite"):
+        daskloc.read_features(url, trajectories=True)
+    with pytest.raises(StoreMismatchError, match="features_job"):
+        daskloc.link(url, 3.0)
+    daskloc.link(url, 3.0, overwrite=True)
+    got = daskloc.read_features(url, trajectories=True)
+    assert (got["mass"] > 300).all()

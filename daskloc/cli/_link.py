@@ -8,9 +8,11 @@ import click
 from daskloc.cli._console import expected_errors, fail
 from daskloc.cli._options import CLUSTER_OPTION, DASHBOARD_OPTION, _check_dashboard_cluster
 
-#: Below this many features a local link runs in this process: a cluster's start costs
-#: more than the parallel link saves.
-IN_PROCESS_FEATURES = 200_000
+#: Below this many features a local link runs in this process: starting a cluster and
+#: importing trackpy in each worker (about 4 s: it imports pims and matplotlib) costs
+#: more than linking in parallel saves (measured on the bulk-water movie's 292,258
+#: features: 4 s to link them in one process).
+IN_PROCESS_FEATURES = 1_000_000
 
 
 def _floats(text, what):
@@ -55,7 +57,7 @@ def _summary(info, seconds):
 @click.option("--video", "videos", multiple=True,
               help="Of a many-video store: link only this video (repeat for several).")
 @click.option("--out", "-o", default=None,
-              help="Store for the trajectories [STORE itself, table 'trajectories'].")
+              help="Store for the trajectories [STORE itself, table '_trajectories'].")
 @click.option("--partial", is_flag=True,
               help="Link a store still being written up to its first missing chunk.")
 @click.option("--overwrite", is_flag=True,
@@ -72,7 +74,7 @@ def link(store, search_range, memory, adaptive_stop, adaptive_step, pos_columns,
     """Link the features of STORE into trajectories (trackpy's linker), in parallel.
 
     The trajectories (the features plus an int64 'particle' column) stream into the
-    table 'trajectories' of STORE (or of --out), chunk by chunk: read them while the
+    table '_trajectories' of STORE (or of --out), chunk by chunk: read them while the
     link runs with daskloc.read_features(STORE, trajectories=True). They equal one
     sequential trackpy.link run. A link that was stopped resumes; other parameters on
     an existing result are refused unless --overwrite.

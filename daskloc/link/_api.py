@@ -499,8 +499,9 @@ def link(store, search_range, *, memory=0, predictor=None, adaptive_stop=None,
     out : str or os.PathLike, optional
         Store for the trajectories (its format from its suffix or URL, as for
         :func:`daskloc.batch`). Default: ``store`` itself. Either way the trajectories of
-        the features table ``T`` are its table ``"T/trajectories"`` (``"trajectories"``
-        for a one-video store; ``"video=<name>/trajectories"`` per video).
+        the features table ``T`` are its table ``"T/_trajectories"`` (``"_trajectories"``
+        for a one-video store; ``"video=<name>/_trajectories"`` per video; the ``_``
+        keeps them out of ``pandas.read_parquet`` of the features).
     client : distributed.Client, optional
         The cluster; default: the current default client, else this process alone (one
         segment after the other).

@@ -252,17 +252,40 @@ def read_features(store, frames=None, *, video=None, table=None, trajectories=Fa
     return st.read(frames)
 
 
+def _check_fresh(traj, store, table, storage_options):
+    """Refuse trajectories linked from other features than the store now holds (the
+    features were located again since): their rows would pass for the new ones."""
+    meta = traj.metadata()
+    if meta is None or not meta.trajectories:
+        raise ValueError(f"{traj.url} does not hold trajectories (its metadata says "
+                         f"{'nothing' if meta is None else 'features'})")
+    try:
+        features = open_store(store, "r", table=table, storage_options=storage_options)
+        fmeta = features.metadata()
+    except (FileNotFoundError, ValueError):
+        return  # trajectories in link's out= store: the features live elsewhere
+    if fmeta is None or fmeta.trajectories:
+        return
+    if meta.params.get("features_job") != (fmeta.job or fmeta.identity):
+        raise StoreMismatchError(
+            f"the trajectories in {traj.url} were linked from other features than "
+            f"{features.url} holds now (it was located again since): link it again "
+            "with overwrite=True (CLI: daskloc link --overwrite)")
+
+
 def _read_trajectories(store, frames, video, table, storage_options):
     """read_features(..., trajectories=True) without the choice of particles."""
     def one(t):
         try:
-            return open_store(store, "r", table=trajectories_table(t),
+            traj = open_store(store, "r", table=trajectories_table(t),
                               storage_options=storage_options)
         except FileNotFoundError:
             raise FileNotFoundError(
                 f"{_location(store)} holds no trajectories in table "
                 f"{trajectories_table(t)!r}: link its features first (daskloc.link, CLI: "
                 "daskloc link), or read the store given to link's out=") from None
+        _check_fresh(traj, store, t, storage_options)
+        return traj
 
     if video is not None:
         names = [video] if isinstance(video, str) else list(video)

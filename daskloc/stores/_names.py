@@ -16,7 +16,11 @@ __all__ = ["TRAJECTORIES", "VIDEO_KEY", "trajectories_table", "video_table"]
 VIDEO_KEY = "video"
 #: The trajectories linked from the features of table ``T`` are table ``T/TRAJECTORIES``
 #: (``TRAJECTORIES`` for the default table), in the same store or in ``link(out=...)``.
-TRAJECTORIES = "trajectories"
+#: The leading ``_`` hides them from plain readers of the features: pyarrow (so
+#: ``pandas.read_parquet("features.parquet")``) skips folders named ``_*`` and ``.*``
+#: when it discovers a dataset; a name without it would mix the trajectories' rows into
+#: the features read that way.
+TRAJECTORIES = "_trajectories"
 
 
 def video_table(name, table=None):
@@ -51,12 +55,12 @@ def trajectories_table(table=None):
     Returns
     -------
     str
-        ``"trajectories"``, or ``"<table>/trajectories"``.
+        ``"_trajectories"``, or ``"<table>/_trajectories"``.
 
     Examples
     --------
     >>> trajectories_table(), trajectories_table(video_table("bulk-water"))
-    ('trajectories', 'video=bulk-water/trajectories')
+    ('_trajectories', 'video=bulk-water/_trajectories')
     """
     base = check_table_name(table)
     return TRAJECTORIES if base is None else f"{base}/{TRAJECTORIES}"
