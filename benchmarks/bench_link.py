@@ -42,7 +42,7 @@ SEARCH_RANGE, MEMORY = 4.0, 3
 BAR_SPEED, BAR_MEMORY = 0.6, 1.10
 
 LINK_SCRIPT = textwrap.dedent(
-    """
+    f"""
     import sys, time
     import daskloc
 
@@ -50,9 +50,9 @@ LINK_SCRIPT = textwrap.dedent(
         store, workers = sys.argv[1], int(sys.argv[2])
         with daskloc.make_client("local", workers=workers) as client:
             start = time.perf_counter()
-            info = daskloc.link(store, %r, memory=%r, client=client)
+            info = daskloc.link(store, {SEARCH_RANGE!r}, memory={MEMORY!r}, client=client)
             print(time.perf_counter() - start, info["n_features"])
-    """ % (SEARCH_RANGE, MEMORY)
+    """
 )
 
 TRACKPY_JOB = textwrap.dedent(

@@ -7,9 +7,9 @@ import time
 
 
 class _Progress:
-    """A rich progress bar over chunks, fed by batch's progress callback."""
+    """A rich progress bar over chunks, fed by the progress callback of batch (or link)."""
 
-    def __init__(self, console):
+    def __init__(self, console, label="locate", what="features"):
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -20,11 +20,12 @@ class _Progress:
         )
 
         self.bar = Progress(
-            TextColumn("[bold]locate[/]"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("chunks"), TextColumn("{task.fields[features]:,} features"),
+            TextColumn(f"[bold]{label}[/]"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("chunks"), TextColumn("{task.fields[features]:,} " + what),
             TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False,
         )
         self.task = None
+        self.label = label
 
     def __call__(self, done, total, n_features):
         if self.task is None:
@@ -32,7 +33,7 @@ class _Progress:
                 self.bar.console.print(f"resuming: {done} of {total} chunks already done, "
                                        f"{n_features:,} features")
             self.bar.start()
-            self.task = self.bar.add_task("locate", total=total, completed=done,
+            self.task = self.bar.add_task(self.label, total=total, completed=done,
                                           features=n_features)
         self.bar.update(self.task, completed=done, total=total, features=n_features)
 

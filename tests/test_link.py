@@ -376,3 +376,17 @@ def test_trajectories_of_relocated_features_are_refused(tmp_path):
     daskloc.link(url, 3.0, overwrite=True)
     got = daskloc.read_features(url, trajectories=True)
     assert (got["mass"] > 300).all()
+
+
+def test_many_videos_linked_into_another_store_read_by_video(tmp_path):
+    url = str(tmp_path / "videos.parquet")
+    write_features(url, random_walks(30, 40, shape=(100, 100), seed=1), 10, table="video=a")
+    write_features(url, random_walks(30, 40, shape=(100, 100), seed=2), 10, table="video=b")
+    out = str(tmp_path / "tracks.zarr")
+    daskloc.link(url, 3.0, out=out)
+    for name in ("a", "b"):
+        got = daskloc.read_features(out, trajectories=True, video=name)
+        ref = trackpy.link(daskloc.read_features(url, video=name), 3.0)
+        np.testing.assert_array_equal(got["particle"].to_numpy(), birth_numbers(ref))
+    with pytest.raises(ValueError, match="no video 'c'.*'a', 'b'"):
+        daskloc.read_features(url, trajectories=True, video="c")

@@ -35,7 +35,8 @@ def _summary(info, seconds):
     done = "" if info["complete"] else (
         f" (partial: {info['chunks_complete']} of {info['chunks_total']} chunks)")
     return (f"{info['frames_complete']} frames, {info['n_features']} features in "
-            f"{info['n_particles']} trajectories{done}; {info['segments']} segments"
+            f"{info['n_particles']} trajectories{done}; {info['segments']} segment"
+            + ("s" if info["segments"] != 1 else "")
             + (f" ({info['relinked']} linked again with a longer warm-up)"
                if info["relinked"] else "")
             + f", {seconds:.1f} s -> {info['path']}")
@@ -84,7 +85,7 @@ def link(store, search_range, memory, adaptive_stop, adaptive_step, pos_columns,
 
     from rich.console import Console
 
-    from daskloc._runner import dashboard_text
+    from daskloc._runner import _Progress, dashboard_text
     from daskloc.cluster import make_client
     from daskloc.link import LinkError
     from daskloc.link import link as run_link
@@ -103,7 +104,8 @@ def link(store, search_range, memory, adaptive_stop, adaptive_step, pos_columns,
                 size < IN_PROCESS_FEATURES:
             connect = contextlib.nullcontext(None)
             console.print(f"dask: this process ({size:,} features: a cluster's start would "
-                          "cost more than it saves; --workers N starts one)", markup=False)
+                          "cost more than it saves; --workers N starts one)", markup=False,
+                          soft_wrap=True)
         else:
             connect = make_client(cluster, workers=workers, config=cluster_config,
                                   dashboard_address=dashboard_address)
@@ -111,11 +113,16 @@ def link(store, search_range, memory, adaptive_stop, adaptive_step, pos_columns,
         with connect as client:
             if client is not None:
                 console.print(dashboard_text(client, cluster), markup=False, soft_wrap=True)
-            info = run_link(store, sr, memory=memory, adaptive_stop=adaptive_stop,
-                            adaptive_step=adaptive_step, pos_columns=pos,
-                            video=list(videos) or None, out=out,
-                            client=client if client is not None else "local-threads",
-                            partial=partial, overwrite=overwrite, segments=segments)
+            progress = _Progress(console, label="link", what="linked")
+            try:
+                info = run_link(store, sr, memory=memory, adaptive_stop=adaptive_stop,
+                                adaptive_step=adaptive_step, pos_columns=pos,
+                                video=list(videos) or None, out=out,
+                                client=client if client is not None else "local-threads",
+                                partial=partial, overwrite=overwrite, segments=segments,
+                                progress=progress)
+            finally:
+                progress.stop()
         seconds = time.perf_counter() - start
     except click.ClickException:
         raise

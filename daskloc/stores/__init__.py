@@ -291,8 +291,16 @@ def _read_trajectories(store, frames, video, table, storage_options):
         names = [video] if isinstance(video, str) else list(video)
         stores = {}
         for v in names:
-            _open_video(store, v, table, storage_options)  # no such video: says which exist
-            stores[v] = one(video_table(v, table))
+            try:  # in the features' store, or in the out= store of a link
+                stores[v] = one(video_table(v, table))
+            except FileNotFoundError:
+                if not isinstance(store, FeatureStore):
+                    try:
+                        _open_video(store, v, table, storage_options)
+                    except (FileNotFoundError, ValueError) as exc:
+                        if "has no video" in str(exc):  # names the videos there are
+                            raise exc from None
+                raise
         if isinstance(video, str):
             return stores[video].read(frames)
         return _read_videos(stores, frames)
