@@ -32,6 +32,9 @@ def test_link_command_streams_trajectories(store, tmp_path):
     assert (f"60 frames, {len(features)} features in {n} trajectories; 3 segments"
             in result.stdout), result.stdout
     assert f"-> {store}#_trajectories" in result.stdout
+    shown = run("info", store)
+    assert (f"trajectories: complete, {len(features)} features linked with "
+            "search_range=3.0, memory=2" in shown.stdout), shown.stdout
     # a second run: other parameters are refused in one line naming the fix
     again = run("link", store, "--search-range", 4)
     assert_clean_error(again, "search_range: 3.0 -> 4.0", "--overwrite")

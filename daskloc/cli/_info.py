@@ -48,8 +48,32 @@ def info(store, as_json):
     params = summary.get("params") or {}
     click.echo("parameters: " + ", ".join(f"{k}={v}" for k, v in params.items()))
     click.echo(f"written by: daskloc {summary.get('daskloc_version')} ({summary.get('updated')})")
+    line = None if videos else _trajectories_line(store)
+    if line:
+        click.echo(line)
     for line in _warnings_of(summary):
         click.echo(line)
+
+
+def _trajectories_line(store):
+    """``trajectories: ...`` when the features of ``store`` were linked (daskloc link)
+    into the same store; None otherwise (or for a table of trajectories itself)."""
+    from daskloc.stores import open_store, store_info
+    from daskloc.stores._names import trajectories_table
+
+    try:
+        st = open_store(store, "r")
+        if st.metadata().trajectories:
+            return None
+        t = store_info(st.path, table=trajectories_table(st.table))
+    except Exception:  # noqa: BLE001 - not linked (or not readable): nothing to say
+        return None
+    p = t.get("params") or {}
+    state = "complete" if t["complete"] else (
+        f"{t['chunks_complete']} of {t['chunks_total']} chunks")
+    return (f"trajectories: {state}, {t['n_features']} features linked with "
+            f"search_range={p.get('search_range')}, memory={p.get('memory')} "
+            f"({t['path']}; read_features(..., trajectories=True))")
 
 
 def _position_text(source):
