@@ -390,3 +390,99 @@ def test_many_videos_linked_into_another_store_read_by_video(tmp_path):
         np.testing.assert_array_equal(got["particle"].to_numpy(), birth_numbers(ref))
     with pytest.raises(ValueError, match="no video 'c'.*'a', 'b'"):
         daskloc.read_features(url, trajectories=True, video="c")
+
+
+# ----------------------------------------------------------------- found by a hostile tester
+
+
+def test_a_stepped_frame_selection_links_in_segments(tmp_path):
+    """frames=0:60:2: the chunks have gaps ((0, 9), (10, 19), ...), so a segment's join
+    window lies before the next segment's first frame, not before its own last one."""
+    from daskloc.synthetic import make_video
+
+    v, _ = make_video(n_frames=60, shape=(64, 64), n_particles=10, diameter=7, seed=1)
+    url = str(tmp_path / "step.parquet")
+    daskloc.batch(daskloc.open_video(v, frames=slice(0, 60, 2), chunks=5), 7, minmass=100,
+                  store=url, do_not_return=True)
+    ref = trackpy.link(daskloc.read_features(url), 5)
+    for segments, memory in ((2, 0), (4, 1), (3, 2)):
+        info = daskloc.link(url, 5, memory=memory, segments=segments, overwrite=True)
+        assert info["segments"] == segments
+        ref = trackpy.link(daskloc.read_features(url), 5, memory=memory)
+        got = daskloc.read_features(url, trajectories=True)
+        np.testing.assert_array_equal(got["particle"].to_numpy(), birth_numbers(ref))
+
+
+def test_exact_ties_fall_back_to_one_sequential_run(tmp_path):
+    """Integer positions: distances tie exactly, and trackpy's linker breaks ties in an
+    order of memory addresses, so two runs of it need not agree. The link must still
+    finish, as one sequential run, and say why."""
+    rng = np.random.default_rng(0)
+    pos, rows = rng.integers(0, 60, (150, 2)).astype(float), []
+    for t in range(60):
+        pos = pos + rng.integers(-1, 2, pos.shape)
+        rows += [(y, x, 1.0, t) for y, x in pos[rng.random(len(pos)) > 0.05]]
+    df = pd.DataFrame(rows, columns=["y", "x", "mass", "frame"])
+    url = str(tmp_path / "ties.parquet")
+    write_features(url, df, 4)
+    with pytest.warns(RuntimeWarning, match="tied distances.*one sequential run"):
+        info = daskloc.link(url, 1.5, memory=2, segments=8)
+    assert info["complete"] and info["segments"] == 1
+    got = daskloc.read_features(url, trajectories=True)
+    assert len(got) == len(df) and (got.groupby("frame")["particle"].nunique()
+                                    == got.groupby("frame").size()).all()
+
+
+def test_trajectories_in_an_out_store_go_stale_with_the_features(tmp_path):
+    from daskloc.synthetic import make_video
+    from daskloc.testing._batch import as_video
+
+    arr, _ = make_video(n_frames=16, shape=(64, 64), n_particles=6, diameter=9, seed=1)
+    url, out = str(tmp_path / "f.parquet"), str(tmp_path / "t.zarr")
+    daskloc.batch(as_video(arr, chunks=8), 9, minmass=100, store=url, do_not_return=True)
+    daskloc.link(url, 3.0, out=out)
+    assert len(daskloc.read_features(out, trajectories=True))
+    daskloc.batch(as_video(arr, chunks=8), 9, minmass=300, store=url, overwrite=True,
+                  do_not_return=True)
+    with pytest.raises(StoreMismatchError, match="located again since"):
+        daskloc.read_features(out, trajectories=True)
+
+
+def test_a_moved_store_resumes(tmp_path, walks_2d):
+    import shutil
+
+    url = str(tmp_path / "f.parquet")
+    write_features(url, walks_2d, 8)
+    daskloc.link(url, 3.5, memory=1, segments=2)
+    moved = str(tmp_path / "moved.parquet")
+    shutil.move(url, moved)
+    info = daskloc.link(moved, 3.5, memory=1)  # nothing to do, nothing refused
+    assert info["complete"]
+    got = daskloc.read_features(moved, trajectories=True)
+    ref = trackpy.link(daskloc.read_features(moved), 3.5, memory=1)
+    np.testing.assert_array_equal(got["particle"].to_numpy(), birth_numbers(ref))
+
+
+def test_bad_arguments_are_refused_before_anything_changes(tmp_path, walks_2d):
+    url = str(tmp_path / "f.parquet")
+    write_features(url, walks_2d, 8)
+    daskloc.link(url, 3.0, memory=1, segments=2)
+    before = daskloc.read_features(url, trajectories=True)
+    with pytest.raises(TypeError, match="progress"):
+        daskloc.link(url, 3.0, memory=2, overwrite=True, progress=5)
+    for bad in ("55", [True, 3], None):
+        with pytest.raises(TypeError, match="search_range"):
+            daskloc.link(url, bad, memory=2, overwrite=True)
+    with pytest.raises(ValueError, match="adaptive_stop"):
+        daskloc.link(url, 3.0, adaptive_stop=True, overwrite=True)
+    with pytest.raises(ValueError, match="finite"):
+        daskloc.link(url, 3.0, adaptive_stop=float("inf"), overwrite=True)
+    with pytest.raises(ValueError, match="segments"):
+        daskloc.link(url, 3.0, segments=True, overwrite=True)
+    with pytest.raises(ValueError, match="twice"):
+        daskloc.link(url, 3.0, pos_columns=["x", "x"], overwrite=True)
+    with pytest.raises(ValueError, match="names no video"):
+        daskloc.link(url, 3.0, video=[], overwrite=True)
+    pd.testing.assert_frame_equal(daskloc.read_features(url, trajectories=True), before)
+    with pytest.raises(ValueError, match="whole particle numbers"):
+        daskloc.read_features(url, trajectories=True, particles=[3.5])

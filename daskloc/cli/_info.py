@@ -31,7 +31,8 @@ def info(store, as_json):
                f"({summary['chunks_complete']} of {summary['chunks_total']} chunks)")
     click.echo(f"features:   {summary['n_features']}")
     source = summary.get("source") or {}
-    click.echo(f"source:     {source.get('path', source.get('description', '?'))}"
+    where = source.get("path") or source.get("store") or source.get("description", "?")
+    click.echo(f"source:     {where}"
                + _position_text(source))
     videos = summary.get("videos") or {}
     if not videos:

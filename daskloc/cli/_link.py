@@ -64,7 +64,7 @@ def _summary(info, seconds):
 @click.option("--overwrite", is_flag=True,
               help="Replace trajectories linked with other parameters.")
 @click.option("--segments", type=click.IntRange(min=1), default=None,
-              help="Segments linked in parallel [four per worker].")
+              help="Segments linked in parallel [two per worker].")
 @CLUSTER_OPTION
 @click.option("--cluster-config", type=click.Path(dir_okay=False), default=None,
               help="Dask config YAML for the cluster, merged over ~/.config/dask for this run.")

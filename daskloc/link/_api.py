@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import numbers
 import time
+import warnings
 
 import numpy as np
 
@@ -42,6 +43,14 @@ PIECE_FRAMES = 32
 METADATA_INTERVAL = 1.0
 
 
+class _Ties(Exception):
+    """Two runs of trackpy's linker from the first frame disagreed: exact ties."""
+
+    def __init__(self, frame):
+        super().__init__(frame)
+        self.frame = frame
+
+
 class LinkError(ValueError):
     """trackpy's linker could not link a frame (e.g. a subnetwork too large to solve).
 
@@ -60,14 +69,17 @@ class LinkError(ValueError):
 
 
 def _check_search_range(search_range, ndim):
-    if isinstance(search_range, numbers.Real) and not isinstance(search_range, bool):
+    def number(v):
+        return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+
+    if number(search_range):
         values = [float(search_range)]
     else:
-        try:
-            values = [float(v) for v in search_range]
-        except TypeError:
+        if isinstance(search_range, (str, bytes)) or not hasattr(search_range, "__iter__") \
+                or not all(number(v) for v in search_range):
             raise TypeError(f"search_range must be a number of pixels or one per axis, got "
-                            f"{search_range!r}") from None
+                            f"{search_range!r}")
+        values = [float(v) for v in search_range]
         if len(values) != ndim:
             raise ValueError(f"search_range {search_range!r} has {len(values)} values; give "
                              f"one number or one per position column ({ndim})")
@@ -98,6 +110,8 @@ def _link_params(meta, search_range, memory, predictor, adaptive_stop, adaptive_
     if isinstance(pos_columns, str):
         pos_columns = [pos_columns]
     pos_columns = [str(c) for c in pos_columns]
+    if len(set(pos_columns)) != len(pos_columns):
+        raise ValueError(f"pos_columns {pos_columns!r} names a column twice")
     missing = [c for c in pos_columns if c not in columns or c == "frame"]
     if missing or not pos_columns:
         raise ValueError(f"pos_columns {pos_columns!r}: the features have no column "
@@ -105,11 +119,13 @@ def _link_params(meta, search_range, memory, predictor, adaptive_stop, adaptive_
     if not isinstance(memory, numbers.Integral) or isinstance(memory, bool) or memory < 0:
         raise ValueError(f"memory must be a whole number of frames >= 0, got {memory!r}")
     if adaptive_stop is not None:
-        if not isinstance(adaptive_stop, numbers.Real) or not adaptive_stop > 0:
-            raise ValueError(f"adaptive_stop must be a positive distance (pixels), got "
-                             f"{adaptive_stop!r}")
+        if not isinstance(adaptive_stop, numbers.Real) or isinstance(adaptive_stop, bool) \
+                or not math.isfinite(adaptive_stop) or not adaptive_stop > 0:
+            raise ValueError(f"adaptive_stop must be a positive, finite distance (pixels), "
+                             f"got {adaptive_stop!r}")
         adaptive_stop = float(adaptive_stop)
-    if not isinstance(adaptive_step, numbers.Real) or not 0 < adaptive_step < 1:
+    if not isinstance(adaptive_step, numbers.Real) or isinstance(adaptive_step, bool) \
+            or not 0 < adaptive_step < 1:
         raise ValueError(f"adaptive_step must be a factor between 0 and 1, got "
                          f"{adaptive_step!r}")
     return {
@@ -257,7 +273,9 @@ class _LinkJob:
         self.meta = JobMetadata(
             kind="trajectories",
             params=params,
-            source={"path": fst.url, "frames": meta.source.get("frames"),
+            # The features are identified by features_job (their own identity, source
+            # included), not by where the store lies: a moved store still resumes.
+            source={"store": fst.url, "frames": meta.source.get("frames"),
                     "n_frames": meta.source.get("n_frames"), "video": meta.video},
             chunking={"piece_frames": PIECE_FRAMES,
                       "chunks": [list(p) for c in meta.chunks for p in _pieces(c)]},
@@ -394,9 +412,10 @@ class _LinkJob:
                 if exact:
                     if failure is not None:
                         raise _link_error(self.fst, failure, self.params)
-                    raise RuntimeError(  # the sequential run itself: cannot disagree
-                        f"internal error: segment at frame {own_start} linked from the "
-                        "first frame disagrees with its predecessor")
+                    # Linked from the first frame, yet grouped the window otherwise:
+                    # trackpy broke an exact tie (equal distances) another way. It does
+                    # so in an order of memory addresses, so no two runs need agree.
+                    raise _Ties(own_start)
                 ex.release(handle)
                 warm[i] *= 2  # too short a warm-up: link it again from earlier
                 self.relinked += 1
@@ -407,8 +426,9 @@ class _LinkJob:
             chunks = [c for c in groups[i] if c not in self.done]
             write = self.out.concurrent_writers
             fin = ex.result(ex.submit(
-                finish_segment, handle, known, next_id, self.window, chunks, self.out,
-                {c: self.chunk_id(c) for c in chunks}, write))
+                finish_segment, handle, known, next_id, self.window,
+                groups[i + 1][0][0] if i + 1 < len(groups) else groups[i][-1][1], chunks,
+                self.out, {c: self.chunk_id(c) for c in chunks}, write))
             ex.release(handle)
             del handles[i]
             if not write:
@@ -427,9 +447,14 @@ class _LinkJob:
 
 def _link_error(fst, failure, params):
     frame, text, kind = failure
-    hint = ("pass a smaller search_range, or adaptive_stop=... (CLI: --adaptive-stop) so "
-            "trackpy shrinks the search range for such subnetworks"
-            if kind == "SubnetOversizeException" else "check the features of that frame")
+    if kind == "SubnetOversizeException":
+        hint = ("pass a smaller search_range, or adaptive_stop=... (CLI: --adaptive-stop) so "
+                "trackpy shrinks the search range for such subnetworks")
+    elif params.get("predictor"):
+        hint = (f"the predictor {params['predictor']} raised it: check it works with "
+                "trackpy.link(features, search_range, predictor=...)")
+    else:
+        hint = "trackpy's linker raised it on that frame's features"
     return LinkError(f"linking {fst.url} failed at frame {frame}: {kind}: {text}; {hint} "
                      f"(search_range={params['search_range']!r})", frame=frame)
 
@@ -484,8 +509,9 @@ def link(store, search_range, *, memory=0, predictor=None, adaptive_stop=None,
         Frames a feature may vanish for and still continue its trajectory (trackpy's
         ``memory``; counted in frame numbers, empty frames included).
     predictor : callable, optional
-        trackpy's ``predictor`` (e.g. ``trackpy.predict.NearestVelocityPredict().predict``).
-        Its state reaches back over many frames, which no join covers: with a predictor
+        trackpy's ``predictor``: ``predictor(t, points)`` gives where trackpy's points
+        (``.pos``, ``.t``) are expected at frame ``t``, e.g. under a known drift. Its
+        state may reach back over many frames, which no join covers: with a predictor
         the whole table is linked as one sequential segment, on one worker that holds
         all its features, and written when done; a resume links again from the first
         frame (the chunks already stored are kept).
@@ -516,8 +542,8 @@ def link(store, search_range, *, memory=0, predictor=None, adaptive_stop=None,
         the rest (it resumes).
     segments : int, optional
         Number of segments (an execution choice: the result is the same for any number).
-        Default: four per worker thread, or fewer when the store is small, and more so
-        that none holds over 500,000 features.
+        Default: two per worker thread (one without a cluster), fewer when the store
+        has fewer pieces, more so that none holds over 500,000 features.
     progress : callable, optional
         Called as ``progress(done_chunks, total_chunks, n_rows)`` after every segment
         written.
@@ -576,8 +602,13 @@ def link(store, search_range, *, memory=0, predictor=None, adaptive_stop=None,
     from daskloc._extras import require
 
     require("trackpy")
-    if segments is not None and (not isinstance(segments, numbers.Integral) or segments < 1):
+    if segments is not None and (not isinstance(segments, numbers.Integral)
+                                 or isinstance(segments, bool) or segments < 1):
         raise ValueError(f"segments must be a positive whole number, got {segments!r}")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be callable (done, total, n_rows), got {progress!r}")
+    if video is not None and not isinstance(video, str) and not list(video):
+        raise ValueError("video=[] names no video: give one or more names, or None for all")
     target = store if out is None else out
     tables = _tables(store, video, table, storage_options)
     jobs = []
@@ -612,7 +643,20 @@ def link(store, search_range, *, memory=0, predictor=None, adaptive_stop=None,
             job.lease = lease
             job.check(overwrite)
             job.write_meta(finished=False)
-            job.run(ex, segments, progress)
+            try:
+                job.run(ex, segments, progress)
+            except _Ties as exc:
+                warnings.warn(
+                    f"{job.fst.url}: features at exactly tied distances near frame "
+                    f"{exc.frame} (integer or rounded positions?) were linked differently "
+                    "by two runs of trackpy's linker, which breaks ties in an order of "
+                    "memory addresses (trackpy.link itself may differ between runs "
+                    "there); linking again as one sequential run", RuntimeWarning,
+                    stacklevel=2)
+                job.out.clear()
+                job.done, job.n_features = set(), 0
+                job.write_meta(finished=False)
+                job.run(ex, 1, progress)
             job.write_meta(finished=len(job.done) == len(job.meta.chunks))
             job.out.finish(last=True)
         info = store_info(target, table=job.out.table, storage_options=storage_options)

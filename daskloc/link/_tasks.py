@@ -77,7 +77,8 @@ def segment_head(seg, window):
     return {"labels": links.labels[rows].copy(), "failure": failure}
 
 
-def finish_segment(seg, known, first_id, window, chunks, out, identities, write):
+def finish_segment(seg, known, first_id, window, next_start, chunks, out, identities,
+                   write):
     """Number the segment's trajectories and write (or return) its chunks.
 
     Parameters
@@ -90,6 +91,10 @@ def finish_segment(seg, known, first_id, window, chunks, out, identities, write)
         The particle number of the first trajectory born in this segment.
     window : int
         Frames of the next join window (``memory + 1``).
+    next_start : int
+        The first frame the next segment owns: its join window is the ``window`` frames
+        before it (``seg.own_stop``, or later when the store's frames have gaps, as a
+        stepped selection's chunks do).
     chunks : list of (int, int)
         The trajectories' chunks of the frames this segment owns, in order, with those
         already stored left out.
@@ -104,7 +109,8 @@ def finish_segment(seg, known, first_id, window, chunks, out, identities, write)
     Returns
     -------
     dict
-        ``next_id``, ``tail`` (particles of the last ``window`` frames' features),
+        ``next_id``, ``tail`` (particles of the features of the ``window`` frames before
+        ``next_start``),
         ``written`` (``[(start, stop, n_rows)]``) and, when not ``write``, ``chunks``
         (``[(start, stop, DataFrame)]``).
     """
@@ -113,7 +119,7 @@ def finish_segment(seg, known, first_id, window, chunks, out, identities, write)
     particle, next_id = birth_order(links.labels[own], known, first_id)
     df = seg.owned.assign(particle=particle)
     frame = df["frame"].to_numpy()
-    tail_rows = slice(int(np.searchsorted(frame, seg.own_stop - window)), len(df))
+    tail_rows = slice(int(np.searchsorted(frame, next_start - window)), len(df))
     out_chunks, written = [], []
     for a, b in chunks:
         i, j = np.searchsorted(frame, [a, b])

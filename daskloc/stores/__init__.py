@@ -151,7 +151,10 @@ def _chosen_particles(df, particles):
         return df
     if isinstance(particles, (int, np.integer)):
         particles = [particles]
-    wanted = np.asarray(list(particles), dtype=np.int64)
+    particles = list(particles)
+    if not all(isinstance(p, (int, np.integer)) and not isinstance(p, bool) for p in particles):
+        raise ValueError(f"particles must be whole particle numbers, got {particles!r}")
+    wanted = np.asarray(particles, dtype=np.int64)
     return df[df["particle"].isin(wanted)].reset_index(drop=True)
 
 
@@ -259,13 +262,20 @@ def _check_fresh(traj, store, table, storage_options):
     if meta is None or not meta.trajectories:
         raise ValueError(f"{traj.url} does not hold trajectories (its metadata says "
                          f"{'nothing' if meta is None else 'features'})")
-    try:
-        features = open_store(store, "r", table=table, storage_options=storage_options)
-        fmeta = features.metadata()
-    except (FileNotFoundError, ValueError):
-        return  # trajectories in link's out= store: the features live elsewhere
-    if fmeta is None or fmeta.trajectories:
-        return
+    def features_at(location, t):
+        try:
+            st = open_store(location, "r", table=t, storage_options=storage_options)
+            m = st.metadata()
+        except (FileNotFoundError, ValueError):
+            return None, None
+        return (None, None) if m is None or m.trajectories else (st, m)
+
+    features, fmeta = features_at(store, table)
+    if features is None and meta.source.get("store"):
+        # trajectories in link's out= store: the features' store is recorded
+        features, fmeta = features_at(meta.source["store"], None)
+    if features is None:
+        return  # the features are gone or moved: nothing to compare with
     if meta.params.get("features_job") != (fmeta.job or fmeta.identity):
         raise StoreMismatchError(
             f"the trajectories in {traj.url} were linked from other features than "
