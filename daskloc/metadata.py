@@ -45,6 +45,7 @@ __all__ = [
     "METADATA_VERSION",
     "RESULT_KINDS",
     "SOURCE_IDENTITY",
+    "FOLLOW_IDENTITY",
     "DIMS_2D",
     "VIDEO_DIMS",
     "ChunkMark",
@@ -80,6 +81,18 @@ SOURCE_IDENTITY = (
     "shape",
     "dtype",
     "channel",
+)
+
+#: Source fields that identify a followed recording (``daskloc.batch(..., follow=True)``):
+#: what stays the same while it grows. ``follow`` holds the reader and a SHA-256 of the
+#: first frame, which tells this recording from another written to the same path;
+#: the frame count, file sizes and times grow, so they are progress, not identity.
+FOLLOW_IDENTITY = (
+    "path",
+    "frame_shape",
+    "dtype",
+    "channel",
+    "follow",
 )
 
 #: The dims of a 2-D video: what a document without ``dims`` (written before 3-D videos)
@@ -270,20 +283,27 @@ def job_identity(meta):
     -------
     str
         64 hex digits: SHA-256 of canonical JSON of ``params``, the
-        :data:`SOURCE_IDENTITY` fields of ``source`` (and its ``position_index``, for
+        :data:`SOURCE_IDENTITY` fields of ``source`` (:data:`FOLLOW_IDENTITY` for a
+        followed recording, see :func:`identity_fields`; and its ``position_index``, for
         one position of a multi-position file) and, unless they are :data:`DIMS_2D`
         (or not given), the video's ``dims``: a 2-D job of a one-position file has the
         identity it had before dims and positions were recorded.
     """
     source = meta.get("source") or {}
     doc = {"params": meta.get("params") or {},
-           "source": {k: source.get(k) for k in SOURCE_IDENTITY}}
+           "source": {k: source.get(k) for k in identity_fields(source)}}
     if source.get("position_index") is not None:
         doc["source"]["position_index"] = source["position_index"]
     dims = meta.get("dims")
     if dims is not None and tuple(dims) != DIMS_2D:
         doc["dims"] = list(dims)
     return hashlib.sha256(_canonical(doc).encode("ascii")).hexdigest()
+
+
+def identity_fields(source):
+    """The source fields of a job's identity: :data:`FOLLOW_IDENTITY` for a followed
+    recording (a source with ``follow``), else :data:`SOURCE_IDENTITY`."""
+    return FOLLOW_IDENTITY if (source or {}).get("follow") else SOURCE_IDENTITY
 
 
 def chunk_id(identity, start, stop, skipped=()):
@@ -605,6 +625,17 @@ class JobMetadata:
         return [tuple(c) for c in self.chunking.get("chunks", [])]
 
     @property
+    def followed(self):
+        """True for the features of a recording followed while it was written."""
+        return bool(self.source.get("follow"))
+
+    @property
+    def growing(self):
+        """True while a followed recording is still being written (its job has not
+        seen its end): readers see the frames located so far."""
+        return self.followed and not self.finished
+
+    @property
     def trajectories(self):
         """True for a result set of trajectories (:func:`daskloc.link`)."""
         return self.kind == "trajectories"
@@ -666,11 +697,23 @@ class JobMetadata:
         for k in OPTIONAL_PARAMS:  # recorded only when used: absent means None
             if k in old_p and k not in new_p:
                 diffs.append((k, repr(old_p[k]), "None"))
-        for k in SOURCE_IDENTITY + ("position_index",):
+        followed = self.followed, other.followed
+        if followed[0] != followed[1]:
+            diffs.append(("source followed", *(
+                "a recording followed while written (follow=True)" if f else
+                "a finished recording" for f in followed)))
+        keys = dict.fromkeys(identity_fields(self.source) + identity_fields(other.source)
+                             + ("position_index",))
+        for k in keys:
             if self.source.get(k) != other.source.get(k):
                 diffs.append((f"source {k}", repr(self.source.get(k)),
                               repr(other.source.get(k))))
-        if self.chunks != other.chunks:
+        if all(followed):  # the chunks grow with the recording: their size is the job's
+            size = self.chunking.get("follow_frames"), other.chunking.get("follow_frames")
+            if size[0] != size[1]:
+                diffs.append(("chunking", f"chunks of {size[0]} frames",
+                              f"chunks of {size[1]} frames"))
+        elif self.chunks != other.chunks:
             diffs.append(("chunking", _describe_chunking(self.chunks),
                           _describe_chunking(other.chunks)))
         return diffs

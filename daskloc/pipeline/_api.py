@@ -168,6 +168,8 @@ def batch(
     mask=None,
     background=None,
     on_error="raise",
+    follow=False,
+    idle=None,
     **params,
 ):
     """Locate features in every frame and stream them to a store, chunk by chunk; resumable.
@@ -233,6 +235,33 @@ def batch(
         ``skip_reasons``) and by ``daskloc info``; they are part of each chunk's
         identity, so a store written with ``"skip"`` resumes only with ``"skip"``.
         Not part of the job's identity otherwise.
+    follow : bool, default False
+        Locate a recording **while it is being written**: a folder of image files
+        (or a glob of them), a multi-page TIFF or a Zarr array that a microscope's
+        software or a camera script is still filling. The frames that are complete
+        are located, then the recording is watched (a scan every
+        :data:`~daskloc.pipeline._follow.FOLLOW_POLL` s) and new frames are located
+        as they complete, chunk by chunk, into the same store, until the recording
+        ends: the writer's end marker where the format has one (a TIFF holding all
+        the pages its OME-XML, ImageJ or tifffile description announces), ``idle``
+        seconds without a new frame, ``open_options["frames"] = N`` frames, or
+        ``KeyboardInterrupt`` (Ctrl-C). Then the last, shorter chunk is located too
+        and ``batch`` returns. A frame counts once it is completely written (see
+        :class:`daskloc.video.images.GrowingImages`,
+        :class:`daskloc.video.tiff.GrowingTiff`,
+        :class:`daskloc.video.zarr.GrowingZarr`): a half-written file is never read.
+        Chunks are :data:`~daskloc.video._follow.FOLLOW_CHUNK_FRAMES` (16) frames
+        unless ``open_options["chunks"]`` says otherwise. While it runs, the store's
+        metadata says how many frames are located and that the recording is still
+        growing (``daskloc info``); readers see every chunk written. A job killed
+        and started again resumes; on a store of a recording followed to its end
+        with no new frame since, it does nothing and warns so. One video only;
+        ``background`` must be an array (a mean or median needs the whole
+        recording).
+    idle : float, optional
+        With ``follow``: seconds without a new complete frame after which the
+        recording is taken as ended (default 60), and how long to wait for its first
+        frame.
     mask, background : optional
         Bad pixels to fill and a static background to subtract before locating, as for
         :func:`locate` (the same mask for every video; ``"mean"``/``"median"`` are
@@ -360,6 +389,16 @@ def batch(
             f"got {progress!r}"
         )
     many = many_videos(video)
+    if follow:
+        if many is not None:
+            raise ValueError("follow=True follows one recording; give one folder, TIFF or "
+                             "Zarr array (run one job per recording)")
+        return _batch_follow(video, params, store=store, overwrite=overwrite,
+                             do_not_return=do_not_return, client=client, progress=progress,
+                             table=table, storage_options=storage_options,
+                             open_options=open_options, idle=idle, **correct)
+    if idle is not None:
+        raise TypeError("idle= is for follow=True (seconds without a new frame)")
     if many is None:
         return _batch_one(video, params, store=store, overwrite=overwrite,
                           do_not_return=do_not_return, client=client, progress=progress,
@@ -424,6 +463,35 @@ def _batch_one(video, params, *, store, overwrite, do_not_return, client, progre
         _execute([job], params, client, progress, fail_fast=True)
     if job.error is not None:
         raise job.error
+    if do_not_return:
+        return None
+    return _from_store(st)
+
+
+def _batch_follow(video, params, *, store, overwrite, do_not_return, client, progress, table,
+                  storage_options, open_options, asked, idle, mask=None, background=None,
+                  on_error="raise", engine="numba"):
+    from daskloc.pipeline._follow import FOLLOW_IDLE, batch_follow
+
+    if isinstance(background, str):
+        raise ValueError(
+            f"background={background!r} is computed over the whole video, and a followed "
+            "recording is not whole yet: give a background array (e.g. the median of "
+            "frames recorded before), or locate the finished recording without follow")
+    if idle is None:
+        idle = FOLLOW_IDLE
+    if isinstance(idle, bool) or not isinstance(idle, (int, float)) or not idle > 0:
+        raise ValueError(f"idle must be a positive number of seconds, got {idle!r}")
+    st = open_store(store, "a", table=table, storage_options=storage_options)
+    _refuse_mixed_layout(st, many=False)
+
+    def correction_of(plan):
+        plan.fit(*asked)  # per-axis parameters for another number of axes: fail first
+        return _correction(plan, mask, background)
+
+    batch_follow(video, params, store=st, overwrite=overwrite, client=client,
+                 progress=progress, open_options=open_options, correction_of=correction_of,
+                 idle=float(idle), on_error=on_error, engine=engine)
     if do_not_return:
         return None
     return _from_store(st)

@@ -297,6 +297,10 @@ class Source:
         positions: OME-TIFF series, CZI scenes; see :meth:`positions_of`), ``"level"``
         (a resolution level of a multiscale image). Empty (the default): giving one
         is an error naming the source.
+    growing : type or None
+        Class attribute: the :class:`~daskloc.video._follow.Growing` subclass that
+        watches a recording of this kind while it is written (``daskloc.batch(...,
+        follow=True)``); None (the default): the source is read only once finished.
     dtype : numpy.dtype
         Pixel dtype of a read frame.
     attrs : dict
@@ -319,6 +323,7 @@ class Source:
     fresh_blocks = False
     open_options: tuple = ()
     frame_dims = None
+    growing = None
 
     labels: np.ndarray
     frame_shape: tuple

@@ -362,7 +362,7 @@ def _recover(request, out, filled, exc, skipped, lost):
             _skip(out, filled, np.array([i]), frame_exc, lost)
 
 
-def to_dataarray(source, positions, chunks, channel):
+def to_dataarray(source, positions, chunks, channel, groups=None):
     """The DataArray of the selected frames of an opened source.
 
     Parameters
@@ -375,6 +375,9 @@ def to_dataarray(source, positions, chunks, channel):
         Frames per chunk.
     channel : None, int or "grey"
         The validated channel choice.
+    groups : list of numpy.ndarray of int64, optional
+        The positions of each chunk, in order (``positions`` cut into pieces),
+        instead of ``chunks``: a followed recording's chunks as its store plans them.
 
     Returns
     -------
@@ -397,13 +400,15 @@ def to_dataarray(source, positions, chunks, channel):
     out_shape, out_dtype = output_frame(source.frame_shape, source.dtype, channel, source.path,
                                         frame_dims)
     spec = source.spec()
-    groups = source.chunk_groups(positions, chunks, out_shape, out_dtype)
+    planned = groups is not None
+    if not planned:
+        groups = source.chunk_groups(positions, chunks, out_shape, out_dtype)
     kind = type(source)
     # the options it was opened with (position, level, dims) choose other data from
     # the same file: they are part of the key, for every source (the registry sets them)
     name = "open_video-" + tokenize(
         kind.__name__, source.token_parts(), getattr(source, "opened_with", ()), positions,
-        chunks, channel
+        [len(g) for g in groups] if planned else chunks, channel
     )
     ndim = 1 + len(out_shape)
     dsk = {}

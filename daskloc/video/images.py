@@ -20,9 +20,10 @@ from daskloc.video._base import (
     fingerprint_files,
     is_path,
 )
+from daskloc.video._follow import Growing, Growth
 from daskloc.video.tiff import TIFF_EXTENSIONS
 
-__all__ = ["IMAGE_EXTENSIONS", "ImageSequenceSource", "natural_key"]
+__all__ = ["IMAGE_EXTENSIONS", "GrowingImages", "ImageSequenceSource", "natural_key"]
 
 #: Single-image files accepted in an image sequence.
 IMAGE_EXTENSIONS = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
@@ -98,6 +99,148 @@ def _paths_of(source):
     return [text], text
 
 
+def _first_image(path):
+    """``(frame_shape, dtype)`` of the first image of a sequence, read whole."""
+    try:
+        image = np.asarray(_read_image(path))
+    except Exception as exc:
+        raise VideoError(f"{path}: cannot read image ({type(exc).__name__}: {exc})") from exc
+    if image.ndim not in (2, 3):
+        raise VideoError(f"{path}: image of shape {image.shape} is not 2-D")
+    return tuple(int(s) for s in image.shape), image.dtype
+
+
+def image_complete(path, size):
+    """Whether an image file of ``size`` bytes is written to its end.
+
+    Each format's own end says so: a PNG ends with its ``IEND`` chunk, a JPEG with the
+    end-of-image marker ``FF D9``, a BMP is as long as its header says (when the
+    header says), a TIFF holds every byte of its first page's data. A file being
+    written has not reached that end yet.
+
+    Parameters
+    ----------
+    path : str
+    size : int
+        The file's size in bytes, as a stat of the scan saw it.
+
+    Returns
+    -------
+    bool
+    """
+    suffix = Path(path).suffix.lower()
+    try:
+        if suffix in TIFF_EXTENSIONS:
+            import tifffile
+
+            with tifffile.TiffFile(path) as tf:
+                page = tf.pages.first
+                ends = [int(o) + int(n) for o, n in zip(page.dataoffsets, page.databytecounts)]
+                return bool(ends) and max(ends) <= size
+        with open(path, "rb") as fh:
+            if suffix == ".png":
+                if size < 20:
+                    return False
+                fh.seek(size - 12)
+                return fh.read(12)[4:8] == b"IEND"
+            if suffix in (".jpg", ".jpeg"):
+                if size < 4:
+                    return False
+                fh.seek(size - 2)
+                return fh.read(2) == b"\xff\xd9"
+            if suffix == ".bmp":
+                head = fh.read(6)
+                declared = int.from_bytes(head[2:6], "little") if len(head) == 6 else -1
+                return head[:2] == b"BM" and declared in (0, size)
+    except Exception:  # noqa: BLE001 - not readable yet (a header being written)
+        return False
+    return False
+
+
+class GrowingImages(Growing):
+    """A folder of image files (or a glob of them) that grows while it is recorded.
+
+    A file counts as a frame once it is complete (:func:`image_complete`) and its size
+    and modification time are what the scan before saw (nothing is still being
+    written to it); files count in natural order, so one that is not complete holds
+    back those after it. Hidden files, and files of other types than the first one,
+    are left out (a writer's temporary ``.tmp`` or ``.part`` files).
+
+    Parameters
+    ----------
+    source : str or path-like
+        A directory or a glob pattern (``"run/*.tif"``).
+    """
+
+    reader = "images"
+
+    def __init__(self, source):
+        if isinstance(source, (list, tuple)):
+            raise TypeError("a list of files does not grow: follow a folder or a glob "
+                            "pattern")
+        super().__init__(source)
+        self.glob = is_glob(self.given)
+        if not self.glob and not os.path.isdir(self.path):
+            raise VideoError(f"{self.path}: follow watches a folder of images (or a glob "
+                             "pattern), not one image file")
+        self.paths = []  # the complete frames' files, in order
+        self._counted = set()
+        self._seen = {}  # path -> (size, mtime_ns) at the last scan, for files not counted
+        self._suffix = None
+        self._first = None
+
+    def _listing(self):
+        if self.glob:
+            found = [p for p in _glob.glob(self.given, recursive=True)
+                     if os.path.isfile(p)]
+        else:
+            with os.scandir(self.path) as it:
+                found = [e.path for e in it if e.is_file() and not e.name.startswith(".")]
+        same = {".tiff": ".tif", ".jpeg": ".jpg"}
+        images = [p for p in found if Path(p).suffix.lower() in IMAGE_EXTENSIONS]
+        if self._suffix is None and images:
+            first = min(images, key=natural_key)
+            self._suffix = same.get(Path(first).suffix.lower(), Path(first).suffix.lower())
+        return [p for p in images
+                if same.get(Path(p).suffix.lower(), Path(p).suffix.lower()) == self._suffix]
+
+    def scan(self):
+        """Count the files written completely since the last scan (see the class)."""
+        listing = self._listing()
+        if len(self._counted) and not self._counted.issubset(listing):
+            gone = sorted(self._counted.difference(listing), key=natural_key)
+            raise VideoError(
+                f"{gone[0]}: a frame already located was removed from the recording "
+                f"{self.path} ({len(gone)} files are gone); a recording only grows")
+        new = sorted((p for p in listing if p not in self._counted), key=natural_key)
+        if new and self.paths and natural_key(new[0]) < natural_key(self.paths[-1]):
+            raise VideoError(
+                f"{new[0]} appeared in {self.path} after {self.paths[-1]}, but sorts "
+                "before it: the frames would be numbered anew. Name frames so that each "
+                "new one sorts last (zero-padded numbers: img_000123.tif)")
+        seen = {}
+        for p in new:
+            st = os.stat(p)
+            now = (st.st_size, st.st_mtime_ns)
+            if self._seen.get(p) == now and image_complete(p, st.st_size):
+                self.paths.append(p)
+                self._counted.add(p)
+                continue
+            seen[p] = now
+            # a file not complete holds back the later ones; remember them all the same
+            for q in new[new.index(p) + 1:]:
+                sq = os.stat(q)
+                seen[q] = (sq.st_size, sq.st_mtime_ns)
+            break
+        self._seen = seen
+        return Growth(len(self.paths))
+
+    def source(self, n_frames):
+        if self._first is None:
+            self._first = _first_image(self.paths[0])
+        return ImageSequenceSource._of_checked(self.paths[:n_frames], self.path, self._first)
+
+
 class ImageSequenceSource(Source):
     """An image sequence: one frame per file, all of the same shape and mode.
 
@@ -133,6 +276,7 @@ class ImageSequenceSource(Source):
     )
     priority = 90  # takes any directory, glob and list: asked last
     per_frame = True
+    growing = GrowingImages
 
     @classmethod
     def can_open(cls, source):
@@ -190,20 +334,25 @@ class ImageSequenceSource(Source):
                     f"({first[1]}) but {p} is {sig[0]} ({sig[1]}); all frames must have "
                     "the same shape and mode"
                 )
-        try:
-            image = np.asarray(_read_image(self.paths[0]))
-        except Exception as exc:
-            raise VideoError(
-                f"{self.paths[0]}: cannot read image ({type(exc).__name__}: {exc})"
-            ) from exc
-        if image.ndim not in (2, 3):
-            raise VideoError(f"{self.paths[0]}: image of shape {image.shape} is not 2-D")
-        self.frame_shape = tuple(int(s) for s in image.shape)
-        self.dtype = image.dtype
+        self._setup(_first_image(self.paths[0]))
+
+    @classmethod
+    def _of_checked(cls, paths, description, first):
+        """The sequence of ``paths`` without reading their headers again (their frames'
+        shape and dtype are still checked by every chunk read): a followed folder's
+        complete files, ``first`` the :func:`_first_image` of ``paths[0]``."""
+        self = cls.__new__(cls)
+        self.paths = list(paths)
+        self.path = description
+        self._setup(first)
+        return self
+
+    def _setup(self, first):
+        self.frame_shape, self.dtype = first
         n = len(self.paths)
         self.labels = np.arange(n, dtype=np.int64)
         self.attrs = {
-            "source": description,
+            "source": self.path,
             "original_shape": (n,) + self.frame_shape,
             "original_dtype": str(self.dtype),
             "n_frames": n,

@@ -22,8 +22,9 @@ from daskloc.video._base import (
 )
 from daskloc.video._buffers import chunk_buffer
 from daskloc.video._calibration import calibration_attrs, to_micrometres, to_seconds
+from daskloc.video._follow import Growing, Growth
 
-__all__ = ["TIFF_EXTENSIONS", "TiffSource"]
+__all__ = ["TIFF_EXTENSIONS", "GrowingTiff", "TiffSource"]
 
 #: Multi-page TIFF files, read with tifffile.
 TIFF_EXTENSIONS = (".tif", ".tiff")
@@ -307,6 +308,119 @@ def _series_names(tf):
     return out
 
 
+def _announced_pages(description):
+    """How many pages a TIFF's first ImageDescription says the file will hold: an
+    OME-XML's ``SizeT x SizeZ x SizeC``, ImageJ's ``images=``, tifffile's shaped
+    ``{"shape": [...]}`` (its leading axes); None when it does not say."""
+    import json
+    import re
+
+    if not description:
+        return None
+    text = description.strip()
+    if text.startswith("<") and "OME" in text[:400]:
+        sizes = [re.search(rf'\bSize{a}="(\d+)"', text) for a in "TZC"]
+        if all(sizes):
+            return int(np.prod([int(m.group(1)) for m in sizes]))
+        return None
+    found = re.search(r"^images=(\d+)\s*$", text, re.M)
+    if text.startswith("ImageJ=") and found:
+        return int(found.group(1))
+    if text.startswith("{"):
+        try:
+            shape = json.loads(text).get("shape")
+        except (ValueError, AttributeError):
+            return None
+        if isinstance(shape, list) and len(shape) >= 3 and all(isinstance(v, int)
+                                                                for v in shape):
+            return int(np.prod(shape[:-2]))
+    return None
+
+
+class GrowingTiff(Growing):
+    """A multi-page TIFF that grows while it is recorded, one page per frame.
+
+    Each scan reads the file's page chain again with tifffile and counts, from the
+    first page on, the pages whose image data lie entirely within the file as it is
+    now (a page whose data are still being written, or an IFD cut short at the end of
+    the file, is not counted until the next scan sees it whole). Every page must be
+    one 2-D plane (or a colour plane) of the first page's shape and dtype.
+
+    The recording has ended when it holds as many pages as its first page's
+    description announces (an OME-XML's ``SizeT x SizeZ x SizeC``, ImageJ's
+    ``images=``, tifffile's shaped ``{"shape": ...}``), when it says.
+
+    Parameters
+    ----------
+    source : str or path-like
+        The TIFF file.
+    """
+
+    reader = "tiff"
+
+    def __init__(self, source):
+        super().__init__(source)
+        if not os.path.isfile(self.path):
+            raise VideoError(f"{self.path}: not a file")
+        self.offsets = []
+        self.plane = None  # (shape, dtype) of the first page
+
+    def scan(self):
+        """Count the complete pages (see the class)."""
+        import tifffile
+
+        size = os.path.getsize(self.path)
+        offsets, announced = [], None
+        try:
+            with _TifffileErrors(), tifffile.TiffFile(self.path) as tf:
+                pages = tf.pages
+                first = pages.first
+                plane = (tuple(int(s) for s in first.shape), str(first.dtype))
+                if self.plane is None:
+                    self.plane = plane
+                elif plane != self.plane:
+                    raise VideoError(f"{self.path}: the first page changed since the last "
+                                     "scan: not the recording followed")
+                announced = _announced_pages(first.description)
+                if announced is not None and announced < 1:
+                    announced = None
+                index = 0
+                while True:
+                    try:
+                        page = pages[index]
+                    except (IndexError, Exception):  # noqa: BLE001 - the chain ends here
+                        break
+                    if page is None:
+                        break
+                    shape = tuple(int(s) for s in page.shape)
+                    if (shape, str(page.dtype)) != self.plane:
+                        raise VideoError(
+                            f"{self.path}: page {index} is {shape} {page.dtype}, the first "
+                            f"is {self.plane[0]} {self.plane[1]}: follow reads one page "
+                            "per frame, all of one shape")
+                    ends = [int(o) + int(n) for o, n in zip(page.dataoffsets,
+                                                            page.databytecounts)]
+                    if not ends or max(ends) > size:
+                        break
+                    offsets.append(int(page.offset))
+                    index += 1
+        except VideoError:
+            raise
+        except Exception:  # noqa: BLE001 - a header being written: nothing new yet
+            return Growth(len(self.offsets))
+        if len(offsets) < len(self.offsets) or offsets[:len(self.offsets)] != self.offsets:
+            raise VideoError(f"{self.path}: pages already located were rewritten or are "
+                             "gone; a recording only grows")
+        self.offsets = offsets
+        n = len(offsets)
+        if announced is not None and n >= announced:
+            return Growth(n, True, f"all {announced} pages its metadata announces")
+        return Growth(n)
+
+    def source(self, n_frames):
+        return TiffSource._of_pages(self.path, self.offsets[:n_frames], *self.plane)
+
+
 class TiffSource(Source):
     """A TIFF file (``.tif``, ``.tiff``), one frame per page or along its frame axis.
 
@@ -367,6 +481,33 @@ class TiffSource(Source):
     summary = "multi-page TIFF (.tif, .tiff)"
     priority = 40
     per_frame = True
+    growing = GrowingTiff
+
+    @classmethod
+    def _of_pages(cls, path, offsets, plane_shape, dtype):
+        """The pages at IFD ``offsets`` of ``path`` as frames, one page each, without
+        parsing the file (a followed TIFF's complete pages, :class:`GrowingTiff`)."""
+        self = cls.__new__(cls)
+        n = len(offsets)
+        plane_shape = tuple(int(s) for s in plane_shape)
+        colour = len(plane_shape) == 3
+        shape = (n,) + plane_shape
+        frame_dims = ("y", "x", "channel") if colour else ("y", "x")
+        self.path = os.fspath(path)
+        self.files = [os.path.abspath(self.path)]
+        self.series = 0
+        self.layout = _TiffLayout(shape, 0, n, 3 if colour else 2, tuple(range(len(shape))),
+                                  plane_shape, frame_dims)
+        self.use_pages = True
+        self.first_page = 0
+        self.ifd_offsets = np.asarray(offsets, dtype=np.int64)
+        self.frame_shape = plane_shape
+        self.frame_dims = frame_dims
+        self.dtype = np.dtype(dtype)
+        self.labels = np.arange(n, dtype=np.int64)
+        self.attrs = {"source": self.path, "original_shape": shape,
+                      "original_dtype": str(self.dtype), "n_frames": n}
+        return self
 
     @classmethod
     def role(cls, item):

@@ -15,8 +15,9 @@ from daskloc._utils import is_glob
 from daskloc.video._base import Source, VideoError, array_layout, fingerprint_tree, is_path
 from daskloc.video._calibration import calibration_attrs
 from daskloc.video._chunks import runs
+from daskloc.video._follow import Growing, Growth
 
-__all__ = ["ZarrSource"]
+__all__ = ["GrowingZarr", "ZarrSource"]
 
 
 def _is_zarr_array(x):
@@ -37,6 +38,66 @@ def _is_zarr_dir(path):
 
 def _describe_zarr(arr):
     return f"zarr array {arr.store}" + (f" {arr.path}" if arr.path else "")
+
+
+class GrowingZarr(Growing):
+    """A Zarr array whose frame axis grows while it is recorded.
+
+    Each scan opens the array again and reads its shape. A frame counts once it was
+    inside the shape at the scan before too: a writer that appends a frame resizes the
+    array (its metadata) and then writes the frame's chunk, and the time between two
+    scans lets that write land. Zarr has no end marker: a followed Zarr array ends by
+    ``idle`` seconds without a new frame, a number of frames, or an interruption.
+
+    Parameters
+    ----------
+    source : str or path-like
+        The array's directory.
+    dims : sequence of str, optional
+        As for :class:`ZarrSource`; it must include ``"frame"``.
+    """
+
+    reader = "zarr"
+
+    def __init__(self, source, dims=None):
+        super().__init__(source)
+        self.dims = dims
+        self._last = 0
+        self._complete = 0
+        self._plane = None
+
+    def scan(self):
+        """Count the frames inside the array's shape at this scan and the one before."""
+        import zarr
+
+        try:
+            arr = zarr.open_array(self.path, mode="r")
+        except Exception as exc:  # noqa: BLE001 - its metadata being written: next scan
+            if self._complete:
+                return Growth(self._complete)
+            raise VideoError(f"{self.path}: cannot open as a Zarr array "
+                             f"({type(exc).__name__}: {exc})") from exc
+        layout = array_layout(arr.shape, self.path, self.dims)
+        if not layout.has_frame:
+            raise VideoError(f"{self.path}: the Zarr array has no frame axis to follow "
+                             "(give dims= naming it)")
+        plane = (tuple(layout.frame_shape), str(arr.dtype))
+        if self._plane is not None and plane != self._plane:
+            raise VideoError(f"{self.path}: the array's frames are now {plane}, they were "
+                             f"{self._plane}: not the recording followed")
+        self._plane = plane
+        n = int(layout.n)
+        if n < self._complete:
+            raise VideoError(f"{self.path}: the array shrank to {n} frames, {self._complete} "
+                             "were located; a recording only grows")
+        self._complete = max(self._complete, min(n, self._last))
+        self._last = n
+        return Growth(self._complete)
+
+    def source(self, n_frames):
+        src = ZarrSource(self.path, dims=self.dims)
+        src.attrs["n_frames"] = int(n_frames)
+        return src
 
 
 class ZarrSource(Source):
@@ -72,6 +133,7 @@ class ZarrSource(Source):
     priority = 20
     per_frame = True
     takes_dims = True
+    growing = GrowingZarr
 
     @classmethod
     def can_open(cls, source):
