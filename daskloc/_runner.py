@@ -206,6 +206,65 @@ def run_batch(source, *, out, diameter, chunk_frames, channel, frames, workers, 
     return store_info(out), seconds
 
 
+def run_follow(source, *, out, diameter, chunk_frames, channel, frames, workers, overwrite,
+               params, cluster="local", cluster_config=None, quiet=False, mask=None,
+               background=None, dashboard_address=None, on_error="raise", idle=None):
+    """``daskloc locate --follow``: follow a recording being written into ``out``.
+
+    As :func:`run_batch` for one video, with :func:`daskloc.batch`'s ``follow=True``
+    and ``idle``. A local cluster of ``workers`` starts unless ``cluster`` names
+    another (a followed job runs for as long as the recording).
+
+    Returns
+    -------
+    info : dict
+        :func:`daskloc.stores.store_info` of the store.
+    seconds : float
+        Wall time from connecting to Dask to the last chunk written.
+    """
+    import warnings
+
+    from rich.console import Console
+
+    from daskloc.cluster import make_client
+    from daskloc.locate import normalize_params
+    from daskloc.pipeline import batch
+    from daskloc.pipeline._follow import follow_frames_limit
+    from daskloc.stores import store_info
+    from daskloc.video._follow import follow_video
+
+    console = Console(stderr=True, quiet=quiet)
+    normalize_params(diameter, **params)  # bad parameters fail before anything starts
+    limit = follow_frames_limit(frames)
+    grow = follow_video(source)
+    console.print(f"following: {grow.path} ({grow.reader}); it ends at the writer's end "
+                  f"marker, {idle or 60:g} s without a new frame"
+                  + (f", {limit} frames" if limit else "") + " or Ctrl-C",
+                  markup=False, soft_wrap=True)
+    start = time.perf_counter()
+    with make_client(cluster, workers=workers, config=cluster_config,
+                     dashboard_address=dashboard_address) as client:
+        console.print(dashboard_text(client, cluster), markup=False, soft_wrap=True)
+        progress = _Progress(console, label="follow")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)
+            try:
+                batch(source, diameter, store=out, overwrite=overwrite, do_not_return=True,
+                      client=client, progress=progress, mask=mask, background=background,
+                      on_error=on_error, follow=True, idle=idle,
+                      open_options={"chunks": chunk_frames, "channel": channel,
+                                    "frames": limit}, **params)
+            finally:
+                progress.stop()
+        for w in caught:
+            console.print(str(w.message), markup=False, soft_wrap=True)
+    seconds = time.perf_counter() - start
+    info = store_info(out)
+    if info.get("ended"):
+        console.print(f"recording ended: {info['ended']}", markup=False, soft_wrap=True)
+    return info, seconds
+
+
 def summary_text(info, seconds):
     """The closing lines of ``daskloc locate``: frames, features, time and store.
 

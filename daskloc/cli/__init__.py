@@ -1,17 +1,18 @@
-"""The ``daskloc`` command: a thin shell over the Python API. Its eight commands:
+"""The ``daskloc`` command: a thin shell over the Python API. Its nine commands:
 
     daskloc locate VIDEO... --diameter 11 --minmass 20 --invert --out features.parquet
     daskloc link features.parquet --search-range 5 --memory 3
     daskloc info features.parquet
+    daskloc watch features.parquet
     daskloc probe recording.ome.tif
     daskloc export features.parquet features.csv
     daskloc plot features.parquet --frame 100 --kind all --out f100.png
     daskloc pixel-stats VIDEO --out stats.zarr
     daskloc demo
 
-One module per command (``_locate``, ``_link``, ``_stats``, ``_info``, ``_probe``, ``_export``,
-``_plot``, ``_demo``); the options they share in ``_options``; errors printed in one place,
-``_console``. The commands import what they run (the cluster, the readers, matplotlib,
+One module per command (``_locate``, ``_link``, ``_stats``, ``_info``, ``_watch``, ``_probe``,
+``_export``, ``_plot``, ``_demo``); the options they share in ``_options``; errors printed
+in one place, ``_console``. The commands import what they run (the cluster, the readers, matplotlib,
 ...) inside their functions, when they run: that keeps ``daskloc --help`` fast.
 """
 
@@ -29,9 +30,11 @@ from daskloc.cli._options import CHUNKS, DASHBOARD_OPTION, parse_channel, parse_
 from daskloc.cli._plot import plot
 from daskloc.cli._probe import probe
 from daskloc.cli._stats import pixel_stats
+from daskloc.cli._watch import watch
 
 __all__ = ["CHUNKS", "DASHBOARD_OPTION", "demo", "expected_errors", "export", "info", "link",
-           "locate", "main", "parse_channel", "parse_frames", "pixel_stats", "plot", "probe"]
+           "locate", "main", "parse_channel", "parse_frames", "pixel_stats", "plot", "probe",
+           "watch"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -40,6 +43,6 @@ def main():
     """Find particles in microscopy videos (Crocker-Grier locate, as in trackpy) on Dask."""
 
 
-for _command in (locate, link, pixel_stats, info, probe, export, plot, demo):
+for _command in (locate, link, pixel_stats, info, watch, probe, export, plot, demo):
     main.add_command(_command)
 del _command

@@ -25,6 +25,11 @@ def info(store, as_json):
         click.echo(json.dumps(summary, indent=2, default=str))
         return
     state = "complete" if summary["complete"] else "incomplete (rerun the same command to resume)"
+    if summary.get("growing"):
+        state = ("following a recording being written (frames are added as it grows)"
+                 if summary.get("writer") else
+                 "a followed recording, stopped before its end (rerun the same command "
+                 "with --follow to go on)")
     click.echo(f"store:      {summary['path']} ({summary['backend']})")
     click.echo(f"state:      {state}")
     click.echo(f"frames:     {summary['frames_complete']} of {summary['frames_total']} done "
@@ -34,6 +39,8 @@ def info(store, as_json):
     where = source.get("path") or source.get("store") or source.get("description", "?")
     click.echo(f"source:     {where}"
                + _position_text(source))
+    if summary.get("followed") and summary.get("ended"):
+        click.echo(f"followed:   until {summary['ended']}")
     videos = summary.get("videos") or {}
     if not videos:
         click.echo(f"calibration: {_calibration_text(source)}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from daskloc._runner import run_batch, summary_text
+from daskloc._runner import run_batch, run_follow, summary_text
 from daskloc._utils import is_glob, natural_key
 from daskloc.cli._console import expected_errors, fail
 from daskloc.cli._options import (
@@ -93,6 +93,14 @@ def _video_source(videos):
 @click.option("--background", default=None,
               help="Static background to subtract before locating: mean, median (per pixel, "
                    "over the video), or a .npy (y, x) array.")
+@click.option("--follow", is_flag=True,
+              help="VIDEO is still being recorded (a folder of images, a multi-page TIFF or "
+                   "a Zarr array): locate its frames as they are written, until the writer's "
+                   "end marker, --idle seconds without a new frame, --frames N, or Ctrl-C. "
+                   "Chunks of 16 frames unless --chunk-frames says otherwise.")
+@click.option("--idle", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="With --follow: seconds without a new frame that end the recording "
+                   "[60].")
 @click.option("--on-error", type=click.Choice(["raise", "skip"]), default="raise",
               show_default=True,
               help="Frames that cannot be decoded (a damaged file): raise = their chunk fails "
@@ -100,7 +108,7 @@ def _video_source(videos):
                    "frame that decodes, the skipped ones listed by 'daskloc info'.")
 def locate(videos, diameter, channel, level, position, frames, chunk_frames, out, cluster,
            cluster_config, workers, scheduler, dashboard_address, overwrite, mask_file,
-           background, on_error, **params):
+           background, follow, idle, on_error, **params):
     """Locate features in every frame of VIDEO and stream them to --out.
 
     VIDEO is a movie (.mov .mp4 .avi ...), a multi-page TIFF, a glob of images
@@ -133,6 +141,29 @@ def locate(videos, diameter, channel, level, position, frames, chunk_frames, out
         raise click.UsageError("--workers sizes a cluster daskloc starts; "
                                "a running scheduler has its own")
     _check_dashboard_cluster(dashboard_address, cluster)
+    if idle is not None and not follow:
+        raise click.UsageError("--idle is for --follow (seconds without a new frame)")
+    if follow:
+        if len(videos) != 1:
+            raise click.UsageError("--follow follows one recording: give one folder, TIFF "
+                                   "or Zarr array")
+        for name, given in (("--position", position), ("--level", level)):
+            if given is not None:
+                raise click.UsageError(f"{name} does not apply to --follow")
+        try:
+            info, seconds = run_follow(
+                videos[0], out=out, diameter=diameter, chunk_frames=chunk_frames,
+                channel=parse_channel(channel), frames=parse_frames(frames), workers=workers,
+                cluster=cluster, cluster_config=cluster_config, overwrite=overwrite,
+                params=params, dashboard_address=dashboard_address, on_error=on_error,
+                mask=read_mask(mask_file) if mask_file is not None else None,
+                background=read_background(background), idle=idle)
+        except click.ClickException:
+            raise
+        except expected_errors() as exc:
+            fail(exc)
+        click.echo(summary_text(info, seconds))
+        return
     try:
         source = (_video_source(videos) if position is None
                   else one_position(videos, position))

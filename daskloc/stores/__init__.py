@@ -33,6 +33,7 @@ from daskloc.stores._registry import (
     store_class,
     store_formats,
 )
+from daskloc.stores._watch import job_progress, watch_job
 from daskloc.stores.base import (
     CAPABILITIES,
     FeatureStore,
@@ -49,6 +50,8 @@ from daskloc.stores.base import (
 from daskloc.stores.parquet import ParquetStore
 
 __all__ = [
+    "job_progress",
+    "watch_job",
     "CAPABILITIES",
     "ENTRY_POINT_GROUP",
     "OBJECT_SCHEMES",
@@ -343,7 +346,11 @@ def _table_info(st):
     return {
         "path": st.url,
         "backend": st.backend,
-        "complete": bool(planned) and len(done) == len(planned),
+        # a followed recording is complete once its end was seen and located
+        "complete": bool(planned) and len(done) == len(planned) and not meta.growing,
+        "followed": meta.followed,
+        "growing": meta.growing,
+        "ended": source.get("ended") if meta.followed else None,
         "chunks_complete": len(done),
         "chunks_total": len(planned),
         "frames_complete": frames_done,
@@ -404,7 +411,11 @@ def store_info(store, *, video=None, table=None, storage_options=None):
         (chunks carry their job's identity: False for stores of daskloc < 0.2),
         ``metadata_edited`` (the metadata's parameters or source differ from the job
         identity it records), ``writer`` (the lease holder while a job writes, see
-        :meth:`FeatureStore.lease_holder`, else None).
+        :meth:`FeatureStore.lease_holder`, else None). For a recording followed
+        while written (``batch(..., follow=True)``): ``followed`` True, ``growing``
+        (its job has not seen its end yet; ``frames_total`` counts the frames
+        complete when it last planned chunks) and ``ended`` (what ended it, e.g.
+        ``"no new frame for 60 s (idle)"``); ``complete`` only once it ended.
 
         A many-video store read without ``video=``: the same keys summed over the
         videos (``complete`` when all are; ``first_frame``/``last_frame`` None;
@@ -449,6 +460,9 @@ def _summarise_videos(store, table, per):
         "path": path,
         "backend": infos[0]["backend"],
         "complete": all(i["complete"] for i in infos),
+        "followed": any(i["followed"] for i in infos),
+        "growing": any(i["growing"] for i in infos),
+        "ended": None,
         "chunks_complete": sum(i["chunks_complete"] for i in infos),
         "chunks_total": sum(i["chunks_total"] for i in infos),
         "frames_complete": _sum(i["frames_complete"] for i in infos),

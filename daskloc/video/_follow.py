@@ -144,7 +144,8 @@ class Growing:
         src._fingerprint = None  # the files grow: their size is not the recording's identity
         self._round += 1
         # Dask keys: unique per scan, without a stat of every file
-        src.token_parts = lambda key=(self.reader, self.path, n_frames, id(self), self._round): key
+        key = (self.reader, self.path, n_frames, id(self), self._round)
+        src.token_parts = lambda: key
         positions = (np.concatenate(groups) if groups else np.zeros(0, np.int64))
         return to_dataarray(src, positions.astype(np.int64), "auto", _check_channel(channel),
                             groups=[np.asarray(g, np.int64) for g in groups])
