@@ -151,7 +151,8 @@ def main(argv=None):
         from daskloc.synthetic import make_video
 
         shape = tuple(int(v) for v in args.shape.split(","))
-        frames = make_video(args.frames, shape, n_particles=30, seed=args.seed)[0]
+        n = max(1, shape[0] * shape[1] // 700)  # spaced as make_video can place them
+        frames = make_video(args.frames, shape, n_particles=n, seed=args.seed)[0]
     log = open(args.log, "w") if args.log else None  # noqa: SIM115 - closed below
     try:
         write_frames(args.out, frames, kind=args.kind, fps=args.fps, tear=args.tear, log=log)

@@ -196,6 +196,10 @@ def follow_video(source, **options):
     """
     from daskloc.video._registry import REGISTRY
 
+    if not is_path(source):
+        raise TypeError(
+            f"follow watches a file or folder being written; got a {type(source).__name__}: "
+            "locate an array without follow")
     if is_path(source) and not any(ch in os.fspath(source) for ch in "*?[") and \
             not os.path.exists(os.fspath(source)):
         raise FileNotFoundError(
