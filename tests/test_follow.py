@@ -191,3 +191,69 @@ def test_follow_refuses_what_cannot_grow(tmp_path):
     with pytest.raises(VideoError, match="no complete frame"):
         daskloc.batch(str(tmp_path), 9, store=str(tmp_path / "a.parquet"), follow=True,
                       idle=0.5)
+
+
+@pytest.mark.parametrize("store_name", ["live.zarr", "live.h5"])
+def test_follow_into_zarr_and_hdf5_stores(tmp_path, store_name):
+    out = str(tmp_path / "rec")
+    proc = _writer(out, "png", frames=50, fps=60)
+    store = str(tmp_path / store_name)
+    daskloc.batch(out, 9, store=store, follow=True, idle=1.5, client="local-threads",
+                  do_not_return=True, **PARAMS)
+    assert proc.wait(30) == 0
+    daskloc.batch(out, 9, store=str(tmp_path / "done.parquet"), client="local-threads",
+                  do_not_return=True, **PARAMS)
+    pd.testing.assert_frame_equal(_table(store), _table(tmp_path / "done.parquet"))
+    assert store_info(store)["complete"]
+
+
+def test_end_marker_frames_limit_and_ctrl_c_end_the_recording(tmp_path):
+    import tifffile
+
+    stack = daskloc.synthetic.make_video(40, (96, 96), n_particles=10, seed=3)[0]
+    path = tmp_path / "done.tif"
+    tifffile.imwrite(path, stack)  # its description announces 40 pages
+    start = time.monotonic()
+    daskloc.batch(str(path), 9, store=str(tmp_path / "a.parquet"), follow=True, idle=600,
+                  client="local-threads", do_not_return=True, **PARAMS)
+    assert time.monotonic() - start < 120  # not the idle time: the end marker
+    info = store_info(tmp_path / "a.parquet")
+    assert info["complete"] and info["frames_complete"] == 40
+    assert "end marker" in info["ended"] and "40 pages" in info["ended"]
+
+    folder = str(tmp_path / "rec")
+    proc = _writer(folder, "png", frames=40, fps=100)
+    assert proc.wait(30) == 0
+    daskloc.batch(folder, 9, store=str(tmp_path / "b.parquet"), follow=True, idle=600,
+                  client="local-threads", do_not_return=True, open_options={"frames": 21},
+                  **PARAMS)
+    info = store_info(tmp_path / "b.parquet")
+    assert info["frames_complete"] == 21 and info["complete"]
+    assert open_store(str(tmp_path / "b.parquet")).metadata().chunks == [(0, 16), (16, 21)]
+
+    store = str(tmp_path / "c.parquet")
+    job = subprocess.Popen([sys.executable, "-m", "daskloc", "locate", folder, "--follow",
+                            "--idle", "600", "-d", "9", "--minmass", "100", "--out", store,
+                            "--workers", "1"])
+    deadline = time.monotonic() + 120
+    while True:
+        assert time.monotonic() < deadline and job.poll() is None
+        try:
+            if store_info(store)["chunks_complete"] >= 2:
+                break
+        except (FileNotFoundError, ValueError):
+            pass
+        time.sleep(0.2)
+    job.send_signal(signal.SIGINT)
+    assert job.wait(120) == 0  # the last partial chunk, then a clean exit
+    info = store_info(store)
+    assert info["complete"] and info["frames_complete"] == 40
+    assert "interrupted" in info["ended"]
+    from click.testing import CliRunner
+
+    from daskloc.cli import main
+
+    shown = CliRunner().invoke(main, ["watch", store, "--interval", "0.1"])
+    assert shown.exit_code == 0, shown.output
+    assert "complete" in shown.output and "40 of 40" in shown.output
+    assert "per frame" in shown.output and "interrupted" in shown.output
