@@ -36,6 +36,19 @@ def _writer(out, kind, frames=60, fps=40, tear=0.4):
     return proc
 
 
+def _wait_for_chunks(store, job, n=2):
+    """Wait until the job running in ``job`` (a process) has stored ``n`` chunks."""
+    deadline = time.monotonic() + 120
+    while True:
+        assert time.monotonic() < deadline and job.poll() is None
+        try:
+            if store_info(store)["chunks_complete"] >= n:
+                return
+        except (FileNotFoundError, ValueError):
+            pass
+        time.sleep(0.1)
+
+
 def _table(store):
     return daskloc.read_features(store).reset_index(drop=True)
 
@@ -108,15 +121,7 @@ def test_killed_follow_resumes_and_a_finished_one_does_nothing(tmp_path):
     code = (f"import daskloc; daskloc.batch({out!r}, 9, store={store!r}, follow=True, idle=30,"
             f" client='local-threads', do_not_return=True, minmass=100)")
     job = subprocess.Popen([sys.executable, "-c", code])
-    deadline = time.monotonic() + 120
-    while True:  # kill it once some chunks are stored, mid-recording
-        assert time.monotonic() < deadline
-        try:
-            if store_info(store)["chunks_complete"] >= 2:
-                break
-        except (FileNotFoundError, ValueError):
-            pass
-        time.sleep(0.1)
+    _wait_for_chunks(store, job)  # kill it once some chunks are stored, mid-recording
     job.send_signal(signal.SIGKILL)
     job.wait()
     killed = store_info(store)
@@ -235,15 +240,7 @@ def test_end_marker_frames_limit_and_ctrl_c_end_the_recording(tmp_path):
     job = subprocess.Popen([sys.executable, "-m", "daskloc", "locate", folder, "--follow",
                             "--idle", "600", "-d", "9", "--minmass", "100", "--out", store,
                             "--workers", "1"])
-    deadline = time.monotonic() + 120
-    while True:
-        assert time.monotonic() < deadline and job.poll() is None
-        try:
-            if store_info(store)["chunks_complete"] >= 2:
-                break
-        except (FileNotFoundError, ValueError):
-            pass
-        time.sleep(0.2)
+    _wait_for_chunks(store, job)
     job.send_signal(signal.SIGINT)
     assert job.wait(120) == 0  # the last partial chunk, then a clean exit
     info = store_info(store)
