@@ -162,11 +162,6 @@ class Growing:
             self._digest = "sha256:" + h.hexdigest()
         return self._digest
 
-    def describe(self):
-        """Frame shape and dtype of the opened frames (after one complete frame)."""
-        src = self.source(1)
-        return tuple(int(s) for s in src.frame_shape), str(src.dtype)
-
 
 def follow_video(source, **options):
     """The :class:`Growing` watcher of a recording being written.
