@@ -21,6 +21,7 @@ OME-TIFF read          bench_ome_tiff.py              >= 0.7x tifffile's frames/
 link speed             bench_link.py                  <= 0.6x trackpy.link (2 workers) (issue 15)
 link memory, 10x       bench_link.py                  peak within 10 %
 locate + link job      bench_link.py                  (reported: vs trackpy.batch + link)
+follow latency         bench_follow.py                max <= chunk duration + 2 s (issue 16)
 =====================  =============================  =================================
 
     benchmarks/run_all [--quick] [--no-write]
@@ -50,6 +51,7 @@ FULL = {
     "first_result": ["--repeat", "3"],
     "ome_tiff": ["--frames-small", "128", "--frames-large", "512", "--repeat", "2"],
     "link": ["--frames", "4000", "--particles", "250", "--scale", "10"],
+    "follow": ["--frames", "400", "--fps", "20"],
 }
 QUICK = {
     "locate": ["--frames", "10", "--repeat", "1"],
@@ -61,6 +63,7 @@ QUICK = {
     "first_result": ["--repeat", "1"],
     "ome_tiff": ["--frames-small", "8", "--frames-large", "32", "--repeat", "1"],
     "link": ["--frames", "300", "--particles", "100", "--scale", "3", "--copies", "1"],
+    "follow": ["--frames", "64", "--fps", "20"],
 }
 
 
@@ -202,6 +205,12 @@ def rows_from(results):
                      "trackpy.batch + link",
                      f"{wj['ratio']:.3f} ({wj['daskloc_s']:.1f} vs {wj['trackpy_s']:.1f} s)",
                      "(reported)", None))
+    fo = results.get("follow")
+    if fo:
+        rows.append((f"follow: frame written to its features stored, {fo['frames']} PNG "
+                     f"frames at {fo['fps']:g}/s, chunks of {fo['chunk_frames']}",
+                     f"median {fo['median_s']:.2f} s, max {fo['max_s']:.2f} s",
+                     f"max <= {fo['bar_s']:.1f} s", fo["max_s"] <= fo["bar_s"]))
     return rows
 
 

@@ -114,6 +114,45 @@ def test_torn_tiff_page_waits(tmp_path):
     assert video.data.compute()[:, 0, 0].tolist() == [1, 2, 3]
 
 
+def test_zarr_frames_count_once_their_chunks_are_written(tmp_path, monkeypatch):
+    # A writer resizes the array, then writes the chunk: a frame inside the shape whose
+    # chunk is missing, or older than the resize (a chunk of several frames rewritten on
+    # each append), would read as the fill value. It waits; a fill-valued chunk, which
+    # zarr does not write, counts after ZARR_UNWRITTEN_AFTER seconds.
+    import zarr
+
+    from daskloc.video import zarr as zarr_reader
+
+    path = str(tmp_path / "rec.zarr")
+    arr = zarr.create_array(path, shape=(0, 8, 8), chunks=(4, 8, 8), dtype="uint16")
+    grow = follow_video(path)
+    assert grow.scan().n_frames == 0
+    arr.append(np.full((1, 8, 8), 1, np.uint16), axis=0)
+    assert grow.scan().n_frames == 1
+    time.sleep(0.02)
+    arr.resize((2, 8, 8))  # the metadata first; the chunk still holds frame 0 only
+    assert grow.scan().n_frames == 1
+    time.sleep(0.02)
+    arr[1] = 2
+    assert grow.scan().n_frames == 2
+    time.sleep(0.02)
+    arr.resize((6, 8, 8))
+    assert grow.scan().n_frames == 2  # frames 2-5: no chunk written since
+    time.sleep(0.02)
+    arr[2:4] = 3
+    assert grow.scan().n_frames == 2  # a row of several frames closed just now: settling
+    monkeypatch.setattr(zarr_reader, "ZARR_SETTLE", 0.2)
+    time.sleep(0.25)
+    assert grow.scan().n_frames == 4  # the first row is whole; the second has no object
+    arr[4:6] = 0  # the fill value: zarr writes no chunk
+    assert grow.scan().n_frames == 4
+    monkeypatch.setattr(zarr_reader, "ZARR_UNWRITTEN_AFTER", 0.3)
+    time.sleep(0.35)
+    assert grow.scan().n_frames == 6
+    video = grow.video(6, [np.arange(6)])
+    assert video.data.compute()[:, 0, 0].tolist() == [1, 2, 3, 3, 0, 0]
+
+
 def test_killed_follow_resumes_and_a_finished_one_does_nothing(tmp_path):
     out = str(tmp_path / "rec")
     store = str(tmp_path / "live.parquet")

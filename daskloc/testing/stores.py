@@ -15,7 +15,8 @@ Subclass :class:`StoreTests` in a pytest module (the subclass's name must start 
 The suite checks the :class:`daskloc.stores.FeatureStore` interface directly (append,
 complete chunks, reads by frames, metadata, tables, clear, pickling), that the registry
 opens the location with the class, and then whole jobs through :func:`daskloc.batch`:
-the features of a video land as :func:`daskloc.locate_stack` finds them, a job killed
+the features of a video land as :func:`daskloc.locate_stack` finds them, and so do those
+of a recording followed while a writer fills it (``follow=True``), a job killed
 with SIGKILL resumes, a reader in another process sees complete chunks only while a job
 writes, and a store written with other parameters is refused until ``overwrite=True``.
 Set ``job_tests = False`` to run the interface tests only. The job tests that start a
@@ -31,6 +32,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import pickle
+import threading
+import time
 
 import numpy as np
 import pandas as pd
@@ -687,6 +690,53 @@ class StoreTests:
         else:
             assert refusals + observations >= 2
         pd.testing.assert_frame_equal(read_features(location.url, **location.kwargs), reference)
+
+    def test_a_followed_recording_lands_as_the_finished_one(self, location, tmp_path,
+                                                            store_client):
+        # batch(follow=True) on a folder a real writer (imageio, files written in two
+        # halves) is filling: the store says it grows while it does, holds every frame
+        # once at the end, in the followed default chunks, as locate_stack finds them.
+        self._job_tests()
+        from daskloc.testing.acquire import write_frames
+        from daskloc.video._follow import FOLLOW_CHUNK_FRAMES
+
+        n = 2 * FOLLOW_CHUNK_FRAMES + 8
+        arr = self.make_spots(n_frames=n, shape=(64, 64), n_particles=5, seed=13)
+        reference = locate_stack(arr, self.diameter, **self.params)
+        folder = tmp_path / "recording"
+        folder.mkdir()  # as acquisition software does before its first frame
+        folder = str(folder)
+        snapshots, done = [], threading.Event()
+
+        def write_and_watch():
+            write_frames(folder, arr, kind="png", fps=30, tear=0.3)
+            while not done.is_set():  # the job waits `idle` seconds for more frames
+                try:
+                    snapshots.append(store_info(location.url, **location.kwargs))
+                except (FileNotFoundError, ValueError, StoreBusyError):
+                    pass
+                time.sleep(0.1)
+
+        writer = threading.Thread(target=write_and_watch, daemon=True)
+        writer.start()
+        try:
+            batch(folder, self.diameter, store=location.url, follow=True, idle=2,
+                  client=store_client, do_not_return=True, **location.batch_kwargs,
+                  **self.params)
+        finally:
+            done.set()
+            writer.join(60)
+        got = read_features(location.url, **location.kwargs)
+        pd.testing.assert_frame_equal(got, reference)
+        assert any(s["growing"] and not s["complete"] for s in snapshots), (
+            "the store never said the source was still growing")
+        info = store_info(location.url, **location.kwargs)
+        assert info["complete"] and info["followed"] and not info["growing"]
+        assert info["frames_complete"] == n and "idle" in info["ended"]
+        chunks = location.open("r").metadata().chunks
+        assert [tuple(c) for c in chunks] == [
+            (0, FOLLOW_CHUNK_FRAMES), (FOLLOW_CHUNK_FRAMES, 2 * FOLLOW_CHUNK_FRAMES),
+            (2 * FOLLOW_CHUNK_FRAMES, n)]
 
     # ----------------------------------------------------------------- linking
     def _walks(self, location, n_frames=48, seed=3):

@@ -4,9 +4,11 @@ holding Zarr metadata), shape ``(frame, y, x[, channel])``, or any layout named 
 
 from __future__ import annotations
 
+import itertools
 import numbers
 import os
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +19,15 @@ from daskloc.video._calibration import calibration_attrs
 from daskloc.video._chunks import runs
 from daskloc.video._follow import Growing, Growth
 
-__all__ = ["GrowingZarr", "ZarrSource"]
+__all__ = ["GrowingZarr", "ZARR_SETTLE", "ZARR_UNWRITTEN_AFTER", "ZarrSource"]
+
+#: Seconds a followed array's earlier row of chunks (several frames each) must have
+#: been followed by later frames before its frames count: see :class:`GrowingZarr`.
+ZARR_SETTLE = 1.0
+
+#: Seconds after which a followed array's frame counts though no stored object holds it
+#: (a chunk equal to the fill value is not written): see :class:`GrowingZarr`.
+ZARR_UNWRITTEN_AFTER = 5.0
 
 
 def _is_zarr_array(x):
@@ -43,16 +53,28 @@ def _describe_zarr(arr):
 class GrowingZarr(Growing):
     """A Zarr array whose frame axis grows while it is recorded.
 
-    Each scan opens the array again and reads its shape. A frame counts once it was
-    inside the shape at the scan before too: a writer that appends a frame resizes the
-    array (its metadata) and then writes the frame's chunk, and the time between two
-    scans lets that write land. Zarr has no end marker: a followed Zarr array ends by
+    Each scan opens the array again and reads its shape. A writer that appends a frame
+    resizes the array (writes its metadata) and then writes the frame's chunks, so a
+    frame inside the shape may not be written yet, and reading it would give the fill
+    value. A frame counts once every stored object holding it (its chunks, or its shards)
+    exists (zarr writes each object whole) and holds it:
+
+    - in the last row of objects along the frame axis, which each append rewrites while
+      it has room, the objects were written after the metadata that shows the frame;
+    - in an earlier row, its objects hold one frame each, or the shape has shown later
+      frames for :data:`ZARR_SETTLE` seconds (a writer that resizes by several frames
+      at once writes them within that time).
+ Objects that never appear (a chunk equal to the fill value is not written
+    by default) count once the shape has shown later frames, or no new frame, for
+    :data:`ZARR_UNWRITTEN_AFTER` seconds. Arrays with one frame per chunk, as acquisition
+    writers make them, need no waiting but for a fill-valued frame. This assumes the writer appends frames in order, as ``zarr.Array.append`` and
+    acquisition software do. Zarr has no end marker: a followed Zarr array ends by
     ``idle`` seconds without a new frame, a number of frames, or an interruption.
 
     Parameters
     ----------
     source : str or path-like
-        The array's directory.
+        The array's directory (a local one: its objects' times are read).
     dims : sequence of str, optional
         As for :class:`ZarrSource`; it must include ``"frame"``.
     """
@@ -62,14 +84,40 @@ class GrowingZarr(Growing):
     def __init__(self, source, dims=None):
         super().__init__(source)
         self.dims = dims
-        self._last = 0
         self._complete = 0
         self._plane = None
+        self._shape = (None, 0.0)  # (frames in the shape, monotonic time first seen)
+        self._closed = {}  # chunk row -> monotonic time later frames were first seen
+
+    def _meta_mtime(self):
+        for name in ("zarr.json", ".zarray"):
+            try:
+                return os.stat(os.path.join(self.path, name)).st_mtime_ns
+            except OSError:
+                continue
+        return None
+
+    def _row_written(self, arr, axis, row, after):
+        """Whether every object of chunk ``row`` (frame axis) exists, written after
+        ``after`` (ns; None: any time)."""
+        grid = arr.shards or arr.chunks
+        ranges = [range(-(-n // g)) for n, g in zip(arr.shape, grid)]
+        ranges[axis] = [row]
+        for coords in itertools.product(*ranges):
+            key = arr.metadata.encode_chunk_key(coords)
+            try:
+                mtime = os.stat(os.path.join(self.path, *key.split("/"))).st_mtime_ns
+            except OSError:
+                return False
+            if after is not None and mtime <= after:
+                return False
+        return True
 
     def scan(self):
-        """Count the frames inside the array's shape at this scan and the one before."""
+        """Count the frames whose chunks are written (see the class's description)."""
         import zarr
 
+        meta_mtime = self._meta_mtime()
         try:
             arr = zarr.open_array(self.path, mode="r")
         except Exception as exc:  # noqa: BLE001 - its metadata being written: next scan
@@ -90,8 +138,28 @@ class GrowingZarr(Growing):
         if n < self._complete:
             raise VideoError(f"{self.path}: the array shrank to {n} frames, {self._complete} "
                              "were located; a recording only grows")
-        self._complete = max(self._complete, min(n, self._last))
-        self._last = n
+        if meta_mtime is None or self._meta_mtime() != meta_mtime:
+            return Growth(self._complete)  # resized while read: which shape is unsure
+        now = time.monotonic()
+        if n != self._shape[0]:
+            self._shape = (n, now)
+        axis = layout.order[0]
+        step = (arr.shards or arr.chunks)[axis]
+        while self._complete < n:
+            row = self._complete // step
+            end = (row + 1) * step
+            if end < n:  # later frames are in the shape: the writer is done with this row
+                since = self._closed.setdefault(row, now)
+                done = self._row_written(arr, axis, row, None) and (
+                    step == 1 or now - since >= ZARR_SETTLE)
+                last = end
+            else:  # the last row: rewritten by each append while it has room
+                since = self._shape[1]
+                done, last = self._row_written(arr, axis, row, meta_mtime), n
+            if not (done or now - since >= ZARR_UNWRITTEN_AFTER):
+                break
+            self._complete = last
+            self._closed.pop(row, None)
         return Growth(self._complete)
 
     def source(self, n_frames):
