@@ -125,7 +125,7 @@ def client(cluster):
 
 
 def start_batch_process(tmp_path, arr, store, *, delay, chunks, diameter=DIAMETER, params=None,
-                        store_kwargs=None):
+                        store_kwargs=None, hold=None):
     """Start ``batch`` on ``arr`` in a new Python process; each chunk read sleeps ``delay`` s.
 
     :func:`daskloc.testing._batch.start_batch_process` with this suite's parameters
@@ -138,7 +138,8 @@ def start_batch_process(tmp_path, arr, store, *, delay, chunks, diameter=DIAMETE
     from daskloc.testing._batch import start_batch_process as start
 
     return start(tmp_path, arr, store, delay=delay, chunks=chunks, diameter=diameter,
-                 params=PARAMS if params is None else params, store_kwargs=store_kwargs)
+                 params=PARAMS if params is None else params, store_kwargs=store_kwargs,
+                 hold=hold)
 
 
 # ----------------------------------------------------------------- markers (tests/_markers.py)

@@ -23,11 +23,14 @@ _BATCH_SCRIPT = textwrap.dedent(
 
     npy, store, delay, chunks, params = sys.argv[1:6]
     store_kwargs = json.loads(sys.argv[6]) if len(sys.argv) > 6 else {}
+    hold = int(sys.argv[7]) if len(sys.argv) > 7 else None
     arr = np.load(npy)
     delay = float(delay)
 
-    def slow(block):
+    def slow(block, block_info=None):
         time.sleep(delay)
+        if hold is not None and block_info[None]["chunk-location"][0] >= hold:
+            time.sleep(600)  # held until the test kills the process
         return block
 
     data = da.from_array(arr, chunks=(int(chunks),) + (-1,) * (arr.ndim - 1)).map_blocks(
@@ -42,7 +45,7 @@ _BATCH_SCRIPT = textwrap.dedent(
 
 
 def start_batch_process(tmp_path, arr, store, *, delay, chunks, diameter, params,
-                        store_kwargs=None):
+                        store_kwargs=None, hold=None):
     """Start ``batch`` on ``arr`` in a new Python process; each chunk read sleeps ``delay`` s.
 
     Parameters
@@ -62,6 +65,10 @@ def start_batch_process(tmp_path, arr, store, *, delay, chunks, diameter, params
         Other locate parameters (JSON-able; per-axis values as lists).
     store_kwargs : dict, optional
         JSON-able keywords of the store (e.g. ``table``, ``storage_options``).
+    hold : int, optional
+        Chunks from this index on are held (their read sleeps 10 minutes): the job
+        stores at most ``hold`` chunks however slowly a test polls it, so a test that
+        kills it mid-job does not race it to the end.
 
     Returns
     -------
@@ -76,7 +83,7 @@ def start_batch_process(tmp_path, arr, store, *, delay, chunks, diameter, params
     p = dict(params, diameter=diameter)
     return subprocess.Popen(
         [sys.executable, script, npy, os.fspath(store), str(delay), str(chunks), json.dumps(p),
-         json.dumps(store_kwargs or {})],
+         json.dumps(store_kwargs or {}), *([] if hold is None else [str(int(hold))])],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

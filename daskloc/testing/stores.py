@@ -637,9 +637,10 @@ class StoreTests:
         self._job_tests()
         arr = self.make_spots(n_frames=40, shape=(64, 64), n_particles=5, seed=21)
         reference = locate_stack(arr, self.diameter, **self.params)
-        proc = start_batch_process(tmp_path, arr, location.url, delay=0.25, chunks=4,
+        proc = start_batch_process(tmp_path, arr, location.url, delay=0.05, chunks=4,
                                    diameter=self.diameter, params=self.params,
-                                   store_kwargs=location.batch_kwargs)
+                                   store_kwargs=location.batch_kwargs,
+                                   hold=3)
         kill_when(proc, lambda: len(location.open().complete_chunks()) >= 2)
         assert 2 <= len(location.open().complete_chunks()) < 10
         batch(as_video(arr, chunks=4), self.diameter, store=location.url, do_not_return=True,
@@ -827,9 +828,10 @@ class StoreTests:
         self._job_tests()
         arr = self.make_volumes(16, seed=6)
         reference = locate_stack(arr, self.diameter_3d, **self.params_3d)
-        proc = start_batch_process(tmp_path, arr, location.url, delay=0.3, chunks=2,
+        proc = start_batch_process(tmp_path, arr, location.url, delay=0.05, chunks=2,
                                    diameter=list(self.diameter_3d), params=self.params_3d,
-                                   store_kwargs=location.batch_kwargs)
+                                   store_kwargs=location.batch_kwargs,
+                                   hold=3)
         kill_when(proc, lambda: len(location.open().complete_chunks()) >= 2)
         assert 2 <= len(location.open().complete_chunks()) < 8
         batch(as_video(arr, chunks=2), self.diameter_3d, store=location.url,

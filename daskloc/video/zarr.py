@@ -64,11 +64,12 @@ class GrowingZarr(Growing):
     - in an earlier row, its objects hold one frame each, or the shape has shown later
       frames for :data:`ZARR_SETTLE` seconds (a writer that resizes by several frames
       at once writes them within that time).
- Objects that never appear (a chunk equal to the fill value is not written
-    by default) count once the shape has shown later frames, or no new frame, for
+
+    Objects that never appear (a chunk equal to the fill value is not written by default)
+    count once the shape has shown later frames, or no new frame, for
     :data:`ZARR_UNWRITTEN_AFTER` seconds. Arrays with one frame per chunk, as acquisition
-    writers make them, need no waiting but for a fill-valued frame. This assumes the writer appends frames in order, as ``zarr.Array.append`` and
-    acquisition software do. Zarr has no end marker: a followed Zarr array ends by
+    writers make them, need no waiting but for a fill-valued frame. This assumes the
+    writer appends frames in order, as ``zarr.Array.append`` and acquisition software do. Zarr has no end marker: a followed Zarr array ends by
     ``idle`` seconds without a new frame, a number of frames, or an interruption.
 
     Parameters

@@ -331,8 +331,8 @@ def test_resume_after_sigkill_of_a_batch(db, tmp_path):
     reference = locate_stack(arr, DIAMETER, **PARAMS)
     table = db.name("bulk_water/features")
     db.stores.append(db.store(table=table))  # cleaned up at the end
-    proc = start_batch_process(tmp_path, arr, db.url, delay=0.25, chunks=4,
-                               store_kwargs={"table": table})
+    proc = start_batch_process(tmp_path, arr, db.url, delay=0.05, chunks=4,
+                               store_kwargs={"table": table}, hold=3)
     kill_when(proc, lambda: len(db.store(table=table).complete_chunks()) >= 2)
     st = db.store(table=table)
     assert 2 <= len(_assert_consistent(db, st)) < 8
