@@ -110,7 +110,11 @@ def _maxima(image, offsets, lo, hi, threshold, edge, prefilter, int_threshold):
     # Cheap vectorised pre-filter (integer frames with a pixel on every side, edge >= 1):
     # above threshold (v > threshold <=> v > floor(threshold) for integers) and not
     # below any of its 8 neighbours.
-    flags = np.empty(nx, dtype=np.uint8)
+    # Flags padded to whole 8-byte words (zeros outside edge .. nx - edge): the scan
+    # skips eight pixels at a time where none passed, as most do.
+    n_words = (nx + 7) // 8
+    flags = np.zeros(n_words * 8, dtype=np.uint8)
+    words = flags.view(np.uint64)
     t = int_threshold
     for y in range(edge, ny - edge):
         row_inside = y - lo >= 0 and y + hi < ny
@@ -130,36 +134,47 @@ def _maxima(image, offsets, lo, hi, threshold, edge, prefilter, int_threshold):
                 v = c[i]
                 f[i] = ((v > t) & (v >= w[i]) & (v >= e[i]) & (v >= nw[i]) & (v >= no[i])
                         & (v >= ne[i]) & (v >= sw[i]) & (v >= so[i]) & (v >= se[i]))
-        for x in range(edge, nx - edge):
-            if prefilter and flags[x] == 0:
-                continue
-            v = image[y, x]
-            if not v > threshold:
-                continue
-            peak = True
-            if row_inside and x - lo >= 0 and x + hi < nx:
-                centre = y * nx + x
-                for i in range(n_off):
-                    if flat[centre + flat_off[i]] > v:
-                        peak = False
-                        break
+        for xw in range(n_words if prefilter else nx):
+            if prefilter:
+                if words[xw] == 0:
+                    continue
+                x0 = xw * 8
+                x1 = x0 + 8
             else:
-                if v < 0:
-                    continue  # the zeros outside the frame are brighter
-                for i in range(n_off):
-                    yy = y + offsets[i, 0]
-                    xx = x + offsets[i, 1]
-                    if 0 <= yy < ny and 0 <= xx < nx and image[yy, xx] > v:
-                        peak = False
-                        break
-            if peak:
-                if count == out.shape[0]:
-                    bigger = np.empty((2 * count, 2), dtype=np.intp)
-                    bigger[:count] = out
-                    out = bigger
-                out[count, 0] = y
-                out[count, 1] = x
-                count += 1
+                if xw < edge or xw >= nx - edge:
+                    continue
+                x0 = xw
+                x1 = xw + 1
+            for x in range(x0, x1):
+                if prefilter and flags[x] == 0:
+                    continue
+                v = image[y, x]
+                if not v > threshold:
+                    continue
+                peak = True
+                if row_inside and x - lo >= 0 and x + hi < nx:
+                    centre = y * nx + x
+                    for i in range(n_off):
+                        if flat[centre + flat_off[i]] > v:
+                            peak = False
+                            break
+                else:
+                    if v < 0:
+                        continue  # the zeros outside the frame are brighter
+                    for i in range(n_off):
+                        yy = y + offsets[i, 0]
+                        xx = x + offsets[i, 1]
+                        if 0 <= yy < ny and 0 <= xx < nx and image[yy, xx] > v:
+                            peak = False
+                            break
+                if peak:
+                    if count == out.shape[0]:
+                        bigger = np.empty((2 * count, 2), dtype=np.intp)
+                        bigger[:count] = out
+                        out = bigger
+                    out[count, 0] = y
+                    out[count, 1] = x
+                    count += 1
     return out[:count]
 
 
@@ -309,15 +324,31 @@ def close_to_drop(positions, separation, mass):
         pairs = cKDTree(scaled).query_pairs(1 - 1e-7, output_type="ndarray")
     if len(pairs) == 0:
         return np.empty(0, dtype=np.intp)
-    i, j = pairs[:, 0], pairs[:, 1]
-    mi, mj = mass[i], mass[j]
-    drop = np.where(mi > mj, j, i)
-    tie = mi == mj
-    if tie.any():
-        si = scaled[i[tie]].sum(axis=1)
-        sj = scaled[j[tie]].sum(axis=1)
-        drop[tie] = np.where(si > sj, j[tie], i[tie])
-    return np.unique(drop)
+    return _drop_dimmer(np.ascontiguousarray(pairs, dtype=np.intp),
+                        np.ascontiguousarray(mass, dtype=np.float64), scaled)
+
+
+@numba.njit(cache=True, nogil=True)
+def _drop_dimmer(pairs, mass, scaled):
+    # For each close pair (i, j) the dimmer one goes; for equal masses the one with the
+    # smaller sum of scaled coordinates (i when those are equal too). Sorted, unique.
+    n = scaled.shape[0]
+    gone = np.zeros(n, dtype=np.bool_)
+    for p in range(pairs.shape[0]):
+        i = pairs[p, 0]
+        j = pairs[p, 1]
+        if mass[i] > mass[j]:
+            gone[j] = True
+        elif mass[i] < mass[j]:
+            gone[i] = True
+        else:
+            si = 0.0
+            sj = 0.0
+            for d in range(scaled.shape[1]):
+                si += scaled[i, d]
+                sj += scaled[j, d]
+            gone[j if si > sj else i] = True
+    return np.flatnonzero(gone).astype(np.intp)
 
 
 #: trackpy's words for frames where no peak is found, by reason (kept verbatim, so
