@@ -69,8 +69,9 @@ class GrowingZarr(Growing):
     count once the shape has shown later frames, or no new frame, for
     :data:`ZARR_UNWRITTEN_AFTER` seconds. Arrays with one frame per chunk, as acquisition
     writers make them, need no waiting but for a fill-valued frame. This assumes the
-    writer appends frames in order, as ``zarr.Array.append`` and acquisition software do. Zarr has no end marker: a followed Zarr array ends by
-    ``idle`` seconds without a new frame, a number of frames, or an interruption.
+    writer appends frames in order, as ``zarr.Array.append`` and acquisition software do.
+    Zarr has no end marker: a followed Zarr array ends by ``idle`` seconds without a new
+    frame, a number of frames, or an interruption.
 
     Parameters
     ----------
