@@ -52,3 +52,11 @@ def test_link_command_bad_input(store, tmp_path):
     assert_clean_error(run("link", store, "--search-range", "a,b"), "--search-range")
     assert_clean_error(run("link", tmp_path / "absent.parquet", "--search-range", 3),
                        "absent.parquet")
+    # --workers starts a cluster: bad values fail before it does, not after
+    for args, message in [(("--search-range", 0), "search_range must be positive"),
+                          (("-s", 3, "--adaptive-stop", -1), "adaptive_stop"),
+                          (("-s", 3, "--adaptive-step", 2), "adaptive_step")]:
+        result = run("link", store, *args, "--workers", 1)
+        assert_clean_error(result, message)
+        assert "dashboard" not in result.stderr and "dask:" not in result.stderr, (
+            result.stderr)

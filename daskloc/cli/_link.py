@@ -87,7 +87,7 @@ def link(store, search_range, memory, adaptive_stop, adaptive_step, pos_columns,
 
     from daskloc._runner import _Progress, dashboard_text
     from daskloc.cluster import make_client
-    from daskloc.link import LinkError
+    from daskloc.link import LinkError, check_link_params
     from daskloc.link import link as run_link
     from daskloc.stores import store_info
 
@@ -99,6 +99,8 @@ def link(store, search_range, memory, adaptive_stop, adaptive_step, pos_columns,
     pos = None if pos_columns is None else [c.strip() for c in pos_columns.split(",")]
     console = Console(stderr=True)
     try:
+        # the values first: a cluster started for bad ones would be started for nothing
+        check_link_params(sr, memory, adaptive_stop, adaptive_step)
         size = store_info(store, video=videos[0] if len(videos) == 1 else None)["n_features"]
         if cluster == "local" and workers is None and dashboard_address is None and \
                 size < IN_PROCESS_FEATURES:

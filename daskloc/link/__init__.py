@@ -7,6 +7,6 @@ streams the trajectories (the features plus ``particle``) into a table of the sa
 store format, readable while it runs: ``read_features(store, trajectories=True)``.
 """
 
-from daskloc.link._api import LinkError, link
+from daskloc.link._api import LinkError, check_link_params, link
 
-__all__ = ["LinkError", "link"]
+__all__ = ["LinkError", "check_link_params", "link"]

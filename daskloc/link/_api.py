@@ -80,13 +80,76 @@ def _check_search_range(search_range, ndim):
             raise TypeError(f"search_range must be a number of pixels or one per axis, got "
                             f"{search_range!r}")
         values = [float(v) for v in search_range]
-        if len(values) != ndim:
+        if ndim is not None and len(values) != ndim:
             raise ValueError(f"search_range {search_range!r} has {len(values)} values; give "
                              f"one number or one per position column ({ndim})")
     if not all(math.isfinite(v) and v > 0 for v in values):
         raise ValueError(f"search_range must be positive (pixels a feature may move between "
                          f"frames), got {search_range!r}")
     return values[0] if len(values) == 1 else values
+
+
+def check_link_params(search_range, memory=0, adaptive_stop=None, adaptive_step=0.95,
+                      ndim=None):
+    """Check the linking parameters that do not depend on the features.
+
+    :func:`link` calls it; a caller that must start something costly first (the CLI
+    starts a cluster) calls it before that, so bad values fail at once.
+
+    Parameters
+    ----------
+    search_range : float or sequence of float
+        Pixels a feature may move between frames: one value, or one per position column.
+    memory : int
+        Frames a feature may vanish for and keep its particle number (>= 0).
+    adaptive_stop : float, optional
+        Smallest search range (pixels) of trackpy's adaptive search; positive, finite.
+    adaptive_step : float
+        Factor the adaptive search shrinks the search range by, 0 < step < 1.
+    ndim : int, optional
+        Number of position columns, to check a per-axis ``search_range`` against
+        (None: not checked here).
+
+    Returns
+    -------
+    dict
+        ``search_range`` (a float, or a list of floats per axis), ``memory`` (int),
+        ``adaptive_stop`` (float or None), ``adaptive_step`` (float).
+
+    Raises
+    ------
+    TypeError
+        ``search_range`` is not a number or a sequence of numbers.
+    ValueError
+        A value out of its range, or ``search_range`` with other than ``ndim`` values.
+
+    Examples
+    --------
+    >>> check_link_params(5, memory=3)["search_range"]
+    5.0
+    >>> check_link_params(0)
+    Traceback (most recent call last):
+    ...
+    ValueError: search_range must be positive (pixels a feature may move between frames), got 0
+    """
+    if not isinstance(memory, numbers.Integral) or isinstance(memory, bool) or memory < 0:
+        raise ValueError(f"memory must be a whole number of frames >= 0, got {memory!r}")
+    if adaptive_stop is not None:
+        if not isinstance(adaptive_stop, numbers.Real) or isinstance(adaptive_stop, bool) \
+                or not math.isfinite(adaptive_stop) or not adaptive_stop > 0:
+            raise ValueError(f"adaptive_stop must be a positive, finite distance (pixels), "
+                             f"got {adaptive_stop!r}")
+        adaptive_stop = float(adaptive_stop)
+    if not isinstance(adaptive_step, numbers.Real) or isinstance(adaptive_step, bool) \
+            or not 0 < adaptive_step < 1:
+        raise ValueError(f"adaptive_step must be a factor between 0 and 1, got "
+                         f"{adaptive_step!r}")
+    return {
+        "search_range": _check_search_range(search_range, ndim),
+        "memory": int(memory),
+        "adaptive_stop": adaptive_stop,
+        "adaptive_step": float(adaptive_step),
+    }
 
 
 def _predictor_name(predictor):
@@ -116,23 +179,9 @@ def _link_params(meta, search_range, memory, predictor, adaptive_stop, adaptive_
     if missing or not pos_columns:
         raise ValueError(f"pos_columns {pos_columns!r}: the features have no column "
                          f"{missing!r}; choose among {[c for c in columns if c != 'frame']}")
-    if not isinstance(memory, numbers.Integral) or isinstance(memory, bool) or memory < 0:
-        raise ValueError(f"memory must be a whole number of frames >= 0, got {memory!r}")
-    if adaptive_stop is not None:
-        if not isinstance(adaptive_stop, numbers.Real) or isinstance(adaptive_stop, bool) \
-                or not math.isfinite(adaptive_stop) or not adaptive_stop > 0:
-            raise ValueError(f"adaptive_stop must be a positive, finite distance (pixels), "
-                             f"got {adaptive_stop!r}")
-        adaptive_stop = float(adaptive_stop)
-    if not isinstance(adaptive_step, numbers.Real) or isinstance(adaptive_step, bool) \
-            or not 0 < adaptive_step < 1:
-        raise ValueError(f"adaptive_step must be a factor between 0 and 1, got "
-                         f"{adaptive_step!r}")
     return {
-        "search_range": _check_search_range(search_range, len(pos_columns)),
-        "memory": int(memory),
-        "adaptive_stop": adaptive_stop,
-        "adaptive_step": float(adaptive_step),
+        **check_link_params(search_range, memory, adaptive_stop, adaptive_step,
+                            len(pos_columns)),
         "pos_columns": pos_columns,
         "predictor": _predictor_name(predictor),
         "features_job": meta.job or meta.identity,
