@@ -110,11 +110,7 @@ def _maxima(image, offsets, lo, hi, threshold, edge, prefilter, int_threshold):
     # Cheap vectorised pre-filter (integer frames with a pixel on every side, edge >= 1):
     # above threshold (v > threshold <=> v > floor(threshold) for integers) and not
     # below any of its 8 neighbours.
-    # Flags padded to whole 8-byte words (zeros outside edge .. nx - edge): the scan
-    # skips eight pixels at a time where none passed, as most do.
-    n_words = (nx + 7) // 8
-    flags = np.zeros(n_words * 8, dtype=np.uint8)
-    words = flags.view(np.uint64)
+    flags = np.empty(nx, dtype=np.uint8)
     t = int_threshold
     for y in range(edge, ny - edge):
         row_inside = y - lo >= 0 and y + hi < ny
@@ -134,47 +130,36 @@ def _maxima(image, offsets, lo, hi, threshold, edge, prefilter, int_threshold):
                 v = c[i]
                 f[i] = ((v > t) & (v >= w[i]) & (v >= e[i]) & (v >= nw[i]) & (v >= no[i])
                         & (v >= ne[i]) & (v >= sw[i]) & (v >= so[i]) & (v >= se[i]))
-        for xw in range(n_words if prefilter else nx):
-            if prefilter:
-                if words[xw] == 0:
-                    continue
-                x0 = xw * 8
-                x1 = x0 + 8
+        for x in range(edge, nx - edge):
+            if prefilter and flags[x] == 0:
+                continue
+            v = image[y, x]
+            if not v > threshold:
+                continue
+            peak = True
+            if row_inside and x - lo >= 0 and x + hi < nx:
+                centre = y * nx + x
+                for i in range(n_off):
+                    if flat[centre + flat_off[i]] > v:
+                        peak = False
+                        break
             else:
-                if xw < edge or xw >= nx - edge:
-                    continue
-                x0 = xw
-                x1 = xw + 1
-            for x in range(x0, x1):
-                if prefilter and flags[x] == 0:
-                    continue
-                v = image[y, x]
-                if not v > threshold:
-                    continue
-                peak = True
-                if row_inside and x - lo >= 0 and x + hi < nx:
-                    centre = y * nx + x
-                    for i in range(n_off):
-                        if flat[centre + flat_off[i]] > v:
-                            peak = False
-                            break
-                else:
-                    if v < 0:
-                        continue  # the zeros outside the frame are brighter
-                    for i in range(n_off):
-                        yy = y + offsets[i, 0]
-                        xx = x + offsets[i, 1]
-                        if 0 <= yy < ny and 0 <= xx < nx and image[yy, xx] > v:
-                            peak = False
-                            break
-                if peak:
-                    if count == out.shape[0]:
-                        bigger = np.empty((2 * count, 2), dtype=np.intp)
-                        bigger[:count] = out
-                        out = bigger
-                    out[count, 0] = y
-                    out[count, 1] = x
-                    count += 1
+                if v < 0:
+                    continue  # the zeros outside the frame are brighter
+                for i in range(n_off):
+                    yy = y + offsets[i, 0]
+                    xx = x + offsets[i, 1]
+                    if 0 <= yy < ny and 0 <= xx < nx and image[yy, xx] > v:
+                        peak = False
+                        break
+            if peak:
+                if count == out.shape[0]:
+                    bigger = np.empty((2 * count, 2), dtype=np.intp)
+                    bigger[:count] = out
+                    out = bigger
+                out[count, 0] = y
+                out[count, 1] = x
+                count += 1
     return out[:count]
 
 
