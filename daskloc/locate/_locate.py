@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from daskloc.locate._scratch import scratch
 from daskloc.locate._params import (
     axis_values,
     check_engine,
@@ -181,8 +182,11 @@ def _locate_2d(image, p):
     raw = invert(image) if p["invert"] else image
     target = np.uint8 if is_float else raw.dtype
     if p["preprocess"]:
-        bp, peak = _bandpass_peak(raw, p["noise_size"], p["smoothing_size"], threshold)
-        scale, scaled = scale_to_integer(bp, target, peak=peak)
+        # The frame-sized intermediates are this thread's, reused frame to frame.
+        bp, peak = _bandpass_peak(raw, p["noise_size"], p["smoothing_size"], threshold,
+                                  out=scratch("bandpass", raw.shape, np.float64))
+        scale, scaled = scale_to_integer(bp, target, peak=peak,
+                                         out=scratch("scaled", raw.shape, target))
     else:
         scale, scaled = scale_to_integer(raw, target)
 

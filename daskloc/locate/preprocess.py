@@ -181,6 +181,95 @@ def _bandpass(image, weights, size, threshold, exact_sums):
     return result, peak
 
 
+@numba.njit(cache=True, nogil=True)
+def _bandpass_unsigned(image, weights, size, threshold, result):
+    # _bandpass for uint8/uint16 frames in one pass over the rows, nothing but the
+    # result as large as the frame. The boxcar's two passes truncate to the frame's
+    # dtype, so each is a floor division of an integer window sum (exact in float64:
+    # the same values as the running sums of _boxcar_axis0/_boxcar_axis1_exact): the
+    # axis-0 sums are kept per column and updated by one row in, one row out; the
+    # axis-1 sums of each row come from its prefix sums. The low pass and the
+    # subtraction are _bandpass's, operation for operation.
+    ny, nx = image.shape
+    hb = size // 2
+    half = (weights.shape[0] - 1) // 2
+    w0 = weights[half]
+    column = np.zeros(nx, dtype=np.int64)
+    padded = np.empty(nx + 2 * hb, dtype=np.int64)
+    mid = padded[hb : hb + nx]
+    prefix = np.empty(nx + 2 * hb + 1, dtype=np.int64)
+    background = np.empty(nx)
+    line = np.zeros(nx + 2 * half)  # zero padding = scipy's mode="constant", cval=0
+    row = line[half : half + nx]
+    for k in range(size):
+        src = image[min(max(k - hb, 0), ny - 1)]
+        for x in range(nx):
+            column[x] += np.int64(src[x])
+    peak_bits = np.int64(0)
+    for y in range(ny):
+        if size > 1:
+            if y > 0:
+                a = image[min(y + size - 1 - hb, ny - 1)]
+                b = image[min(max(y - 1 - hb, 0), ny - 1)]
+                for x in range(nx):
+                    column[x] += np.int64(a[x]) - np.int64(b[x])
+            for x in range(nx):
+                mid[x] = np.int64(np.float64(column[x]) / size)
+            for k in range(hb):
+                padded[k] = mid[0]
+                padded[hb + nx + k] = mid[nx - 1]
+            c = np.int64(0)
+            for k in range(nx + 2 * hb):
+                prefix[k] = c
+                c += padded[k]
+            prefix[nx + 2 * hb] = c
+            for x in range(nx):
+                background[x] = np.float64(
+                    np.int64(np.float64(prefix[x + size] - prefix[x]) / size))
+        else:
+            src = image[y]
+            for x in range(nx):
+                background[x] = np.float64(src[x])
+        src = image[y]
+        for x in range(nx):
+            row[x] = np.float64(src[x]) * w0
+        for k in range(half, 0, -1):
+            wk = weights[half - k]
+            up = y - k
+            down = y + k
+            if up >= 0 and down < ny:
+                a = image[up]
+                b = image[down]
+                for x in range(nx):
+                    row[x] += (np.float64(a[x]) + np.float64(b[x])) * wk
+            elif up >= 0:
+                a = image[up]
+                for x in range(nx):
+                    row[x] += (np.float64(a[x]) + 0.0) * wk
+            elif down < ny:
+                b = image[down]
+                for x in range(nx):
+                    row[x] += (0.0 + np.float64(b[x])) * wk
+        out = result[y]
+        for x in range(nx):
+            out[x] = row[x] * w0
+        for k in range(half, 0, -1):
+            wk = weights[half - k]
+            left = line[half - k : half - k + nx]
+            right = line[half + k : half + k + nx]
+            for x in range(nx):
+                out[x] += (left[x] + right[x]) * wk
+        for x in range(nx):
+            v = out[x] - background[x]
+            out[x] = v if v >= threshold else 0.0
+        bits = out.view(np.int64)
+        for x in range(nx):
+            peak_bits = max(peak_bits, bits[x])
+    if peak_bits < 0:  # every value negative (a negative threshold): plain float max
+        return result.max()
+    return np.array([peak_bits]).view(np.float64)[0]
+
+
 def bandpass(image, noise_size, smoothing_size, threshold):
     """Band-pass filter a frame: Gaussian low pass minus boxcar background.
 
@@ -213,9 +302,15 @@ def bandpass(image, noise_size, smoothing_size, threshold):
     return _bandpass_peak(image, noise_size, smoothing_size, threshold)[0]
 
 
-def _bandpass_peak(image, noise_size, smoothing_size, threshold):
+def _bandpass_peak(image, noise_size, smoothing_size, threshold, out=None):
+    """``(result, peak)``: :func:`bandpass` and its maximum; into ``out`` (float64, the
+    image's shape) when given, for uint8 and uint16 frames."""
     image = np.ascontiguousarray(image)
     weights = gaussian_weights(noise_size) if noise_size > 0 else np.ones(1)
+    size = int(smoothing_size)
+    if image.dtype in (np.uint8, np.uint16) and image.size and 1 <= size < 2**16:
+        result = np.empty(image.shape) if out is None else out
+        return result, _bandpass_unsigned(image, weights, size, float(threshold), result)
     # Exact integer window sums need integer pixels and sums that fit float64 exactly.
     exact = bool(np.issubdtype(image.dtype, np.integer) and image.dtype.itemsize <= 4)
     return _bandpass(image, weights, int(smoothing_size), float(threshold), exact)
@@ -230,7 +325,7 @@ def _scale(image, factor, limit, out):
             out[y, x] = min(factor * (v if v > 0.0 else 0.0), limit)
 
 
-def scale_to_integer(image, dtype, peak=None):
+def scale_to_integer(image, dtype, peak=None, out=None):
     """Scale a float image onto the full range of an integer dtype.
 
     Parameters
@@ -241,6 +336,9 @@ def scale_to_integer(image, dtype, peak=None):
         Target dtype (the raw frame's dtype, or uint8 for float frames).
     peak : float, optional
         ``image.max()`` if already known.
+    out : numpy.ndarray of ``dtype``, optional
+        Where to write ``scaled`` (same shape as ``image``, C-contiguous); float64
+        images only (others get a new array).
 
     Returns
     -------
@@ -261,7 +359,7 @@ def scale_to_integer(image, dtype, peak=None):
     if image.dtype == np.float32:
         # trackpy's arithmetic: a float32 scale times float32 pixels, rounded in float32
         return float(scale), (np.float32(scale) * np.clip(image, 0, None)).astype(dtype)
-    scaled = np.empty(image.shape, dtype=dtype)
+    scaled = np.empty(image.shape, dtype=dtype) if out is None else out
     # For 64-bit integers the top value is not a double: 2**63 would wrap to the most
     # negative int64 (the peak pixel darkest), so clip to the largest double below it.
     limit = float(top) if top < 2**53 else float(np.nextafter(float(top), 0.0))

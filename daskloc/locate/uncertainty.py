@@ -13,6 +13,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from daskloc.locate._scratch import scratch
 from daskloc.locate.refine import circular_mask
 
 
@@ -100,7 +101,7 @@ def background_noise(bandpassed, raw, radius):
     # comparisons stream through, so twice as many fit a vector register.
     ny, nx = bandpassed.shape
     dtype = np.uint16 if nx + 2 * (r + 1) + 1 < 65535 else np.int64
-    counts = np.empty((ny, nx + 2 * (r + 1) + 1), dtype=dtype)
+    counts = scratch("background counts", (ny, nx + 2 * (r + 1) + 1), dtype)
     _, mean, std = _background_stats(bandpassed, raw, r, half_widths, counts)
     return mean, std
 

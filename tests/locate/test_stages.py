@@ -206,6 +206,24 @@ def test_bandpass_matches_bandpass(case):
     np.testing.assert_array_equal(ours, theirs)  # documented: bit-identical
 
 
+@pytest.mark.parametrize("dtype", ["uint8", "uint16"])
+@pytest.mark.parametrize("shape", [(5, 7), (1, 9), (9, 1), (3, 3), (2, 200), (64, 33)])
+def test_bandpass_small_and_thin_frames(dtype, shape):
+    # uint8/uint16 frames take a fused one-pass band pass; frames smaller than the
+    # boxcar or the Gaussian (every row and column clamped or zero-padded), bright
+    # saturated ones and negative thresholds must still match trackpy to the bit.
+    rng = np.random.default_rng(sum(shape))
+    top = np.iinfo(dtype).max
+    for size, sigma, threshold in [(3, 0.5, 1), (5, 1.0, -5), (11, 1.0, 0), (31, 2.5, 30),
+                                   (7, 1.0, 1)]:
+        raw = rng.integers(0, top, shape, endpoint=True).astype(dtype)
+        if size == 7:
+            raw[:] = top
+        ours = bandpass(raw, sigma, size, threshold)
+        theirs = tp_pre.bandpass(raw, sigma, size, threshold)
+        np.testing.assert_array_equal(ours, theirs)
+
+
 def test_scale_to_integer_matches_convert_to_int(case):
     bp = case.tp["bp"]
     target = np.uint8 if case.is_float else case.tp["raw"].dtype
