@@ -8,7 +8,6 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from daskloc.locate._scratch import scratch
 from daskloc.locate._params import (
     axis_values,
     check_engine,
@@ -17,6 +16,7 @@ from daskloc.locate._params import (
     normalize_params,
     split_options,
 )
+from daskloc.locate._scratch import scratch
 from daskloc.locate.fill import fill_masked
 from daskloc.locate.maxima import (
     NO_PEAK_MESSAGES,
