@@ -93,72 +93,101 @@ def _window_offsets(lo, hi):
 
 
 @numba.njit(cache=True, nogil=True)
+def _append(out, count, y, x):
+    if count == out.shape[0]:
+        bigger = np.empty((2 * count, 2), dtype=np.intp)
+        bigger[:count] = out
+        out = bigger
+    out[count, 0] = y
+    out[count, 1] = x
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _window_peak(image, offsets, y, x, v):
+    # No pixel of the window brighter than v, pixels outside the frame counting as
+    # zero; searched outward from the centre (offsets nearest first), with bounds checks.
+    ny, nx = image.shape
+    if v < 0:
+        return False  # the zeros outside the frame are brighter
+    for i in range(offsets.shape[0]):
+        yy = y + offsets[i, 0]
+        xx = x + offsets[i, 1]
+        if 0 <= yy < ny and 0 <= xx < nx and image[yy, xx] > v:
+            return False
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
 def _maxima(image, offsets, lo, hi, threshold, edge, prefilter, int_threshold):
     # A pixel is a peak when it is brighter than threshold and no pixel of its
-    # window is brighter (pixels outside the frame count as zero). The window is
-    # searched outward from the centre, so a pixel on a slope is rejected after a
-    # handful of comparisons and only true peaks cost a full window. Away from the
-    # edges the window is addressed by flat offsets without bounds checks.
+    # window is brighter (pixels outside the frame count as zero).
+    if prefilter:
+        return _maxima_prefiltered(image, offsets, lo, hi, threshold, edge, int_threshold)
     ny, nx = image.shape
-    flat = image.ravel()
-    n_off = offsets.shape[0]
-    flat_off = np.empty(n_off, dtype=np.intp)
-    for i in range(n_off):
-        flat_off[i] = offsets[i, 0] * nx + offsets[i, 1]
     count = 0
     out = np.empty((64, 2), dtype=np.intp)
-    # Cheap vectorised pre-filter (integer frames with a pixel on every side, edge >= 1):
-    # above threshold (v > threshold <=> v > floor(threshold) for integers) and not
-    # below any of its 8 neighbours.
-    flags = np.empty(nx, dtype=np.uint8)
-    t = int_threshold
     for y in range(edge, ny - edge):
-        row_inside = y - lo >= 0 and y + hi < ny
-        if prefilter:
-            n = nx - 2 * edge
-            c = image[y, edge : edge + n]
-            w = image[y, edge - 1 : edge - 1 + n]
-            e = image[y, edge + 1 : edge + 1 + n]
-            nw = image[y - 1, edge - 1 : edge - 1 + n]
-            no = image[y - 1, edge : edge + n]
-            ne = image[y - 1, edge + 1 : edge + 1 + n]
-            sw = image[y + 1, edge - 1 : edge - 1 + n]
-            so = image[y + 1, edge : edge + n]
-            se = image[y + 1, edge + 1 : edge + 1 + n]
-            f = flags[edge : edge + n]
-            for i in range(n):
-                v = c[i]
-                f[i] = ((v > t) & (v >= w[i]) & (v >= e[i]) & (v >= nw[i]) & (v >= no[i])
-                        & (v >= ne[i]) & (v >= sw[i]) & (v >= so[i]) & (v >= se[i]))
         for x in range(edge, nx - edge):
-            if prefilter and flags[x] == 0:
-                continue
+            v = image[y, x]
+            if v > threshold and _window_peak(image, offsets, y, x, v):
+                out = _append(out, count, y, x)
+                count += 1
+    return out[:count]
+
+
+@numba.njit(cache=True, nogil=True)
+def _maxima_prefiltered(image, offsets, lo, hi, threshold, edge, t):
+    # Integer frames with a pixel on every side (edge >= 1). Per row: a vectorised
+    # pre-filter marks the pixels above the threshold (v > threshold <=> v > t =
+    # floor(threshold) for integers) and not below any of their 8 neighbours; their
+    # columns are gathered; each is then checked against its window a row at a time
+    # (the maximum of a contiguous run of the row, vectorised) when the window lies
+    # inside the frame, or pixel by pixel with bounds checks near the edges.
+    ny, nx = image.shape
+    count = 0
+    out = np.empty((64, 2), dtype=np.intp)
+    n = nx - 2 * edge
+    flags = np.empty(max(n, 0), dtype=np.uint8)
+    candidates = np.empty(max(n, 0), dtype=np.intp)
+    for y in range(edge, ny - edge):
+        c = image[y, edge : edge + n]
+        w = image[y, edge - 1 : edge - 1 + n]
+        e = image[y, edge + 1 : edge + 1 + n]
+        nw = image[y - 1, edge - 1 : edge - 1 + n]
+        no = image[y - 1, edge : edge + n]
+        ne = image[y - 1, edge + 1 : edge + 1 + n]
+        sw = image[y + 1, edge - 1 : edge - 1 + n]
+        so = image[y + 1, edge : edge + n]
+        se = image[y + 1, edge + 1 : edge + 1 + n]
+        for i in range(n):
+            v = c[i]
+            flags[i] = ((v > t) & (v >= w[i]) & (v >= e[i]) & (v >= nw[i]) & (v >= no[i])
+                        & (v >= ne[i]) & (v >= sw[i]) & (v >= so[i]) & (v >= se[i]))
+        m = 0
+        for i in range(n):  # branch-free gather of the marked columns
+            candidates[m] = edge + i
+            m += flags[i]
+        rows_inside = y - lo >= 0 and y + hi < ny
+        for q in range(m):
+            x = candidates[q]
             v = image[y, x]
             if not v > threshold:
                 continue
-            peak = True
-            if row_inside and x - lo >= 0 and x + hi < nx:
-                centre = y * nx + x
-                for i in range(n_off):
-                    if flat[centre + flat_off[i]] > v:
+            if rows_inside and x - lo >= 0 and x + hi < nx:
+                peak = True
+                for j in range(y - lo, y + hi + 1):
+                    r = image[j, x - lo : x + hi + 1]
+                    top = r[0]
+                    for i in range(r.shape[0]):
+                        top = max(top, r[i])
+                    if top > v:
                         peak = False
                         break
             else:
-                if v < 0:
-                    continue  # the zeros outside the frame are brighter
-                for i in range(n_off):
-                    yy = y + offsets[i, 0]
-                    xx = x + offsets[i, 1]
-                    if 0 <= yy < ny and 0 <= xx < nx and image[yy, xx] > v:
-                        peak = False
-                        break
+                peak = _window_peak(image, offsets, y, x, v)
             if peak:
-                if count == out.shape[0]:
-                    bigger = np.empty((2 * count, 2), dtype=np.intp)
-                    bigger[:count] = out
-                    out = bigger
-                out[count, 0] = y
-                out[count, 1] = x
+                out = _append(out, count, y, x)
                 count += 1
     return out[:count]
 
