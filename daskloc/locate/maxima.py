@@ -45,6 +45,33 @@ def _nonzero_histogram(image, n_bins):
     return counts
 
 
+@numba.njit(cache=True, nogil=True)
+def _percentile_of_counts(counts, percentile):
+    # numpy.percentile's default (linear between closest ranks) of the values whose
+    # counts these are; NaN when there are none.
+    n = np.int64(0)
+    for v in range(counts.shape[0]):
+        n += counts[v]
+    if n == 0:
+        return np.nan
+    index = (percentile / 100.0) * (n - 1)
+    lo = np.int64(np.floor(index))
+    hi = min(lo + 1, n - 1)
+    a = -1.0
+    b = -1.0
+    seen = np.int64(0)
+    for v in range(counts.shape[0]):  # the values at ranks lo and hi (0-based)
+        seen += counts[v]
+        if a < 0 and seen > lo:
+            a = float(v)
+        if seen > hi:
+            b = float(v)
+            break
+    t = index - lo
+    # numpy's lerp: from the nearer end, so the result is exact at t = 0 and 1.
+    return b - (b - a) * (1 - t) if t >= 0.5 else a + (b - a) * t
+
+
 def percentile_threshold(image, percentile):
     """The ``percentile``-th percentile of the non-zero pixels of ``image``.
 
@@ -70,18 +97,7 @@ def percentile_threshold(image, percentile):
     if image.dtype.itemsize <= 2 and np.issubdtype(image.dtype, np.unsignedinteger):
         counts = _nonzero_histogram(np.ascontiguousarray(image),
                                     int(np.iinfo(image.dtype).max) + 1)
-        n = int(counts.sum())
-        if n == 0:
-            return np.nan
-        index = (percentile / 100.0) * (n - 1)
-        lo = int(np.floor(index))
-        hi = min(lo + 1, n - 1)
-        cumulative = np.cumsum(counts)
-        a = float(np.searchsorted(cumulative, lo, side="right"))
-        b = float(np.searchsorted(cumulative, hi, side="right"))
-        t = index - lo
-        # numpy's lerp: from the nearer end, so the result is exact at t = 0 and 1.
-        return b - (b - a) * (1 - t) if t >= 0.5 else a + (b - a) * t
+        return float(_percentile_of_counts(counts, float(percentile)))
     not_black = image[image != 0]
     if not_black.size == 0:
         return np.nan

@@ -9,6 +9,8 @@ extended), clipped below ``threshold``.
 
 from __future__ import annotations
 
+import functools
+
 import numba
 import numpy as np
 
@@ -52,6 +54,13 @@ def gaussian_weights(sigma, truncate=4.0):
     offsets = np.arange(-half, half + 1)
     weights = np.exp(offsets**2 / (-2.0 * sigma**2))
     return weights / weights.sum()
+
+
+@functools.lru_cache(maxsize=32)
+def _lowpass_weights(sigma):
+    # The kernel's weights of one axis (one tap of 1 when sigma is 0), made once per
+    # sigma. Private: the kernel never writes them, and they are never handed out.
+    return gaussian_weights(sigma) if sigma > 0 else np.ones(1)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -306,7 +315,7 @@ def _bandpass_peak(image, noise_size, smoothing_size, threshold, out=None):
     """``(result, peak)``: :func:`bandpass` and its maximum; into ``out`` (float64, the
     image's shape) when given, for uint8 and uint16 frames."""
     image = np.ascontiguousarray(image)
-    weights = gaussian_weights(noise_size) if noise_size > 0 else np.ones(1)
+    weights = _lowpass_weights(float(noise_size))
     size = int(smoothing_size)
     if image.dtype in (np.uint8, np.uint16) and image.size and 1 <= size < 2**16:
         result = np.empty(image.shape) if out is None else out
@@ -495,13 +504,13 @@ def bandpass_nd(image, noise_size, smoothing_size, threshold):
     spare = np.empty_like(result)
     for axis in (0, 1):
         if sigmas[axis] > 0:
-            weights = gaussian_weights(sigmas[axis])
+            weights = _lowpass_weights(float(sigmas[axis]))
             if axis == 0:
                 _gauss_axis0(result.reshape(nz, ny * nx), weights, spare.reshape(nz, ny * nx))
             else:
                 _gauss_planes(result, weights, spare)
             result, spare = spare, result
-    weights = gaussian_weights(sigmas[2]) if sigmas[2] > 0 else np.ones(1)
+    weights = _lowpass_weights(float(sigmas[2]))
     peak = _gauss_last_bandpass(result.reshape(nz * ny, nx), weights,
                                 background.reshape(nz * ny, nx), float(threshold),
                                 spare.reshape(nz * ny, nx))

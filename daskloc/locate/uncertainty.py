@@ -10,6 +10,8 @@ with ``N`` the number of mask pixels.
 
 from __future__ import annotations
 
+import functools
+
 import numba
 import numpy as np
 
@@ -116,6 +118,22 @@ def _exact_stats(count, total, total2):
     return mean, float(np.sqrt((count * total2 - total * total) / count**2))
 
 
+@functools.lru_cache(maxsize=32)
+def _half_widths(radius):
+    # Half-width of each row of the (symmetric) circular mask, read off the mask itself.
+    dy, dx, _, _, _ = circular_mask(radius)
+    half_widths = np.zeros(2 * radius + 1, dtype=np.int64)
+    np.maximum.at(half_widths, dy, np.abs(dx - radius))
+    return half_widths
+
+
+@functools.lru_cache(maxsize=32)
+def _mask_moment(radius):
+    # The number of mask pixels and sqrt(sum dx**2) over the mask, for ep.
+    dy, dx, _, _, _ = circular_mask(radius)
+    return len(dx), float(np.sqrt(np.sum((dx - radius) ** 2.0)))
+
+
 def background_noise(bandpassed, raw, radius):
     """Mean and standard deviation of the raw frame away from all features.
 
@@ -142,10 +160,7 @@ def background_noise(bandpassed, raw, radius):
     sums shifted by their first pixel.
     """
     r = int(radius)
-    dy, dx, _, _, _ = circular_mask(r)
-    # Half-width of each row of the (symmetric) mask, read off the mask itself.
-    half_widths = np.zeros(2 * r + 1, dtype=np.int64)
-    np.maximum.at(half_widths, dy, np.abs(dx - r))
+    half_widths = _half_widths(r)
     # 16-bit counts (rows are far shorter than 65535 pixels) halve the memory the
     # comparisons stream through, so twice as many fit a vector register.
     ny, nx = bandpassed.shape
@@ -178,9 +193,7 @@ def static_error(raw_mass, black_level, noise, radius, noise_size):
         estimate is meaningless and NaN is returned (trackpy reports a negative
         number there).
     """
-    dy, dx, r2, _, _ = circular_mask(int(radius))
-    n_px = len(dx)
-    moment = np.sqrt(np.sum((dx - int(radius)) ** 2.0))
+    n_px, moment = _mask_moment(int(radius))
     mass = np.asarray(raw_mass, dtype=np.float64) - n_px * black_level
     with np.errstate(divide="ignore", invalid="ignore"):
         ep = noise / mass * noise_size * moment
