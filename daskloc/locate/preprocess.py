@@ -247,12 +247,14 @@ def _bandpass_unsigned(image, weights, size, threshold, result):
             u4, u3, u2, u1 = image[y - 4], image[y - 3], image[y - 2], image[y - 1]
             d1, d2, d3, d4 = image[y + 1], image[y + 2], image[y + 3], image[y + 4]
             w4, w3, w2, w1 = weights[0], weights[1], weights[2], weights[3]
+            # (a pair of integers adds exactly in int32: the same double as two
+            # converted pixels added)
             for x in range(nx):
                 row[x] = ((((np.float64(src[x]) * w0
-                             + (np.float64(u4[x]) + np.float64(d4[x])) * w4)
-                            + (np.float64(u3[x]) + np.float64(d3[x])) * w3)
-                           + (np.float64(u2[x]) + np.float64(d2[x])) * w2)
-                          + (np.float64(u1[x]) + np.float64(d1[x])) * w1)
+                             + np.float64(np.int32(u4[x]) + np.int32(d4[x])) * w4)
+                            + np.float64(np.int32(u3[x]) + np.int32(d3[x])) * w3)
+                           + np.float64(np.int32(u2[x]) + np.int32(d2[x])) * w2)
+                          + np.float64(np.int32(u1[x]) + np.int32(d1[x])) * w1)
         else:
             _lowpass_rows(image, weights, y, row)
         out = result[y]
@@ -286,8 +288,9 @@ def _bandpass_unsigned(image, weights, size, threshold, result):
 
 @numba.njit(cache=True, nogil=True)
 def _lowpass_rows(image, weights, y, row):
-    # The axis-0 low pass of row y into row (zeros outside the frame): centre tap, then
-    # symmetric pairs from the outside in, as scipy's correlate1d adds them.
+    # The axis-0 low pass of row y of a uint8/uint16 image into row (zeros outside the
+    # frame): centre tap, then symmetric pairs from the outside in, as scipy's
+    # correlate1d adds them.
     ny, nx = image.shape
     half = (weights.shape[0] - 1) // 2
     w0 = weights[half]
@@ -301,8 +304,8 @@ def _lowpass_rows(image, weights, y, row):
         if up >= 0 and down < ny:
             a = image[up]
             b = image[down]
-            for x in range(nx):
-                row[x] += (np.float64(a[x]) + np.float64(b[x])) * wk
+            for x in range(nx):  # uint8/uint16 pairs add exactly in int32
+                row[x] += np.float64(np.int32(a[x]) + np.int32(b[x])) * wk
         elif up >= 0:
             a = image[up]
             for x in range(nx):
