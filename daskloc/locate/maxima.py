@@ -5,8 +5,8 @@ candidate if no brighter pixel lies within a neighbourhood of the feature's size
 and it is in the upper ``percentile`` of brightness. trackpy finds these pixels with a
 grey-scale dilation (a pixel equal to the dilated frame); here a window search does:
 each pixel above the threshold (in integer frames, only one not below its 8 neighbours)
-is compared with the pixels of its window, stopping at the first brighter one, which
-gives the same peaks. As in trackpy, the neighbourhood is the largest square inside the
+is compared with the pixels of its window (a row of the window at a time), stopping at
+the first row holding a brighter one, which gives the same peaks. As in trackpy, the neighbourhood is the largest square inside the
 circle of diameter ``separation`` (side ``int(2 * separation / sqrt(2))``), the percentile is
 taken over the non-zero pixels, and peaks within ``margin`` pixels of the edge are
 dropped.
