@@ -6,10 +6,10 @@ and it is in the upper ``percentile`` of brightness. trackpy finds these pixels 
 grey-scale dilation (a pixel equal to the dilated frame); here a window search does:
 each pixel above the threshold (in integer frames, only one not below its 8 neighbours)
 is compared with the pixels of its window (a row of the window at a time), stopping at
-the first row holding a brighter one, which gives the same peaks. As in trackpy, the neighbourhood is the largest square inside the
-circle of diameter ``separation`` (side ``int(2 * separation / sqrt(2))``), the percentile is
-taken over the non-zero pixels, and peaks within ``margin`` pixels of the edge are
-dropped.
+the first row holding a brighter one, which gives the same peaks. As in trackpy, the
+neighbourhood is the largest square inside the circle of diameter ``separation`` (side
+``int(2 * separation / sqrt(2))``), the percentile is taken over the non-zero pixels,
+and peaks within ``margin`` pixels of the edge are dropped.
 """
 
 from __future__ import annotations
