@@ -254,6 +254,27 @@ class MovieReader:
         self.container = None
         self.fresh = False  # container opened and not read from yet
         self.ended = None  # error of a decode from the start that hit the end of the file
+        self.reformatter = None  # made at the first frame, used for every frame after
+
+    def to_ndarray(self, frame):
+        """``frame`` (an ``av.VideoFrame``) as a new array in the reader's format
+        (``fmt``: e.g. ``"rgb24"`` gives (y, x, 3) uint8, ``"gray16le"`` (y, x) uint16).
+
+        The same conversion as PyAV's ``frame.to_ndarray(format=fmt)`` (FFmpeg's swscale,
+        its default interpolation; equal to the bit, tested), with one
+        ``VideoReformatter`` for all the frames and one thread. ``to_ndarray`` makes a new
+        reformatter for every frame: a new swscale context, which with PyAV's default
+        ``threads=0`` also starts and joins a thread per core for each frame (strace: a
+        ``clone3`` and hundreds of futex waits a frame). A worker runs one task at a
+        time on one core, so one thread does the conversion. Measured on the bulk-water
+        movie (640 x 424 yuvj420p to rgb24, 238-frame chunks in one thread): 3.5 ms a
+        frame read and converted before, 2.1 ms with this.
+        """
+        if self.reformatter is None:
+            from av.video.reformatter import VideoReformatter
+
+            self.reformatter = VideoReformatter()
+        return self.reformatter.reformat(frame, format=self.fmt, threads=1).to_ndarray()
 
     def close(self):
         if self.container is not None:
@@ -316,7 +337,7 @@ class MovieReader:
         container = self.container
         stream = container.streams.video[self.stream_index]
         self.fresh = False
-        mode, fmt = self.mode, self.fmt
+        mode = self.mode
         k = 0  # index of the next wanted frame
         last_pts = None
         sending = None  # the packet being decoded
@@ -378,7 +399,7 @@ class MovieReader:
                         count += 1
                         if current < keys[k]:
                             continue
-                    yield k, frame.to_ndarray(format=fmt)
+                    yield k, self.to_ndarray(frame)
                     k += 1
                     if k == len(keys):
                         return
@@ -416,7 +437,7 @@ class MovieReader:
                 last_pts = p
                 i = wanted.get(p)
                 if i is not None and p != broken_pts and not frame.is_corrupt:
-                    yield i, frame.to_ndarray(format=self.fmt)
+                    yield i, self.to_ndarray(frame)
         except Exception as exc:  # the decoder may fail again: keep what came
             reraise_fatal(exc)
 

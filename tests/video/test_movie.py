@@ -174,6 +174,35 @@ def test_movie_chunk_seeks_to_keyframe_once(movie, monkeypatch):
     assert [(c[0] and c[0][0], c[2]) for c in calls] == [(None, 1), (238, 1)]
 
 
+def test_movie_chunk_converts_frames_with_one_reformatter(movie, movie_reference,
+                                                          monkeypatch):
+    """The frames of a chunk go through one swscale context, on one thread: PyAV's
+    ``frame.to_ndarray(format=...)`` makes a new one for every frame, and its default
+    ``threads=0`` starts a thread per core for each (the cost of reading a movie chunk
+    was 40 % higher). The pixels are PyAV's own (``movie_reference``: sequential
+    ``to_ndarray``)."""
+    from av.video import reformatter
+
+    made, threads = [], []
+    real = reformatter.VideoReformatter  # a final type: wrapped, not subclassed
+
+    class Counting:
+        def __init__(self):
+            made.append(self)
+            self.inner = real()
+
+        def reformat(self, frame, *args, **kwargs):
+            threads.append(kwargs.get("threads"))
+            return self.inner.reformat(frame, *args, **kwargs)
+
+    _, red = movie_reference
+    v = open_video(movie, chunks=40, channel=0)
+    monkeypatch.setattr(reformatter, "VideoReformatter", Counting)
+    got = sync(v.data[240:280])  # exactly chunk 6
+    np.testing.assert_array_equal(got, red[240:280])
+    assert len(made) == 1 and threads == [1] * 40, (len(made), threads)
+
+
 @pytest.mark.parametrize(
     "name, kwargs",
     [
