@@ -207,6 +207,20 @@ def test_the_store_is_a_plain_parquet_dataset(full_store, video_and_ref):
     assert md.row_group(0).column(0).compression == "ZSTD"
 
 
+def test_parts_dictionary_encode_the_frame_column_only(full_store):
+    """Measurements (floats that hardly repeat) are stored plain, frame with a
+    dictionary: trying a dictionary on every float column cost two thirds of a write."""
+    md = pq.read_metadata(full_store / "part-000000100-000000104.parquet")
+    names = md.schema.names
+    encodings = {names[i]: set(md.row_group(0).column(i).encodings)
+                 for i in range(md.num_columns)}
+    dictionary = {"PLAIN_DICTIONARY", "RLE_DICTIONARY"}
+    assert encodings["frame"] & dictionary, encodings
+    floats = [n for n in names if n != "frame"]
+    assert {"x", "y", "mass"} <= set(floats)
+    assert all(not encodings[n] & dictionary for n in floats), encodings
+
+
 # ----------------------------------------------------------------- metadata, info
 
 

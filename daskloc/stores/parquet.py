@@ -478,8 +478,15 @@ class ParquetStore(FeatureStore):
         table = pa.Table.from_pandas(
             features, schema=pa.schema(fields), preserve_index=False
         ).replace_schema_metadata({CHUNK_KEY: json.dumps(mark).encode("ascii")})
+        # Dictionary encoding for the integer columns only (frame, particle: few values,
+        # repeated). Measurements are floats that hardly repeat: arrow builds a
+        # dictionary for each such column and falls back to plain once it fills, which
+        # cost two thirds of the write. One bulk-water chunk (145,169 rows, zstd): 186 ms
+        # and 8.4 MB with every column tried, 63 ms and 6.9 MB with this.
+        repeated = [c for c in features.columns
+                    if not np.issubdtype(features[c].dtype, np.floating)]
         options = dict(compression=self.compression, row_group_size=max(1, self.row_group_rows),
-                       write_statistics=True)
+                       write_statistics=True, use_dictionary=repeated)
         self._write_file(table, self.part_path(start, stop), part_name(start, stop), options)
 
     def _write_file(self, table, final, name, options):
