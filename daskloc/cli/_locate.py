@@ -63,6 +63,17 @@ def _video_source(videos):
     return unique
 
 
+def _corrections(mask_file, background):
+    """``mask=`` and ``background=`` from ``--mask`` and ``--background``; daskloc.correct
+    (dask.array, xarray: a second of imports) only when one is given."""
+    if mask_file is None and background is None:
+        return {"mask": None, "background": None}
+    from daskloc.correct import read_background, read_mask
+
+    return {"mask": read_mask(mask_file) if mask_file is not None else None,
+            "background": read_background(background)}
+
+
 @click.command()
 @click.argument("videos", nargs=-1, required=True)
 @_with_params
@@ -130,7 +141,6 @@ def locate(videos, diameter, channel, level, position, frames, chunk_frames, out
     neighbours; the background B is subtracted as frame - B + mean(B). Both are part
     of the job: resuming with others is refused (--overwrite replaces).
     """
-    from daskloc.correct import read_background, read_mask
     from daskloc.pipeline import BatchError
 
     if scheduler is not None:
@@ -156,8 +166,7 @@ def locate(videos, diameter, channel, level, position, frames, chunk_frames, out
                 channel=parse_channel(channel), frames=parse_frames(frames), workers=workers,
                 cluster=cluster, cluster_config=cluster_config, overwrite=overwrite,
                 params=params, dashboard_address=dashboard_address, on_error=on_error,
-                mask=read_mask(mask_file) if mask_file is not None else None,
-                background=read_background(background), idle=idle)
+                **_corrections(mask_file, background), idle=idle)
         except click.ClickException:
             raise
         except expected_errors() as exc:
@@ -172,8 +181,7 @@ def locate(videos, diameter, channel, level, position, frames, chunk_frames, out
             channel=parse_channel(channel), frames=parse_frames(frames), workers=workers,
             cluster=cluster, cluster_config=cluster_config, overwrite=overwrite, params=params,
             dashboard_address=dashboard_address, on_error=on_error, level=level,
-            mask=read_mask(mask_file) if mask_file is not None else None,
-            background=read_background(background),
+            **_corrections(mask_file, background),
         )
     except click.ClickException:
         raise

@@ -20,27 +20,49 @@ One module per concern (each imports only those before it in this list):
 - ``_api``: :func:`locate`, :func:`batch` and :func:`check_batch`
 """
 
-# Importable from here as before, though not in __all__: the constants of batch's window,
-# the private names the CLI (_frames_text) and the tests (_ClientWriter) use, and the
-# function UndecodableChunksError pickles to (pickles made before the split load).
-from daskloc.pipeline._api import batch, check_batch, locate
-from daskloc.pipeline._errors import (  # noqa: F401
-    UndecodableChunksError,
-    _frames_text,
-    _rebuild_undecodable,
-)
-from daskloc.pipeline._executors import (  # noqa: F401
-    DRAIN_SECONDS,
-    IN_FLIGHT_PER_THREAD,
-    LOCAL_THREADS,
-    METADATA_INTERVAL,
-    _ClientWriter,
-)
-from daskloc.pipeline._readback import calibration
-from daskloc.pipeline._videos import BatchError, many_videos, video_names
-from daskloc.stores import StoreMismatchError
-from daskloc.stores._names import video_table
+import importlib
+
+# Each name is imported from its module when first asked for (PEP 562), so a worker
+# process that only runs chunk tasks (``_tasks``) does not import :mod:`_api` and what it
+# needs (xarray, dask.array, the corrections): about a second less of start-up in every
+# worker. Importable from here as before, though not in __all__: the constants of batch's
+# window, the private names the CLI (_frames_text) and the tests (_ClientWriter) use, and
+# the function UndecodableChunksError pickles to (pickles made before the split load).
+_NAMES = {
+    "batch": "_api",
+    "check_batch": "_api",
+    "locate": "_api",
+    "UndecodableChunksError": "_errors",
+    "_frames_text": "_errors",
+    "_rebuild_undecodable": "_errors",
+    "DRAIN_SECONDS": "_executors",
+    "IN_FLIGHT_PER_THREAD": "_executors",
+    "LOCAL_THREADS": "_executors",
+    "METADATA_INTERVAL": "_executors",
+    "_ClientWriter": "_executors",
+    "calibration": "_readback",
+    "BatchError": "_videos",
+    "many_videos": "_videos",
+    "video_names": "_videos",
+    "StoreMismatchError": "daskloc.stores",
+    "video_table": "daskloc.stores._names",
+}
 
 __all__ = ["BatchError", "StoreMismatchError", "UndecodableChunksError", "batch", "calibration",
            "check_batch", "locate",
            "many_videos", "video_names", "video_table"]
+
+
+def __getattr__(name):
+    module = _NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if module.startswith("_"):
+        module = f"{__name__}.{module}"
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # found at once next time
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_NAMES))
