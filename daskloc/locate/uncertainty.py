@@ -86,30 +86,35 @@ def _background_stats(bp, raw, radius, half_widths, counts):
 @numba.njit(cache=True, nogil=True)
 def _background_sums(bp, raw, radius, half_widths, counts):
     # Count, sum and sum of squares of raw where fg is 0, for integer frames of at most
-    # 16 bits: exact in int64 (below 2**63 for any frame of fewer than 2**31 pixels),
-    # accumulated without branches so the loop vectorises.
+    # 16 bits: exact in uint64 (below 2**64 for any frame of fewer than 2**31 pixels),
+    # accumulated without branches so the loop vectorises. A pixel and its square fit
+    # 32 bits (65535**2 < 2**32): multiplied there, then widened, since AVX2 has no
+    # 64-bit vector multiply (int64 products ran the loop twice as long on an AVX2 EPYC).
     ny, nx = bp.shape
     _row_counts(bp, radius + 1, counts)
     fg = np.empty(nx, dtype=np.uint8)
-    count = np.int64(0)
-    total = np.int64(0)
-    total2 = np.int64(0)
+    count = np.uint64(0)
+    total = np.uint64(0)
+    total2 = np.uint64(0)
     for y in range(ny):
         _foreground_row(counts, y, radius, half_widths, fg)
         r = raw[y]
         for x in range(nx):
-            b = np.int64(fg[x] == 0)
-            v = np.int64(r[x]) * b
-            count += b
-            total += v
-            total2 += v * v
+            b = np.uint32(fg[x] == 0)
+            v = np.uint32(r[x]) * b
+            count += np.uint64(b)
+            total += np.uint64(v)
+            total2 += np.uint64(np.uint32(v * v))
     return count, total, total2
 
 
-def _exact_stats(count, total, total2):
+def _exact_stats(count, total, total2, shift=0):
     """Mean and population standard deviation from exact integer sums (Python ints:
-    the variance ``(n * sum x**2 - (sum x)**2) / n**2`` without cancellation)."""
+    the variance ``(n * sum x**2 - (sum x)**2) / n**2`` without cancellation), of
+    values ``x - shift`` when the sums are of ``x``."""
     count, total, total2 = int(count), int(total), int(total2)
+    total2 -= 2 * shift * total - count * shift * shift
+    total -= count * shift
     if count == 0:
         return np.nan, np.nan
     mean = total / count
@@ -167,7 +172,15 @@ def background_noise(bandpassed, raw, radius):
     dtype = np.uint16 if nx + 2 * (r + 1) + 1 < 65535 else np.int64
     counts = scratch("background counts", (ny, nx + 2 * (r + 1) + 1), dtype)
     if raw.dtype.kind in "ui" and raw.dtype.itemsize <= 2 and raw.size < 2**31:
-        return _exact_stats(*_background_sums(bandpassed, raw, r, half_widths, counts))
+        shift = 0
+        if raw.dtype.kind == "i":
+            # signed: summed as unsigned with the sign bit flipped (x + 2**(bits - 1),
+            # exactly), the shift taken off the exact sums after
+            unsigned = np.dtype(f"u{raw.dtype.itemsize}")
+            shift = 1 << (8 * raw.dtype.itemsize - 1)
+            raw = raw.view(unsigned) ^ unsigned.type(shift)
+        sums = _background_sums(bandpassed, raw, r, half_widths, counts)
+        return _exact_stats(*sums, shift=shift)
     _, mean, std = _background_stats(bandpassed, raw, r, half_widths, counts)
     return mean, std
 
