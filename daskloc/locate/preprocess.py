@@ -139,55 +139,52 @@ def _bandpass(image, weights, size, threshold, exact_sums):
     # axis-1 pass reads it at once, so no whole-frame float64 temporary is made.
     # Loops run over whole rows (slices, no index arithmetic) so they vectorise.
     half = (weights.shape[0] - 1) // 2
-    w0 = weights[half]
     result = np.empty((ny, nx))
     line = np.zeros(nx + 2 * half)  # zero padding = scipy's mode="constant", cval=0
     row = line[half : half + nx]
     peak_bits = np.int64(0)
     for y in range(ny):
-        src = image[y]
-        for x in range(nx):
-            row[x] = np.float64(src[x]) * w0
-        for k in range(half, 0, -1):
-            wk = weights[half - k]
-            up = y - k
-            down = y + k
-            if up >= 0 and down < ny:
-                a = image[up]
-                b = image[down]
-                for x in range(nx):
-                    row[x] += (np.float64(a[x]) + np.float64(b[x])) * wk
-            elif up >= 0:
-                a = image[up]
-                for x in range(nx):
-                    row[x] += (np.float64(a[x]) + 0.0) * wk
-            elif down < ny:
-                b = image[down]
-                for x in range(nx):
-                    row[x] += (0.0 + np.float64(b[x])) * wk
+        _lowpass_rows(image, weights, y, row)
         out = result[y]
-        for x in range(nx):
-            out[x] = row[x] * w0
-        for k in range(half, 0, -1):
-            wk = weights[half - k]
-            left = line[half - k : half - k + nx]
-            right = line[half + k : half + k + nx]
-            for x in range(nx):
-                out[x] += (left[x] + right[x]) * wk
-        bg = background[y]
-        for x in range(nx):
-            v = out[x] - np.float64(bg[x])
-            out[x] = v if v >= threshold else 0.0
-        # The peak as the largest bit pattern: for doubles >= +0.0 integer order is
-        # float order (negative doubles have negative patterns, below every positive
-        # one), and an integer max vectorises where a float max (NaN rules) does not.
-        bits = out.view(np.int64)
-        for x in range(nx):
-            peak_bits = max(peak_bits, bits[x])
+        _lowpass_line(line, weights, out)
+        peak_bits = _clip_peak(out, background[y], threshold, peak_bits)
     if peak_bits < 0:  # every value negative (a negative threshold): plain float max
         return result, result.max()
     peak = np.array([peak_bits]).view(np.float64)[0]
     return result, peak
+
+
+@numba.njit(cache=True, nogil=True)
+def _lowpass_line(line, weights, out):
+    # The axis-1 low pass of one row: line is the row with half zeros each side; centre
+    # tap, then symmetric pairs from the outside in, as scipy's correlate1d adds them.
+    nx = out.shape[0]
+    half = (weights.shape[0] - 1) // 2
+    w0 = weights[half]
+    for x in range(nx):
+        out[x] = line[half + x] * w0
+    for k in range(half, 0, -1):
+        wk = weights[half - k]
+        left = line[half - k : half - k + nx]
+        right = line[half + k : half + k + nx]
+        for x in range(nx):
+            out[x] += (left[x] + right[x]) * wk
+
+
+@numba.njit(cache=True, nogil=True)
+def _clip_peak(out, background, threshold, peak_bits):
+    # out - background, zero below threshold, in place; returns the larger of peak_bits
+    # and the row's peak as the largest bit pattern: for doubles >= +0.0 integer order
+    # is float order (negative doubles have negative patterns, below every positive
+    # one), and an integer max vectorises where a float max (NaN rules) does not.
+    nx = out.shape[0]
+    for x in range(nx):
+        v = out[x] - np.float64(background[x])
+        out[x] = v if v >= threshold else 0.0
+    bits = out.view(np.int64)
+    for x in range(nx):
+        peak_bits = max(peak_bits, bits[x])
+    return peak_bits
 
 
 @numba.njit(cache=True, nogil=True)
@@ -269,20 +266,8 @@ def _bandpass_unsigned(image, weights, size, threshold, result):
                            + (line[c - 2] + line[c + 2]) * w2)
                           + (line[c - 1] + line[c + 1]) * w1)
         else:
-            for x in range(nx):
-                out[x] = row[x] * w0
-            for k in range(half, 0, -1):
-                wk = weights[half - k]
-                left = line[half - k : half - k + nx]
-                right = line[half + k : half + k + nx]
-                for x in range(nx):
-                    out[x] += (left[x] + right[x]) * wk
-        for x in range(nx):
-            v = out[x] - background[x]
-            out[x] = v if v >= threshold else 0.0
-        bits = out.view(np.int64)
-        for x in range(nx):
-            peak_bits = max(peak_bits, bits[x])
+            _lowpass_line(line, weights, out)
+        peak_bits = _clip_peak(out, background, threshold, peak_bits)
     if peak_bits < 0:  # every value negative (a negative threshold): plain float max
         return result.max()
     return np.array([peak_bits]).view(np.float64)[0]
@@ -290,9 +275,9 @@ def _bandpass_unsigned(image, weights, size, threshold, result):
 
 @numba.njit(cache=True, nogil=True)
 def _lowpass_rows(image, weights, y, row):
-    # The axis-0 low pass of row y of a uint8/uint16 image into row (zeros outside the
-    # frame): centre tap, then symmetric pairs from the outside in, as scipy's
-    # correlate1d adds them.
+    # The axis-0 low pass of row y of an image into row (zeros outside the frame):
+    # centre tap, then symmetric pairs from the outside in, as scipy's correlate1d adds
+    # them.
     ny, nx = image.shape
     half = (weights.shape[0] - 1) // 2
     w0 = weights[half]
@@ -306,8 +291,8 @@ def _lowpass_rows(image, weights, y, row):
         if up >= 0 and down < ny:
             a = image[up]
             b = image[down]
-            for x in range(nx):  # uint8/uint16 pairs add exactly in int32
-                row[x] += np.float64(np.int32(a[x]) + np.int32(b[x])) * wk
+            for x in range(nx):
+                row[x] += (np.float64(a[x]) + np.float64(b[x])) * wk
         elif up >= 0:
             a = image[up]
             for x in range(nx):
