@@ -446,20 +446,12 @@ def _gauss_last_bandpass(src, weights, background, threshold, out):
     # threshold (one pass); returns the peak. Rows of a 2-D view (n_rows, nx).
     ny, nx = src.shape
     half = (weights.shape[0] - 1) // 2
-    w0 = weights[half]
     line = np.zeros(nx + 2 * half)
     peak = -np.inf
     for y in range(ny):
         line[half : half + nx] = src[y]
         o = out[y]
-        for x in range(nx):
-            o[x] = line[half + x] * w0
-        for k in range(half, 0, -1):
-            wk = weights[half - k]
-            left = line[half - k : half - k + nx]
-            right = line[half + k : half + k + nx]
-            for x in range(nx):
-                o[x] += (left[x] + right[x]) * wk
+        _lowpass_line(line, weights, o)
         bg = background[y]
         for x in range(nx):
             v = o[x] - np.float64(bg[x])
