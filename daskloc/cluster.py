@@ -841,6 +841,7 @@ def slurm_cluster_kwargs(config=None, *, dashboard_address=None):
     with _config_applied(config):
         # a copy: leaving the block restores the config dicts in place
         conf = copy.deepcopy(dask.config.get("jobqueue.slurm", default={}) or {})
+        environ = worker_pre_spawn_environ()
     kwargs = {}
     for key, value in conf.items():
         keyword = _SLURM_KEYWORDS.get(key.replace("_", "-"))
@@ -862,8 +863,6 @@ def slurm_cluster_kwargs(config=None, *, dashboard_address=None):
         # worker's dashboard (no login either) on the node itself.
         args += ["--dashboard-address", WORKER_DASHBOARD_ADDRESS]
     kwargs["worker_extra_args"] = args
-    with _config_applied(config):
-        environ = worker_pre_spawn_environ()
     if all(environ.get(k) == v for k, v in WORKER_MALLOC_ENVIRON.items()):
         # the job's shell exports them to the nanny, whose worker inherits them (a value
         # in the environment wins over distributed's configured MALLOC_TRIM_THRESHOLD_)
