@@ -85,15 +85,25 @@ def run(name, args):
     return json.loads(lines[-1]), seconds
 
 
+def _vector_isa(flags):
+    """The widest x86 vector extension among /proc/cpuinfo's flags (or the platform's)."""
+    for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"),
+                       ("sse4_2", "SSE4.2")):
+        if flag in flags:
+            return name
+    return "no AVX" if flags else platform.machine()
+
+
 def machine():
-    cpu = platform.processor() or platform.machine()
+    fields = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())  # the first CPU's
     except OSError:
         pass
+    cpu = fields.get("model name") or platform.processor() or platform.machine()
+    flags = set(fields.get("flags", "").split())
     try:
         mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     except (ValueError, OSError):
@@ -106,6 +116,9 @@ def machine():
         "host": platform.node(),
         "system": f"{platform.system()} {platform.release()} {platform.machine()}",
         "cpu": cpu,
+        # The widest vector instructions decide the kernel ratios (numba compiles for the
+        # host CPU; trackpy loses less without AVX-512), so runs are compared by them too.
+        "vector_isa": _vector_isa(flags),
         "cores": os.cpu_count(),
         "memory_gib": round(mem, 1),
         "python": platform.python_version(),
@@ -271,7 +284,8 @@ def main(argv=None):
         "",
         f"- date: {started:%Y-%m-%d %H:%M} UTC",
         f"- command: `{command}` (total {sum(seconds.values()) / 60:.1f} min)",
-        f"- machine: {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB, "
+        f"- machine: {info['cpu']} ({info['vector_isa']}), {info['cores']} cores, "
+        f"{info['memory_gib']} GiB, "
         f"{info['system']}, Python {info['python']}; load average at start {info['load_at_start']}",
         "- versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()),
         "",
