@@ -32,6 +32,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parents[1] / "shared" / "data" / "bulk-water.mov"
+#: Issue 17's bars: the whole command's wall time against trackpy.batch's, and the job's
+#: frames/s against the decode-only frames/s (run_all reads them from the JSON line).
+WALL_BAR = 0.15
+DECODE_BAR = 0.5
 
 TRACKPY_SCRIPT = textwrap.dedent(
     """
@@ -189,6 +193,8 @@ def main(argv=None):
         "decode_fps": decode_fps,
         "locate_fps": locate_fps,
         "decode_fraction": locate_fps / decode_fps,
+        "wall_bar": WALL_BAR,
+        "decode_bar": DECODE_BAR,
     }
     if args.json:
         print(json.dumps(figures))
@@ -198,10 +204,11 @@ def main(argv=None):
           f"{n_frames / daskloc_s:7.1f} frames/s")
     print(f"trackpy.batch  (whole command)     {trackpy_s:8.1f} s  "
           f"{n_frames / trackpy_s:7.1f} frames/s")
-    print(f"wall-time ratio daskloc/trackpy    {figures['wall_ratio']:8.3f}  (bar <= 0.3)")
+    print(f"wall-time ratio daskloc/trackpy    {figures['wall_ratio']:8.3f}  (bar <= {WALL_BAR})")
     print(f"in the job: decode only            {decode_fps:8.1f} frames/s")
     print(f"in the job: locate to Parquet      {locate_fps:8.1f} frames/s")
-    print(f"locate / decode-only               {figures['decode_fraction']:8.3f}  (bar >= 0.7)")
+    print(f"locate / decode-only               {figures['decode_fraction']:8.3f}  "
+          f"(bar >= {DECODE_BAR})")
     return figures
 
 

@@ -170,10 +170,10 @@ def rows_from(results):
     if e:
         rows.append((f"end to end, {e['frames']} frames: daskloc/trackpy wall",
                      f"{e['wall_ratio']:.3f} ({e['daskloc_s']:.1f} vs {e['trackpy_s']:.1f} s)",
-                     "<= 0.15", e["wall_ratio"] <= 0.15))
+                     f"<= {e['wall_bar']}", e["wall_ratio"] <= e["wall_bar"]))
         rows.append(("in the job: locate/decode-only frames/s",
                      f"{e['decode_fraction']:.3f} ({e['locate_fps']:.0f} vs {e['decode_fps']:.0f})",
-                     ">= 0.5", e["decode_fraction"] >= 0.5))
+                     f">= {e['decode_bar']}", e["decode_fraction"] >= e["decode_bar"]))
     m = results.get("memory")
     if m:
         rows.append((f"memory: peak RSS {m['long']['frames']} vs {m['short']['frames']} frames",
