@@ -80,6 +80,12 @@ DASHBOARD_WARNING = (
 WORKER_MALLOC_ENVIRON = {"MALLOC_MMAP_THRESHOLD_": 32 * 2**20,
                          "MALLOC_TRIM_THRESHOLD_": 64 * 2**20}
 
+#: The Dask preload (``distributed.worker.preload``) of the worker processes of daskloc's
+#: local clusters: each worker imports the pipeline's worker side and loads the kernel
+#: in a background thread as it starts, and exits without its final garbage
+#: collections (see :mod:`daskloc.pipeline._worker`). Added to the configured preloads.
+WORKER_PRELOAD = "daskloc.pipeline._worker"
+
 #: daskloc's own defaults for Kubernetes (config keys ``daskloc.kubernetes.*``).
 KUBERNETES_DEFAULTS = {
     # PersistentVolumeClaim mounted on the scheduler and every worker (null: none, e.g.
@@ -157,6 +163,35 @@ def worker_pre_spawn_environ():
     if "MALLOC_MMAP_THRESHOLD_" not in env:
         env.update(WORKER_MALLOC_ENVIRON)
     return env
+
+
+def worker_preload_config():
+    """Dask configuration of the workers' preloads: the configured ones and
+    :data:`WORKER_PRELOAD` after them.
+
+    Returns
+    -------
+    dict
+        ``{"distributed.worker.preload": [...], "distributed.worker.preload-argv": [...]}``
+        for :func:`dask.config.set`. A per-preload argument list (a list of lists) gets
+        an empty one for :data:`WORKER_PRELOAD`; one list for all preloads is left as it
+        is (the daskloc preload takes no arguments).
+
+    Examples
+    --------
+    >>> worker_preload_config()["distributed.worker.preload"][-1]
+    'daskloc.pipeline._worker'
+    """
+    import distributed  # noqa: F401 - registers distributed.* defaults
+
+    preload = dask.config.get("distributed.worker.preload", default=None) or []
+    preload = [preload] if isinstance(preload, str) else list(preload)
+    argv = list(dask.config.get("distributed.worker.preload-argv", default=None) or [])
+    if WORKER_PRELOAD not in preload:
+        if argv and not isinstance(argv[0], str):
+            argv.append([])
+        preload.append(WORKER_PRELOAD)
+    return {"distributed.worker.preload": preload, "distributed.worker.preload-argv": argv}
 
 
 def default_workers():
@@ -707,8 +742,10 @@ def _local_client(workers, dashboard_address=None, processes=None):
             dashboard_address=dashboard_address,
             silence_logs=logging.CRITICAL,
         )
-    # each nanny reads the variables for its worker process when it is made, here
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": worker_pre_spawn_environ()}):
+    # each nanny reads the variables and the preloads for its worker process when it is
+    # made, here
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": worker_pre_spawn_environ(),
+                          **worker_preload_config()}):
         return _client_class()(
             n_workers=n,
             threads_per_worker=1,

@@ -288,6 +288,94 @@ def test_local_workers_use_freed_memory_again(monkeypatch):
     assert all(n > 10_000 for n in faults.values()), faults
 
 
+def test_worker_preload_config_adds_daskloc_after_the_configured_preloads():
+    # distributed's defaults registered before, not inside, the settings made here
+    import distributed  # noqa: F401
+
+    with dask.config.set({"distributed.worker.preload": [], "distributed.worker.preload-argv": []}):
+        assert dlc.worker_preload_config() == {
+            "distributed.worker.preload": [dlc.WORKER_PRELOAD],
+            "distributed.worker.preload-argv": []}
+    # per-preload argument lists keep their pairing: the daskloc preload gets none
+    with dask.config.set({"distributed.worker.preload": ["mine.py"],
+                          "distributed.worker.preload-argv": [["--level", "2"]]}):
+        assert dlc.worker_preload_config() == {
+            "distributed.worker.preload": ["mine.py", dlc.WORKER_PRELOAD],
+            "distributed.worker.preload-argv": [["--level", "2"], []]}
+    # one list for every preload, and a preload given as one string
+    with dask.config.set({"distributed.worker.preload": "mine.py",
+                          "distributed.worker.preload-argv": ["--level", "2"]}):
+        assert dlc.worker_preload_config() == {
+            "distributed.worker.preload": ["mine.py", dlc.WORKER_PRELOAD],
+            "distributed.worker.preload-argv": ["--level", "2"]}
+    with dask.config.set({"distributed.worker.preload": [dlc.WORKER_PRELOAD]}):
+        assert dlc.worker_preload_config()["distributed.worker.preload"] == [dlc.WORKER_PRELOAD]
+
+
+@pytest.mark.slow
+def test_local_workers_load_the_kernel_before_their_first_task(tmp_path):
+    """Each worker of daskloc's local cluster imports the pipeline's worker side and loads
+    the locate kernel from numba's cache as it starts, in a background thread, before any
+    task of a job reaches it; a preload the configuration names runs too."""
+    mine = tmp_path / "mine_preload.py"
+    mine.write_text("def dask_setup(worker):\n    worker.mine_ran = True\n")
+
+    def state(dask_worker):  # pickled by value: unpickling it imports nothing of daskloc
+        import sys
+        import threading
+
+        before = {m: m in sys.modules for m in ("daskloc.pipeline._tasks", "daskloc.stores",
+                                                "daskloc.video")}
+        for thread in threading.enumerate():
+            if thread.name == "daskloc-warm":
+                thread.join(120)
+        from daskloc.locate.preprocess import _bandpass_unsigned
+
+        return {"mine": getattr(dask_worker, "mine_ran", False),
+                "imported": {m: m in sys.modules for m in before},
+                "kernel": [str(sig) for sig in _bandpass_unsigned.signatures]}
+
+    config = {"distributed": {"worker": {"preload": [str(mine)]}}}
+    with dlc.make_client("local", workers=2, config=config) as client:
+        states = client.run(state)
+    assert len(states) == 2
+    for got in states.values():
+        assert got["mine"], got
+        assert all(got["imported"].values()), got
+        # the 8-bit band pass, loaded with no frame of a job sent to the worker
+        assert any("uint8" in sig for sig in got["kernel"]), got
+
+
+_CYCLE_AT_EXIT = """
+import atexit, sys
+from daskloc._utils import skip_final_collections
+skip, path = sys.argv[1] == "skip", sys.argv[2]
+class Cycle:
+    def __del__(self):
+        with open(path, "a") as f:
+            f.write("collected ")
+if skip:
+    skip_final_collections()
+atexit.register(lambda: open(path, "a").write("closed "))  # registered after: runs before
+cycle = Cycle()
+cycle.me = cycle
+del cycle  # unreachable garbage now, left to the collector
+"""
+
+
+@pytest.mark.parametrize("skip", [False, True])
+def test_skip_final_collections_leaves_the_exit_collections_nothing_to_do(tmp_path, skip):
+    """What the workers of daskloc's local clusters and the daskloc command do at exit:
+    a handler registered later (a client or a store closing) still runs, and the
+    interpreter's final collections no longer walk the objects alive at that moment
+    (a cycle they would have collected stays as it is)."""
+    out = tmp_path / "events.txt"
+    done = subprocess.run([sys.executable, "-c", _CYCLE_AT_EXIT, "skip" if skip else "plain",
+                           str(out)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and not done.stderr, done.stderr
+    assert out.read_text().split() == (["closed"] if skip else ["closed", "collected"])
+
+
 @pytest.mark.slow
 def test_config_file_with_distributed_keys_in_a_fresh_process(tmp_path):
     """A --cluster-config file setting distributed.* keys, in a process that has not
