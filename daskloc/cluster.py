@@ -848,7 +848,9 @@ def slurm_cluster_kwargs(config=None, *, dashboard_address=None):
     (``--dashboard-address 127.0.0.1:0`` added to ``worker_extra_args``) unless
     ``jobqueue.slurm.worker-extra-args`` already has a dashboard option. The job script
     exports :data:`WORKER_MALLOC_ENVIRON` (after ``job-script-prologue``) unless the
-    configuration sets ``MALLOC_MMAP_THRESHOLD_`` itself. The scheduler
+    configuration sets ``MALLOC_MMAP_THRESHOLD_`` itself. The workers get the preloads of
+    :func:`worker_preload_config` as ``--preload`` options (those ``worker-extra-args``
+    does not name already). The scheduler
     itself listens where the workers reach it, as configured (``jobqueue.slurm.interface``,
     or ``scheduler-options`` ``host``/``interface``).
 
@@ -879,6 +881,7 @@ def slurm_cluster_kwargs(config=None, *, dashboard_address=None):
         # a copy: leaving the block restores the config dicts in place
         conf = copy.deepcopy(dask.config.get("jobqueue.slurm", default={}) or {})
         environ = worker_pre_spawn_environ()
+        preloads = worker_preload_config()["distributed.worker.preload"]
     kwargs = {}
     for key, value in conf.items():
         keyword = _SLURM_KEYWORDS.get(key.replace("_", "-"))
@@ -899,6 +902,13 @@ def slurm_cluster_kwargs(config=None, *, dashboard_address=None):
         # dask worker's own default is every interface of the compute node: keep each
         # worker's dashboard (no login either) on the node itself.
         args += ["--dashboard-address", WORKER_DASHBOARD_ADDRESS]
+    given = ({b for a, b in zip(args, args[1:]) if a == "--preload"}
+             | {a.split("=", 1)[1] for a in args if a.startswith("--preload=")})
+    # dask worker's --preload replaces the preloads of the node's configuration: this
+    # configuration's go with daskloc's
+    for preload in preloads:
+        if preload not in given:
+            args += ["--preload", preload]
     kwargs["worker_extra_args"] = args
     if all(environ.get(k) == v for k, v in WORKER_MALLOC_ENVIRON.items()):
         # the job's shell exports them to the nanny, whose worker inherits them (a value

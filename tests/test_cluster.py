@@ -625,9 +625,10 @@ def test_slurm_worker_dashboards_stay_on_their_node_unless_configured(tmp_path):
     from dask_jobqueue import SLURMCluster
 
     base = {"cores": 1, "memory": "1GiB", "worker-extra-args": ["--lifetime", "1h"]}
+    preload = ["--preload", dlc.WORKER_PRELOAD]
     kwargs = dlc.slurm_cluster_kwargs(config={"jobqueue": {"slurm": base}})
     assert kwargs["worker_extra_args"] == ["--lifetime", "1h",
-                                           "--dashboard-address", "127.0.0.1:0"]
+                                           "--dashboard-address", "127.0.0.1:0", *preload]
     cluster = SLURMCluster(**kwargs)
     try:
         script = cluster.job_script()
@@ -636,7 +637,22 @@ def test_slurm_worker_dashboards_stay_on_their_node_unless_configured(tmp_path):
     assert "--lifetime 1h --dashboard-address 127.0.0.1:0" in script, script
     for own in (["--no-dashboard"], ["--dashboard-address=:8789"]):
         conf = {"jobqueue": {"slurm": dict(base, **{"worker-extra-args": own})}}
-        assert dlc.slurm_cluster_kwargs(config=conf)["worker_extra_args"] == own
+        assert dlc.slurm_cluster_kwargs(config=conf)["worker_extra_args"] == own + preload
+
+
+def test_slurm_workers_get_daskloc_preload_and_the_configured_ones():
+    """``dask worker --preload`` replaces the preloads of the node's own configuration:
+    the job script names daskloc's and the configured ones, each once."""
+    base = {"cores": 1, "memory": "1GiB"}
+    conf = {"jobqueue": {"slurm": base}, "distributed": {"worker": {"preload": ["mine.py"]}}}
+    args = dlc.slurm_cluster_kwargs(config=conf)["worker_extra_args"]
+    assert args[2:] == ["--preload", "mine.py", "--preload", dlc.WORKER_PRELOAD], args
+    given = {"jobqueue": {"slurm": dict(base, **{"worker-extra-args": [
+        f"--preload={dlc.WORKER_PRELOAD}", "--preload", "mine.py"]})},
+        "distributed": {"worker": {"preload": ["mine.py"]}}}
+    args = dlc.slurm_cluster_kwargs(config=given)["worker_extra_args"]
+    assert args == [f"--preload={dlc.WORKER_PRELOAD}", "--preload", "mine.py",
+                    "--dashboard-address", "127.0.0.1:0"], args
 
 
 @pytest.mark.services
@@ -706,6 +722,9 @@ def test_slurm_batch_runs_in_slurm_jobs_and_equals_a_local_run(tmp_path, client,
         assert job_ids == submitted
         malloc = slurm.run(lambda: os.environ.get("MALLOC_MMAP_THRESHOLD_"))
         assert set(malloc.values()) == {str(dlc.WORKER_MALLOC_ENVIRON["MALLOC_MMAP_THRESHOLD_"])}
+        # daskloc's preload ran in each worker (no task imports it)
+        preloaded = slurm.run(lambda: dlc.WORKER_PRELOAD in sys.modules)
+        assert list(preloaded.values()) == [True, True], preloaded
         assert set(squeue(job_ids).values()) == {"RUNNING"}
 
         with get_task_stream(slurm) as ts:
