@@ -1,8 +1,9 @@
-"""What each worker process of daskloc's local clusters does when it starts.
+"""What each worker process of daskloc's clusters does when it starts.
 
-:func:`daskloc.make_client` names this module as the workers' Dask preload
-(``distributed.worker.preload``, see :data:`daskloc.cluster.WORKER_PRELOAD`). Its :func:`dask_setup`
-runs in each worker as it starts, before it takes any task, and:
+:func:`daskloc.make_client` names this module as the Dask preload of the workers it
+starts, local and SLURM (``distributed.worker.preload``, ``dask worker --preload``; see
+:data:`daskloc.cluster.WORKER_PRELOAD`). Its :func:`dask_setup` runs in each worker as
+it starts, before it takes any task, and:
 
 - starts a background thread that imports what a chunk task needs (the pipeline's
   worker side, the readers, the stores, pandas) and loads the locate kernel from
@@ -29,23 +30,21 @@ def _warm():
     # Failures here are no one's business: the first chunk task imports and loads the
     # same things and reports whatever goes wrong with the job's own context.
     try:
-        import warnings
-
         import numpy as np
 
         import daskloc.pipeline._tasks  # noqa: F401 - the worker side of batch
         import daskloc.stores  # noqa: F401
         import daskloc.video  # noqa: F401
-        from daskloc.locate import locate_frame
+        from daskloc.locate import locate_stack_counted
 
-        # A tiny 8-bit frame with one spot: loads numba's registries and the kernel's
-        # 8-bit variants (movies); a 16-bit job loads its own variants at its first
-        # chunk, a small part of the whole.
-        frame = np.zeros((32, 32), dtype=np.uint8)
-        frame[15:18, 15:18] = 200
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            locate_frame(frame, 5)
+        # Two tiny 8-bit frames with a spot each, through the function the chunk tasks
+        # call (it counts frames without features instead of warning, so nothing here
+        # touches the process-wide warning filters a running task may be using): loads
+        # numba's registries and the kernel's 8-bit variants (movies); a 16-bit job
+        # loads its own variants at its first chunk, a small part of the whole.
+        frames = np.zeros((2, 32, 32), dtype=np.uint8)
+        frames[:, 15:18, 15:18] = 200
+        locate_stack_counted(frames, 5)
     except Exception:  # noqa: BLE001
         pass
 
