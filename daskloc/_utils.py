@@ -46,7 +46,7 @@ def skip_final_collections():
     tearing its modules down have nothing to scan. Objects are still freed as their
     reference counts fall; only unreachable cycles are left to the operating system,
     which takes the whole process back anyway. Called by the ``daskloc`` command at start
-    and by the worker processes of daskloc's local clusters
+    and by the worker processes daskloc starts, local and SLURM
     (:mod:`daskloc.pipeline._worker`).
 
     Measured on the five copies of the bulk-water movie

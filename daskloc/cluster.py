@@ -80,10 +80,11 @@ DASHBOARD_WARNING = (
 WORKER_MALLOC_ENVIRON = {"MALLOC_MMAP_THRESHOLD_": 32 * 2**20,
                          "MALLOC_TRIM_THRESHOLD_": 64 * 2**20}
 
-#: The Dask preload (``distributed.worker.preload``) of the worker processes of daskloc's
-#: local clusters: each worker imports the pipeline's worker side and loads the kernel
-#: in a background thread as it starts, and exits without its final garbage
-#: collections (see :mod:`daskloc.pipeline._worker`). Added to the configured preloads.
+#: The Dask preload (``distributed.worker.preload``; ``dask worker --preload`` in SLURM
+#: job scripts) of the worker processes daskloc starts, local and SLURM: each worker
+#: imports the pipeline's worker side and loads the kernel in a background thread as it
+#: starts, and exits without its final garbage collections (see
+#: :mod:`daskloc.pipeline._worker`). Added to the configured preloads.
 WORKER_PRELOAD = "daskloc.pipeline._worker"
 
 #: daskloc's own defaults for Kubernetes (config keys ``daskloc.kubernetes.*``).
